@@ -1,0 +1,103 @@
+/**
+ * The entry point of the client library: `connect(url)` gives a client that joins rooms.
+ * Each joined room has its own WebSocket (one session per socket).
+ *
+ * @module
+ */
+import type { Value } from "../protocol/mod.ts";
+import type { ActionsOf, GameDefinition, ViewOf } from "../rooms/game.ts";
+import { type ClientOptions, type JoinTarget, RoomConnection } from "./room.ts";
+
+/**
+ * A room connection typed by a game definition: `Room<typeof ticTacToe>` has the game's view
+ * as its state and its actions' payload types on `send`. Only the type is used, so a browser
+ * bundle does not include the game's server code.
+ */
+// deno-lint-ignore no-explicit-any
+export type Room<G = any> = [G] extends [GameDefinition<any, any, any>]
+  ? RoomConnection<ViewOf<G>, ActionsOf<G> & Record<string, unknown>>
+  : RoomConnection<Value, Record<string, Value>>;
+
+/**
+ * Joins rooms on one Arbiter server.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "./mod.ts";
+ * const client = connect("ws://localhost:8000/ws", { name: "ann" });
+ * const room = await client.joinOrCreate("tic_tac_toe");
+ * console.log(room.roomId, room.player, room.state);
+ * ```
+ */
+export class ArbiterClient {
+  /** The WebSocket URL of the server (`ws://host:port/ws`). */
+  readonly url: string;
+  /** Options every room of this client uses. */
+  readonly options: ClientOptions;
+
+  /** Prefer {@linkcode connect}. */
+  constructor(url: string, options: ClientOptions = {}) {
+    this.url = url;
+    this.options = options;
+  }
+
+  /** Joins the room with this id (takes a free seat). */
+  join<G = unknown>(roomId: string, options?: ClientOptions): Promise<Room<G>> {
+    return this.#open<G>({ mode: "join", room: roomId }, options);
+  }
+
+  /** Creates a new room of `game` with optional game options, and takes its first seat. */
+  create<G = unknown>(
+    game: string,
+    gameOptions?: { [key: string]: Value },
+    options?: ClientOptions,
+  ): Promise<Room<G>> {
+    return this.#open<G>({ mode: "create", game, options: gameOptions }, options);
+  }
+
+  /** Joins the first open room of `game` with a free seat, or creates one. */
+  joinOrCreate<G = unknown>(
+    game: string,
+    gameOptions?: { [key: string]: Value },
+    options?: ClientOptions,
+  ): Promise<Room<G>> {
+    return this.#open<G>({ mode: "join_or_create", game, options: gameOptions }, options);
+  }
+
+  /** Watches the room with this id as a spectator (no seat; cannot act). */
+  spectate<G = unknown>(roomId: string, options?: ClientOptions): Promise<Room<G>> {
+    return this.#open<G>({ mode: "join", room: roomId, spectator: true }, options);
+  }
+
+  #open<G>(target: JoinTarget, options?: ClientOptions): Promise<Room<G>> {
+    if (target.options === undefined) delete target.options;
+    const connection = new RoomConnection(this.url, target, { ...this.options, ...options });
+    return connection.open() as Promise<Room<G>>;
+  }
+}
+
+/**
+ * Creates a client for the Arbiter server at `url` (its WebSocket endpoint, e.g.
+ * `ws://localhost:8000/ws`; an `http(s)://` URL is turned into the matching `ws(s)://…/ws`).
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "./mod.ts";
+ * const client = connect("http://localhost:8000", { name: "bob" });
+ * const room = await client.create("connect_four");
+ * await room.send("drop", { column: 3 });
+ * ```
+ */
+export function connect(url: string, options: ClientOptions = {}): ArbiterClient {
+  return new ArbiterClient(toWebSocketUrl(url), options);
+}
+
+/** `http://h/` → `ws://h/ws`; `ws://h/ws` unchanged. */
+function toWebSocketUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.protocol === "http:" || parsed.protocol === "https:") {
+    parsed.protocol = parsed.protocol === "https:" ? "wss:" : "ws:";
+    if (parsed.pathname === "/" || parsed.pathname === "") parsed.pathname = "/ws";
+  }
+  return parsed.toString();
+}

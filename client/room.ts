@@ -1,0 +1,607 @@
+/**
+ * A joined room as the client sees it: a local mirror of the state kept up to date from
+ * deltas, typed actions acknowledged by the server, presence, and a connection that resumes
+ * itself after a drop.
+ *
+ * @module
+ */
+import {
+  applyOps,
+  ArbiterError,
+  CLOSE_CODES,
+  decodeServerMessage,
+  type DecodeLimits,
+  DEFAULT_OUTBOUND_LIMITS,
+  DeltaDecoder,
+  type DeltaMessage,
+  encodeClientMessage,
+  type ErrorCode,
+  type EventMessage,
+  type JoinMessage,
+  type Outcome,
+  type PlayerInfo,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  type ServerMessage,
+  SUBPROTOCOL,
+  type Value,
+  type WelcomeMessage,
+} from "../protocol/mod.ts";
+import { backoffDelay, type BackoffOptions } from "./backoff.ts";
+import { Listeners } from "./listeners.ts";
+
+/**
+ * Where the connection stands: `connecting` (first join), `connected`, `reconnecting` (dropped,
+ * retrying), `offline` (several retries failed; still retrying), `closed` (left, or gave up).
+ */
+export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "offline" | "closed";
+
+/** The WebSocket constructor the client uses (the global one unless injected). */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocket;
+
+/** Options shared by every room a client joins. */
+export interface ClientOptions {
+  /** Display name sent with each join. */
+  name?: string;
+  /** Auth token for servers that require one, or a function that fetches a fresh one. */
+  token?: string | (() => string | Promise<string>);
+  /** Reconnect policy; `false` disables automatic reconnect. */
+  reconnect?: false | (BackoffOptions & {
+    /** Give up after this many failed attempts in a row. Default: never. */
+    maxAttempts?: number;
+    /** Report `offline` after this many failed attempts. Default 3. */
+    offlineAfter?: number;
+  });
+  /** Actions sent while reconnecting: `queue` (default) sends them after the resume; `reject` fails them at once. */
+  whileReconnecting?: "queue" | "reject";
+  /** How often to ping for round-trip time and clock offset, ms; 0 disables. Default 5 000. */
+  pingIntervalMs?: number;
+  /** Decoder limits for frames from the server. */
+  limits?: DecodeLimits;
+  /** WebSocket implementation, for runtimes without a global one. */
+  WebSocket?: WebSocketConstructor;
+}
+
+/** What a join asks for; built by {@linkcode ArbiterClient} methods. */
+export interface JoinTarget {
+  mode: JoinMessage["mode"];
+  room?: string;
+  game?: string;
+  options?: { [key: string]: Value };
+  spectator?: boolean;
+}
+
+interface PendingAction {
+  seq: number;
+  name: string;
+  payload: Value;
+  resolve: () => void;
+  reject: (error: ArbiterError) => void;
+}
+
+// Close codes after which reconnecting cannot help: the server said no for good.
+const FINAL_CLOSE_CODES: ReadonlySet<number> = new Set([
+  CLOSE_CODES.normal,
+  CLOSE_CODES.protocol_error,
+  CLOSE_CODES.unsupported_data,
+  CLOSE_CODES.policy_violation,
+  CLOSE_CODES.message_too_big,
+  CLOSE_CODES.join_failed,
+  CLOSE_CODES.session_replaced,
+  CLOSE_CODES.room_closed,
+  CLOSE_CODES.unauthorized,
+]);
+
+// Error codes that end the session: a resume with the same token would fail the same way.
+const FINAL_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  "bad_session",
+  "room_not_found",
+  "room_closed",
+  "unauthorized",
+  "session_replaced",
+  "unsupported_version",
+  "policy_violation",
+]);
+
+/**
+ * A room this client joined. `S` is the state as this client may see it (the game's view),
+ * `A` maps action names to payload types. Create one with {@linkcode ArbiterClient}.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "./mod.ts";
+ * import type { ticTacToe } from "../games/mod.ts";
+ * const client = connect("ws://localhost:8000/ws", { name: "ann" });
+ * const room = await client.joinOrCreate<typeof ticTacToe>("tic_tac_toe");
+ * room.onState((state) => console.log(state.board));
+ * await room.send("place", { cell: 4 }); // resolves once the server applied it
+ * ```
+ */
+export class RoomConnection<S = Value, A extends Record<string, unknown> = Record<string, Value>> {
+  readonly #url: string;
+  readonly #options: ClientOptions;
+  #target: JoinTarget;
+  #socket: WebSocket | null = null;
+  #status: ConnectionStatus = "connecting";
+  #roomId = "";
+  #game = "";
+  #player: string | null = null;
+  #session = "";
+  #seq = 0;
+  #time = 0;
+  #ack = 0;
+  #state: Value = null;
+  #decoder = new DeltaDecoder();
+  #actionNames: string[] = [];
+  #players = new Map<string, PlayerInfo>();
+  #outcome: Outcome | null = null;
+  #nextActionSeq = 1;
+  #pending = new Map<number, PendingAction>();
+  #attempt = 0;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #pingTimer: ReturnType<typeof setInterval> | undefined;
+  #rtt = NaN;
+  #clockOffset = 0;
+  #lastError: ArbiterError | null = null;
+  #forceFullState = false;
+  #joined: { resolve: () => void; reject: (e: ArbiterError) => void } | null = null;
+
+  readonly #stateListeners = new Listeners<S>();
+  readonly #eventListeners = new Listeners<EventMessage>();
+  readonly #presenceListeners = new Listeners<PlayerInfo[]>();
+  readonly #gameOverListeners = new Listeners<Outcome>();
+  readonly #statusListeners = new Listeners<ConnectionStatus>();
+  readonly #rejectListeners = new Listeners<ArbiterError>();
+  readonly #pongListeners = new Listeners<number>();
+
+  /** Use {@linkcode ArbiterClient} instead; this is its building block. */
+  constructor(url: string, target: JoinTarget, options: ClientOptions = {}) {
+    this.#url = url;
+    this.#target = target;
+    this.#options = options;
+  }
+
+  /** Opens the socket and joins; resolves once the `welcome` arrived. */
+  open(): Promise<this> {
+    return new Promise<this>((resolve, reject) => {
+      this.#joined = { resolve: () => resolve(this), reject };
+      this.#openSocket();
+    });
+  }
+
+  /** Room id. */
+  get roomId(): string {
+    return this.#roomId;
+  }
+  /** Game name. */
+  get game(): string {
+    return this.#game;
+  }
+  /** This client's player id, or null for a spectator. */
+  get player(): string | null {
+    return this.#player;
+  }
+  /** The session token that resumes this seat (keep it to resume after a page reload). */
+  get session(): string {
+    return this.#session;
+  }
+  /** The state as this client may see it, as of {@linkcode RoomConnection.seq}. */
+  get state(): S {
+    return this.#state as S;
+  }
+  /** Room sequence of {@linkcode RoomConnection.state}. */
+  get seq(): number {
+    return this.#seq;
+  }
+  /** Server time of the last broadcast applied, ms since the Unix epoch. */
+  get serverTime(): number {
+    return this.#time;
+  }
+  /** Players and their presence. */
+  get players(): PlayerInfo[] {
+    return [...this.#players.values()];
+  }
+  /** The outcome, once the game is over. */
+  get outcome(): Outcome | null {
+    return this.#outcome;
+  }
+  /** Connection status. */
+  get status(): ConnectionStatus {
+    return this.#status;
+  }
+  /** Last measured round-trip time, ms (NaN before the first pong). */
+  get rtt(): number {
+    return this.#rtt;
+  }
+  /** Estimated `serverClock - localClock`, ms. */
+  get clockOffset(): number {
+    return this.#clockOffset;
+  }
+  /** Actions sent and not yet applied or rejected. */
+  get pendingActions(): number {
+    return this.#pending.size;
+  }
+  /** The error that closed the connection for good, if any. */
+  get lastError(): ArbiterError | null {
+    return this.#lastError;
+  }
+
+  /** Called with the new state after every change. Returns an unsubscribe function. */
+  onState(callback: (state: S) => void): () => void {
+    return this.#stateListeners.add(callback);
+  }
+  /** Called for every room event (joins, drops, custom game events). */
+  onEvent(callback: (event: EventMessage) => void): () => void {
+    return this.#eventListeners.add(callback);
+  }
+  /** Called with the player list whenever someone's presence changes. */
+  onPresence(callback: (players: PlayerInfo[]) => void): () => void {
+    return this.#presenceListeners.add(callback);
+  }
+  /** Called once when the game ends. */
+  onGameOver(callback: (outcome: Outcome) => void): () => void {
+    return this.#gameOverListeners.add(callback);
+  }
+  /** Called on every connection status change. */
+  onStatus(callback: (status: ConnectionStatus) => void): () => void {
+    return this.#statusListeners.add(callback);
+  }
+  /** Called for every rejected action (the `send` promise rejects too). */
+  onReject(callback: (error: ArbiterError) => void): () => void {
+    return this.#rejectListeners.add(callback);
+  }
+
+  /**
+   * Sends an action. Resolves when the server has applied it (the delta acknowledging it was
+   * applied to {@linkcode RoomConnection.state}); rejects with an {@linkcode ArbiterError} whose
+   * `code` says why it was refused.
+   */
+  send<K extends keyof A & string>(name: K, payload: A[K]): Promise<void> {
+    if (this.#status === "closed") {
+      return Promise.reject(
+        this.#lastError ?? new ArbiterError("not_joined", "This room connection is closed."),
+      );
+    }
+    if (this.#status !== "connected" && this.#options.whileReconnecting === "reject") {
+      return Promise.reject(
+        new ArbiterError("not_joined", "Not connected; the action was not sent (reconnecting)."),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      const action: PendingAction = {
+        seq: this.#nextActionSeq++,
+        name,
+        payload: payload as Value,
+        resolve,
+        reject,
+      };
+      this.#pending.set(action.seq, action);
+      if (this.#status === "connected") this.#sendAction(action);
+    });
+  }
+
+  /** Measures round-trip time now; resolves with it in ms (NaN if the connection closes first). */
+  ping(): Promise<number> {
+    return new Promise((resolve) => {
+      const done = (rtt: number) => {
+        offPong();
+        offStatus();
+        resolve(rtt);
+      };
+      const offPong = this.#pongListeners.add(done);
+      const offStatus = this.#statusListeners.add((s) => s === "closed" && done(NaN));
+      this.#sendPing();
+    });
+  }
+
+  /** Leaves the room deliberately: the seat is given up (not held for a resume). */
+  leave(): void {
+    if (this.#status === "closed") return;
+    if (this.#socket?.readyState === OPEN) {
+      this.#socket.send(encodeClientMessage({ kind: "leave" }));
+    }
+    this.#close(new ArbiterError("not_joined", "Left the room."), CLOSE_CODES.normal);
+  }
+
+  /**
+   * Drops the socket without leaving, as a network failure would (the seat waits for the
+   * resume that follows automatically). Useful to test reconnection.
+   */
+  dropConnection(): void {
+    this.#socket?.close(4100, "client dropped the connection");
+  }
+
+  // --- socket lifecycle -------------------------------------------------------------------
+
+  #openSocket(): void {
+    const WS = this.#options.WebSocket ?? globalThis.WebSocket;
+    let socket: WebSocket;
+    try {
+      socket = new WS(this.#url, SUBPROTOCOL);
+    } catch (error) {
+      this.#onSocketGone(null, `cannot open socket: ${(error as Error).message}`);
+      return;
+    }
+    socket.binaryType = "arraybuffer";
+    this.#socket = socket;
+    socket.onopen = () => void this.#sendJoin(socket);
+    socket.onmessage = (event) => {
+      if (this.#socket !== socket) return;
+      if (!(event.data instanceof ArrayBuffer)) return;
+      let message: ServerMessage;
+      try {
+        message = decodeServerMessage(
+          new Uint8Array(event.data),
+          this.#options.limits ?? DEFAULT_OUTBOUND_LIMITS,
+        );
+      } catch (error) {
+        // A frame we cannot read leaves the mirror in doubt: resync with a full state.
+        this.#resync(true, error);
+        return;
+      }
+      this.#handle(message);
+    };
+    socket.onclose = (event) => {
+      if (this.#socket !== socket) return;
+      this.#onSocketGone(event.code, event.reason);
+    };
+    socket.onerror = () => {
+      // onclose follows and decides what to do.
+    };
+  }
+
+  async #sendJoin(socket: WebSocket): Promise<void> {
+    const tokenOption = this.#options.token;
+    let token: string | undefined;
+    try {
+      token = typeof tokenOption === "function" ? await tokenOption() : tokenOption;
+    } catch (error) {
+      this.#close(new ArbiterError("unauthorized", `token: ${(error as Error).message}`));
+      return;
+    }
+    if (this.#socket !== socket || socket.readyState !== OPEN) return;
+    const resuming = this.#session !== "";
+    const join: JoinMessage = resuming
+      ? {
+        kind: "join",
+        version: PROTOCOL_VERSION,
+        mode: "join",
+        room: this.#roomId,
+        // Sequence 0 asks for a full state: used when the mirror cannot be trusted.
+        resume: { session: this.#session, seq: this.#forceFullState ? 0 : this.#seq },
+      }
+      : { kind: "join", version: PROTOCOL_VERSION, ...this.#target };
+    if (this.#options.name !== undefined) join.name = this.#options.name;
+    if (token !== undefined) join.token = token;
+    socket.send(encodeClientMessage(join));
+  }
+
+  #onSocketGone(code: number | null, reason: string): void {
+    this.#socket = null;
+    this.#stopPing();
+    if (this.#status === "closed") return;
+    const error = this.#lastError;
+    if (error && FINAL_ERROR_CODES.has(error.code)) {
+      this.#close(error);
+      return;
+    }
+    if (code !== null && FINAL_CLOSE_CODES.has(code)) {
+      this.#close(
+        error ?? new ArbiterError("room_closed", `Server closed the connection (${code} ${reason}).`),
+      );
+      return;
+    }
+    const policy = this.#options.reconnect;
+    // The first join failing for a reason other than the network is the caller's to handle.
+    if (policy === false || (this.#session === "" && error)) {
+      this.#close(
+        error ?? new ArbiterError("room_closed", `Connection closed (${code ?? "-"} ${reason}).`),
+      );
+      return;
+    }
+    const { maxAttempts = Infinity, offlineAfter = 3 } = policy ?? {};
+    if (this.#attempt >= maxAttempts) {
+      this.#close(new ArbiterError("room_closed", `Gave up after ${this.#attempt} attempts.`));
+      return;
+    }
+    this.#setStatus(this.#attempt >= offlineAfter ? "offline" : "reconnecting");
+    const delay = backoffDelay(this.#attempt++, policy || {});
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#lastError = null;
+      this.#openSocket();
+    }, delay);
+  }
+
+  #resync(fullState: boolean, cause?: unknown): void {
+    if (fullState) this.#forceFullState = true;
+    if (cause instanceof ProtocolError) this.#lastError = null;
+    // Closing makes onclose schedule a resume, which replays what we missed.
+    this.#socket?.close(4101, "client resync");
+  }
+
+  #close(error: ArbiterError, code: number = CLOSE_CODES.normal): void {
+    this.#lastError = error;
+    clearTimeout(this.#reconnectTimer);
+    this.#stopPing();
+    const socket = this.#socket;
+    this.#socket = null;
+    if (socket && socket.readyState <= OPEN) socket.close(code, "closing");
+    for (const action of this.#pending.values()) action.reject(error);
+    this.#pending.clear();
+    this.#joined?.reject(error);
+    this.#joined = null;
+    this.#setStatus("closed");
+  }
+
+  #setStatus(status: ConnectionStatus): void {
+    if (this.#status === status) return;
+    this.#status = status;
+    this.#statusListeners.emit(status);
+  }
+
+  // --- messages ---------------------------------------------------------------------------
+
+  #handle(message: ServerMessage): void {
+    switch (message.kind) {
+      case "welcome":
+        return this.#onWelcome(message);
+      case "delta":
+        return this.#onDelta(message);
+      case "reject": {
+        const action = this.#pending.get(message.seq);
+        const error = new ArbiterError(message.code, message.message);
+        if (action) {
+          this.#pending.delete(message.seq);
+          action.reject(error);
+        }
+        this.#rejectListeners.emit(error);
+        return;
+      }
+      case "event":
+        this.#onPresenceEvent(message);
+        this.#eventListeners.emit(message);
+        return;
+      case "game_over":
+        this.#outcome = message.outcome;
+        this.#gameOverListeners.emit(message.outcome);
+        return;
+      case "pong": {
+        const now = nowMicros();
+        this.#rtt = (now - message.clientTime) / 1000;
+        this.#clockOffset = message.serverTime + this.#rtt / 2 - Date.now();
+        this.#pongListeners.emit(this.#rtt);
+        return;
+      }
+      case "error":
+        this.#lastError = new ArbiterError(message.code, message.message);
+        if (this.#joined && this.#session === "") {
+          // The first join failed: report it to the caller rather than retrying.
+          this.#close(this.#lastError, CLOSE_CODES.normal);
+        }
+        return;
+    }
+  }
+
+  #onWelcome(welcome: WelcomeMessage): void {
+    this.#roomId = welcome.room;
+    this.#game = welcome.game;
+    this.#player = welcome.player;
+    this.#session = welcome.session;
+    this.#actionNames = welcome.actions;
+    this.#seq = welcome.seq;
+    this.#time = welcome.time;
+    this.#ack = welcome.ack;
+    const fullState = !welcome.replay;
+    if (fullState) {
+      this.#state = welcome.state;
+      this.#decoder = new DeltaDecoder(welcome.keys, welcome.refs, this.#options.limits);
+    }
+    this.#forceFullState = false;
+    this.#players = new Map(welcome.players.map((p) => [p.id, p]));
+    if (welcome.outcome) this.#outcome = welcome.outcome;
+    this.#attempt = 0;
+    this.#lastError = null;
+    this.#setStatus("connected");
+    this.#startPing();
+    this.#settleAcknowledged();
+    // Actions queued while away, or sent but not applied before the drop, go out again in
+    // order; the server applies each client sequence at most once.
+    for (const action of this.#pending.values()) this.#sendAction(action);
+    this.#presenceListeners.emit(this.players);
+    if (fullState) this.#stateListeners.emit(this.#state as S);
+    if (welcome.outcome) this.#gameOverListeners.emit(welcome.outcome);
+    this.#joined?.resolve();
+    this.#joined = null;
+  }
+
+  #onDelta(delta: DeltaMessage): void {
+    if (delta.seq !== this.#seq + 1) {
+      // A gap: never apply out of order; resume from the last sequence we applied.
+      this.#resync(false);
+      return;
+    }
+    try {
+      const ops = this.#decoder.decode(delta.ops);
+      if (ops.length > 0) this.#state = applyOps(this.#state, ops);
+      this.#seq = delta.seq;
+      this.#time += delta.dt;
+      this.#ack += delta.ackDelta;
+      this.#settleAcknowledged();
+      if (ops.length > 0) this.#stateListeners.emit(this.#state as S);
+    } catch (error) {
+      this.#resync(true, error);
+    }
+  }
+
+  #onPresenceEvent(event: EventMessage): void {
+    if (!event.player) return;
+    const known = this.#players.get(event.player);
+    const data = (event.data ?? {}) as Partial<PlayerInfo>;
+    const presence = PRESENCE_BY_EVENT[event.type];
+    if (!presence) return;
+    this.#players.set(event.player, {
+      id: event.player,
+      name: typeof data.name === "string" ? data.name : known?.name ?? event.player,
+      seat: typeof data.seat === "number" ? data.seat : known?.seat ?? this.#players.size,
+      presence,
+    });
+    this.#presenceListeners.emit(this.players);
+  }
+
+  #settleAcknowledged(): void {
+    for (const [seq, action] of this.#pending) {
+      if (seq > this.#ack) break;
+      this.#pending.delete(seq);
+      action.resolve();
+    }
+  }
+
+  #sendAction(action: PendingAction): void {
+    const socket = this.#socket;
+    if (!socket || socket.readyState !== OPEN) return;
+    const index = this.#actionNames.indexOf(action.name);
+    socket.send(encodeClientMessage({
+      kind: "action",
+      seq: action.seq,
+      // The index is smaller on the wire than the name.
+      name: index >= 0 ? index : action.name,
+      payload: action.payload,
+    }));
+  }
+
+  #sendPing(): void {
+    const socket = this.#socket;
+    if (socket?.readyState === OPEN) {
+      socket.send(encodeClientMessage({ kind: "ping", time: nowMicros() }));
+    }
+  }
+
+  #startPing(): void {
+    this.#stopPing();
+    const every = this.#options.pingIntervalMs ?? 5000;
+    if (every <= 0) return;
+    this.#sendPing();
+    this.#pingTimer = setInterval(() => this.#sendPing(), every);
+  }
+
+  #stopPing(): void {
+    clearInterval(this.#pingTimer);
+    this.#pingTimer = undefined;
+  }
+}
+
+// WebSocket.readyState values, spelled out so an injected implementation needs no global.
+const OPEN = 1;
+
+const PRESENCE_BY_EVENT: Record<string, PlayerInfo["presence"] | undefined> = {
+  player_joined: "connected",
+  player_reconnected: "connected",
+  player_disconnected: "disconnected",
+  player_left: "left",
+};
+
+// Ping times are opaque to the server: microseconds give a useful RTT on loopback.
+function nowMicros(): number {
+  return Math.round(performance.now() * 1000);
+}

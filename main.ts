@@ -1,0 +1,25 @@
+/**
+ * `deno task dev` and Deno Deploy start here: read settings from the environment, register the
+ * example games, serve, and shut down gracefully on SIGINT/SIGTERM (Deno Deploy sends SIGINT
+ * and kills 5 s later).
+ *
+ * @module
+ */
+import { exampleGames } from "./games/mod.ts";
+import { loadConfig, startServer } from "./server/mod.ts";
+
+if (import.meta.main) {
+  const config = loadConfig(Deno.env.toObject());
+  const server = await startServer({ config, games: exampleGames });
+  const stop = async () => {
+    await server.shutdown();
+    Deno.exit(0);
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(signal, stop);
+    } catch {
+      // Platforms without this signal (SIGTERM on Windows) shut down by other means.
+    }
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * Room persistence in Deno KV: snapshots of any size (chunked, switched atomically), an
+ * append-only action log for `log` durability, resume sessions, and expiry that does not trust
+ * `expireIn` alone.
+ *
+ * Key layout (all under the store's prefix, default `["arbiter"]`):
+ *
+ * | key | value |
+ * | --- | --- |
+ * | `rooms, <id>, meta` | {@linkcode SnapshotMeta}: version, game, generation, chunk count, seq, expiry |
+ * | `rooms, <id>, chunk, <generation>, <i>` | `Uint8Array` part `i` of snapshot `generation` |
+ * | `rooms, <id>, log, <actionIndex>` | {@linkcode LogEntry} (log durability) |
+ * | `rooms, <id>, head` | `{ index }`: last logged action index (checked on append) |
+ * | `sessions, <token>` | {@linkcode SessionRecord} |
+ *
+ * @module
+ */
+
+/** Current snapshot format version; loaders refuse newer ones and migrate older ones. */
+export const SNAPSHOT_FORMAT_VERSION = 1;
+
+// Deno KV: values ≤ 64 KiB, ≤ 800 KiB and ≤ 1000 mutations per atomic commit.
+const DEFAULT_CHUNK_BYTES = 60 * 1024;
+const MAX_COMMIT_BYTES = 700 * 1024;
+
+/** What the store keeps about a room's latest snapshot. */
+export interface SnapshotMeta {
+  version: number;
+  room: string;
+  game: string;
+  /** Snapshot generation: chunks of older generations are garbage once this is written. */
+  generation: number;
+  chunks: number;
+  bytes: number;
+  /** Room sequence and action index the snapshot was taken at. */
+  seq: number;
+  actionIndex: number;
+  status: string;
+  savedAt: number;
+  /** When the room's data may be deleted (ms since epoch); checked by {@linkcode KvRoomStore.sweep}. */
+  expiresAt: number;
+}
+
+/** One accepted action, as logged in `log` durability mode before it is acknowledged. */
+export interface LogEntry {
+  index: number;
+  time: number;
+  player: string | null;
+  action: string;
+  payload: unknown;
+  clientSeq: number;
+}
+
+/** A resume session: which room and seat a token belongs to, and until when. */
+export interface SessionRecord {
+  room: string;
+  player: string;
+  userId?: string;
+  expiresAt: number;
+}
+
+/** A typed failure of the store (e.g. a snapshot written by a newer release). */
+export class PersistenceError extends Error {
+  /** `snapshot_version`, `snapshot_corrupt` or `log_conflict`. */
+  readonly code: "snapshot_version" | "snapshot_corrupt" | "log_conflict";
+  /** Creates the error. */
+  constructor(code: PersistenceError["code"], message: string) {
+    super(message);
+    this.name = "PersistenceError";
+    this.code = code;
+  }
+}
+
+/** Options of {@linkcode KvRoomStore}. */
+export interface KvRoomStoreOptions {
+  /** Key prefix, default `["arbiter"]`. */
+  prefix?: Deno.KvKey;
+  /** Snapshot chunk size in bytes (≤ 64 KiB), default 60 KiB. */
+  chunkBytes?: number;
+  /** Clock for expiry, ms. */
+  now?: () => number;
+  /** Called with the duration of each KV write, ms (metrics). */
+  onWrite?: (ms: number) => void;
+}
+
+/**
+ * Deno KV storage for rooms. Snapshot bytes are opaque here (the room layer encodes them).
+ *
+ * @example
+ * ```ts
+ * import { KvRoomStore } from "./kv_store.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const store = new KvRoomStore(kv);
+ * await store.saveSnapshot({
+ *   room: "r1", game: "tic_tac_toe", seq: 3, actionIndex: 3, status: "playing",
+ *   expiresAt: Date.now() + 60_000,
+ * }, new Uint8Array([1, 2, 3]));
+ * const loaded = await store.loadSnapshot("r1");
+ * console.log(loaded?.bytes.length); // 3
+ * kv.close();
+ * ```
+ */
+export class KvRoomStore {
+  readonly kv: Deno.Kv;
+  readonly #prefix: Deno.KvKey;
+  readonly #chunkBytes: number;
+  readonly #now: () => number;
+  readonly #onWrite: (ms: number) => void;
+
+  /** Wraps an open Deno KV handle. */
+  constructor(kv: Deno.Kv, options: KvRoomStoreOptions = {}) {
+    this.kv = kv;
+    this.#prefix = options.prefix ?? ["arbiter"];
+    this.#chunkBytes = Math.min(options.chunkBytes ?? DEFAULT_CHUNK_BYTES, 64 * 1024 - 256);
+    this.#now = options.now ?? Date.now;
+    this.#onWrite = options.onWrite ?? (() => {});
+  }
+
+  #roomKey(room: string, ...rest: Deno.KvKeyPart[]): Deno.KvKey {
+    return [...this.#prefix, "rooms", room, ...rest];
+  }
+
+  /**
+   * Writes a snapshot. Chunks go under a new generation in as many commits as KV's limits
+   * need; one final atomic commit switches `meta` to it (checked against concurrent writers),
+   * so a reader sees the old snapshot or the new one, never a mix.
+   */
+  async saveSnapshot(
+    meta: Omit<SnapshotMeta, "version" | "generation" | "chunks" | "bytes" | "savedAt">,
+    bytes: Uint8Array,
+  ): Promise<SnapshotMeta> {
+    const started = performance.now();
+    const metaKey = this.#roomKey(meta.room, "meta");
+    const previous = await this.kv.get<SnapshotMeta>(metaKey);
+    const generation = (previous.value?.generation ?? 0) + 1;
+    const chunks = Math.max(1, Math.ceil(bytes.length / this.#chunkBytes));
+    const next: SnapshotMeta = {
+      ...meta,
+      version: SNAPSHOT_FORMAT_VERSION,
+      generation,
+      chunks,
+      bytes: bytes.length,
+      savedAt: this.#now(),
+    };
+    const expireIn = Math.max(1, meta.expiresAt - this.#now());
+    // Small snapshots (the common case) take a single commit with the meta switch.
+    let atomic = this.kv.atomic();
+    let pending = 0;
+    for (let i = 0; i < chunks; i++) {
+      const part = bytes.subarray(i * this.#chunkBytes, (i + 1) * this.#chunkBytes);
+      if (pending + part.length > MAX_COMMIT_BYTES) {
+        await this.#commit(atomic);
+        atomic = this.kv.atomic();
+        pending = 0;
+      }
+      atomic.set(this.#roomKey(meta.room, "chunk", generation, i), part, { expireIn });
+      pending += part.length;
+    }
+    atomic.check(previous).set(metaKey, next, { expireIn });
+    const result = await atomic.commit();
+    if (!result.ok) {
+      throw new PersistenceError(
+        "log_conflict",
+        `Snapshot of room ${meta.room} raced another writer; the room has two owners.`,
+      );
+    }
+    if (previous.value) await this.#deleteGeneration(meta.room, previous.value.generation);
+    this.#onWrite(performance.now() - started);
+    return next;
+  }
+
+  /** Reads the latest snapshot, or null. Throws {@linkcode PersistenceError} on a bad one. */
+  async loadSnapshot(room: string): Promise<{ meta: SnapshotMeta; bytes: Uint8Array } | null> {
+    const meta = (await this.kv.get<SnapshotMeta>(this.#roomKey(room, "meta"))).value;
+    if (!meta) return null;
+    if (meta.version > SNAPSHOT_FORMAT_VERSION) {
+      throw new PersistenceError(
+        "snapshot_version",
+        `Room ${room} was saved in snapshot format ${meta.version}; this release reads up to ${SNAPSHOT_FORMAT_VERSION}. Upgrade the server.`,
+      );
+    }
+    const bytes = new Uint8Array(meta.bytes);
+    let offset = 0;
+    const prefix = this.#roomKey(room, "chunk", meta.generation);
+    for await (const entry of this.kv.list<Uint8Array>({ prefix })) {
+      bytes.set(entry.value, offset);
+      offset += entry.value.length;
+    }
+    if (offset !== meta.bytes) {
+      throw new PersistenceError(
+        "snapshot_corrupt",
+        `Room ${room} snapshot ${meta.generation} has ${offset} of ${meta.bytes} bytes.`,
+      );
+    }
+    return { meta, bytes };
+  }
+
+  /** Metadata of every stored room (for recovery at boot and listings). */
+  async listRooms(): Promise<SnapshotMeta[]> {
+    const metas: SnapshotMeta[] = [];
+    for await (const entry of this.kv.list<SnapshotMeta>({ prefix: [...this.#prefix, "rooms"] })) {
+      if (entry.key.at(-1) === "meta") metas.push(entry.value);
+    }
+    return metas;
+  }
+
+  /**
+   * Appends an accepted action to the room's log, atomically with the room's log head: it
+   * fails with `log_conflict` if another writer appended the same index (two owners).
+   */
+  async appendLog(room: string, entry: LogEntry, expiresAt: number): Promise<void> {
+    const started = performance.now();
+    const headKey = this.#roomKey(room, "head");
+    const head = await this.kv.get<{ index: number }>(headKey);
+    if (head.value && head.value.index >= entry.index) {
+      throw new PersistenceError(
+        "log_conflict",
+        `Action ${entry.index} of room ${room} is already logged (head ${head.value.index}).`,
+      );
+    }
+    const expireIn = Math.max(1, expiresAt - this.#now());
+    const result = await this.kv.atomic()
+      .check(head)
+      .set(this.#roomKey(room, "log", entry.index), entry, { expireIn })
+      .set(headKey, { index: entry.index }, { expireIn })
+      .commit();
+    if (!result.ok) {
+      throw new PersistenceError("log_conflict", `Room ${room}'s log was appended concurrently.`);
+    }
+    this.#onWrite(performance.now() - started);
+  }
+
+  /** Logged actions with an index above `afterIndex`, in order. */
+  async readLog(room: string, afterIndex: number): Promise<LogEntry[]> {
+    const entries: LogEntry[] = [];
+    const iter = this.kv.list<LogEntry>({
+      start: this.#roomKey(room, "log", afterIndex + 1),
+      end: this.#roomKey(room, "log", Number.MAX_SAFE_INTEGER),
+    });
+    for await (const entry of iter) entries.push(entry.value);
+    return entries;
+  }
+
+  /** Drops log entries at or below `uptoIndex` (they are in a snapshot now). */
+  async trimLog(room: string, uptoIndex: number): Promise<void> {
+    await this.#deleteAll({
+      start: this.#roomKey(room, "log", 0),
+      end: this.#roomKey(room, "log", uptoIndex + 1),
+    });
+  }
+
+  /** Stores a resume session. */
+  async putSession(token: string, record: SessionRecord): Promise<void> {
+    const expireIn = Math.max(1, record.expiresAt - this.#now());
+    await this.kv.set([...this.#prefix, "sessions", token], record, { expireIn });
+  }
+
+  /** The session for `token`, or null when unknown or past its stored expiry. */
+  async getSession(token: string): Promise<SessionRecord | null> {
+    const record = (await this.kv.get<SessionRecord>([...this.#prefix, "sessions", token])).value;
+    // expireIn is only a lower bound: the stored time decides.
+    if (!record || record.expiresAt <= this.#now()) return null;
+    return record;
+  }
+
+  /** Forgets a session. */
+  async deleteSession(token: string): Promise<void> {
+    await this.kv.delete([...this.#prefix, "sessions", token]);
+  }
+
+  /** Deletes everything stored for a room. */
+  async deleteRoom(room: string): Promise<void> {
+    await this.#deleteAll({ prefix: this.#roomKey(room) });
+  }
+
+  /**
+   * Deletes rooms and sessions whose stored expiry has passed. KV's own `expireIn` sweep is
+   * only a lower bound (and runs rarely), so this is what keeps storage bounded.
+   * Returns how many rooms and sessions were removed.
+   */
+  async sweep(): Promise<{ rooms: number; sessions: number }> {
+    const now = this.#now();
+    let rooms = 0;
+    for (const meta of await this.listRooms()) {
+      if (meta.expiresAt <= now) {
+        await this.deleteRoom(meta.room);
+        rooms++;
+      }
+    }
+    let sessions = 0;
+    for await (
+      const entry of this.kv.list<SessionRecord>({ prefix: [...this.#prefix, "sessions"] })
+    ) {
+      if (entry.value.expiresAt <= now) {
+        await this.kv.delete(entry.key);
+        sessions++;
+      }
+    }
+    return { rooms, sessions };
+  }
+
+  async #deleteGeneration(room: string, generation: number): Promise<void> {
+    await this.#deleteAll({ prefix: this.#roomKey(room, "chunk", generation) });
+  }
+
+  async #deleteAll(selector: Deno.KvListSelector): Promise<void> {
+    let atomic = this.kv.atomic();
+    let count = 0;
+    for await (const entry of this.kv.list(selector, { batchSize: 500 })) {
+      atomic.delete(entry.key);
+      // Stay well under KV's 1000 mutations per commit.
+      if (++count % 500 === 0) {
+        await this.#commit(atomic);
+        atomic = this.kv.atomic();
+      }
+    }
+    if (count % 500 !== 0) await this.#commit(atomic);
+  }
+
+  async #commit(atomic: Deno.AtomicOperation): Promise<void> {
+    const result = await atomic.commit();
+    if (!result.ok) throw new PersistenceError("log_conflict", "A KV commit failed its checks.");
+  }
+}

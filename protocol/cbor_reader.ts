@@ -1,0 +1,238 @@
+/**
+ * A hardened CBOR reader: it builds {@linkcode Value}s directly from the bytes in one pass and
+ * enforces every rule of PROTOCOL.md ("CBOR conventions") on the way, so no untrusted byte ever
+ * reaches a general-purpose decoder with process-global settings.
+ *
+ * @module
+ */
+import { ProtocolError } from "./errors.ts";
+import type { DecodeLimits } from "./limits.ts";
+import { FORBIDDEN_KEYS } from "./cbor_writer.ts";
+import type { Value } from "./types.ts";
+import { utf8Decode } from "./utf8.ts";
+
+const hasOwn = Object.prototype.hasOwnProperty;
+const scratch = new DataView(new ArrayBuffer(8));
+
+function fail(message: string): never {
+  throw new ProtocolError("bad_cbor", message);
+}
+
+/** Converts float16 bits to a number. */
+function fromFloat16(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 31) return mant === 0 ? sign * Infinity : NaN;
+  return sign * (1024 + mant) * 2 ** (exp - 25);
+}
+
+/**
+ * Reads CBOR items from `buf[pos..end)` within {@linkcode DecodeLimits}. Every method throws
+ * {@linkcode ProtocolError} (`bad_cbor`, `forbidden_tag`, `forbidden_key`) and nothing else.
+ *
+ * @example
+ * ```ts
+ * import { CborReader } from "./cbor_reader.ts";
+ * import { DEFAULT_INBOUND_LIMITS } from "./limits.ts";
+ * const r = new CborReader(new Uint8Array([0x82, 0x01, 0x61, 0x61]), 0, 4, DEFAULT_INBOUND_LIMITS);
+ * console.log(r.value()); // [ 1, "a" ]
+ * ```
+ */
+export class CborReader {
+  /** The input. */
+  readonly buf: Uint8Array;
+  /** Read position. */
+  pos: number;
+  /** End of the input (exclusive). */
+  readonly end: number;
+  /** Argument of the last {@linkcode head}: a length, an integer, or for major 7 the info bits. */
+  arg = 0;
+  /** Items read so far (each head is one item). */
+  items = 0;
+  private readonly maxDepth: number;
+  private readonly maxItems: number;
+  private readonly maxStringBytes: number;
+
+  /** Creates a reader over `buf[pos..end)`. */
+  constructor(buf: Uint8Array, pos: number, end: number, limits: Required<DecodeLimits>) {
+    this.buf = buf;
+    this.pos = pos;
+    this.end = end;
+    this.maxDepth = limits.maxDepth;
+    this.maxItems = limits.maxItems;
+    this.maxStringBytes = limits.maxStringBytes;
+  }
+
+  /** Whether all input was read. */
+  atEnd(): boolean {
+    return this.pos >= this.end;
+  }
+
+  /**
+   * Reads an item head and returns its major type. For majors 0-6 `arg` is the argument; for
+   * major 7 `arg` is the 5 info bits and nothing after the initial byte is consumed.
+   * Indefinite lengths and reserved info values are `bad_cbor`; so are arguments above
+   * `2^53 - 1`.
+   */
+  head(): number {
+    if (++this.items > this.maxItems) fail(`more than ${this.maxItems} items`);
+    const buf = this.buf;
+    if (this.pos >= this.end) fail("truncated: item expected");
+    const b = buf[this.pos++];
+    const major = b >> 5;
+    const info = b & 31;
+    if (major === 7 || info < 24) {
+      this.arg = info;
+      return major;
+    }
+    const pos = this.pos;
+    switch (info) {
+      case 24:
+        if (pos + 1 > this.end) fail("truncated head");
+        this.arg = buf[pos];
+        this.pos = pos + 1;
+        break;
+      case 25:
+        if (pos + 2 > this.end) fail("truncated head");
+        this.arg = (buf[pos] << 8) | buf[pos + 1];
+        this.pos = pos + 2;
+        break;
+      case 26:
+        if (pos + 4 > this.end) fail("truncated head");
+        this.arg = ((buf[pos] << 24) >>> 0) + ((buf[pos + 1] << 16) | (buf[pos + 2] << 8) |
+          buf[pos + 3]);
+        this.pos = pos + 4;
+        break;
+      case 27: {
+        if (pos + 8 > this.end) fail("truncated head");
+        const hi = ((buf[pos] << 24) >>> 0) + ((buf[pos + 1] << 16) | (buf[pos + 2] << 8) |
+          buf[pos + 3]);
+        if (hi > 0x1fffff) fail("integer or length above 2^53 - 1");
+        const lo = ((buf[pos + 4] << 24) >>> 0) + ((buf[pos + 5] << 16) | (buf[pos + 6] << 8) |
+          buf[pos + 7]);
+        this.arg = hi * 0x100000000 + lo;
+        this.pos = pos + 8;
+        break;
+      }
+      case 31:
+        fail("indefinite-length items are not allowed");
+        break;
+      default:
+        fail(`reserved additional information ${info}`);
+    }
+    return major;
+  }
+
+  /** Reads the `len` bytes of a text string whose head was just read. */
+  textBody(len: number): string {
+    if (len > this.maxStringBytes) fail(`string of ${len} bytes exceeds ${this.maxStringBytes}`);
+    const start = this.pos;
+    if (len > this.end - start) fail("truncated text string");
+    const s = utf8Decode(this.buf, start, start + len);
+    if (s === undefined) fail("text string is not valid UTF-8");
+    this.pos = start + len;
+    return s;
+  }
+
+  /** Reads the `len` bytes of a byte string whose head was just read, as a copy. */
+  bytesBody(len: number): Uint8Array {
+    if (len > this.maxStringBytes) fail(`string of ${len} bytes exceeds ${this.maxStringBytes}`);
+    const start = this.pos;
+    if (len > this.end - start) fail("truncated byte string");
+    this.pos = start + len;
+    return this.buf.slice(start, start + len);
+  }
+
+  /** Reads a major-7 item whose initial byte was just read (`arg` = info bits) as a Value. */
+  private simple(info: number): Value {
+    const buf = this.buf;
+    const pos = this.pos;
+    let v: number;
+    switch (info) {
+      case 20:
+        return false;
+      case 21:
+        return true;
+      case 22:
+        return null;
+      case 23:
+        return fail("undefined is not a Value");
+      case 25:
+        if (pos + 2 > this.end) fail("truncated float16");
+        v = fromFloat16((buf[pos] << 8) | buf[pos + 1]);
+        this.pos = pos + 2;
+        break;
+      case 26:
+        if (pos + 4 > this.end) fail("truncated float32");
+        for (let i = 0; i < 4; i++) scratch.setUint8(i, buf[pos + i]);
+        v = scratch.getFloat32(0);
+        this.pos = pos + 4;
+        break;
+      case 27:
+        if (pos + 8 > this.end) fail("truncated float64");
+        for (let i = 0; i < 8; i++) scratch.setUint8(i, buf[pos + i]);
+        v = scratch.getFloat64(0);
+        this.pos = pos + 8;
+        break;
+      case 31:
+        return fail("unexpected break");
+      default:
+        return fail(`simple value ${info} is not a Value`);
+    }
+    if (!Number.isFinite(v)) fail("NaN and infinities are not Values");
+    return v;
+  }
+
+  /** Reads one complete item as a {@linkcode Value}; `depth` is the nesting it sits at. */
+  value(depth = 0): Value {
+    const major = this.head();
+    const arg = this.arg;
+    switch (major) {
+      case 0:
+        return arg;
+      case 1:
+        // -1 - arg must stay a safe integer.
+        if (arg > Number.MAX_SAFE_INTEGER - 1) fail("integer below -(2^53 - 1)");
+        return -1 - arg;
+      case 2:
+        return this.bytesBody(arg);
+      case 3:
+        return this.textBody(arg);
+      case 4: {
+        if (depth >= this.maxDepth) fail(`nested deeper than ${this.maxDepth}`);
+        // Every item takes at least one byte: a larger count is a length bomb.
+        if (arg > this.end - this.pos) fail("array length exceeds the remaining bytes");
+        if (arg > this.maxItems - this.items) fail(`more than ${this.maxItems} items`);
+        const out: Value[] = [];
+        for (let i = 0; i < arg; i++) out.push(this.value(depth + 1));
+        return out;
+      }
+      case 5: {
+        if (depth >= this.maxDepth) fail(`nested deeper than ${this.maxDepth}`);
+        if (arg > (this.end - this.pos) / 2) fail("map length exceeds the remaining bytes");
+        if (arg > (this.maxItems - this.items) / 2) fail(`more than ${this.maxItems} items`);
+        const out: { [key: string]: Value } = {};
+        for (let i = 0; i < arg; i++) {
+          const key = this.key();
+          if (hasOwn.call(out, key)) fail(`duplicate map key ${JSON.stringify(key)}`);
+          out[key] = this.value(depth + 1);
+        }
+        return out;
+      }
+      case 6:
+        throw new ProtocolError("forbidden_tag", `tag ${arg} is not allowed`);
+      default:
+        return this.simple(arg);
+    }
+  }
+
+  /** Reads a map key: a text string other than a forbidden key. */
+  key(): string {
+    if (this.head() !== 3) fail("map keys must be text strings");
+    const key = this.textBody(this.arg);
+    if (FORBIDDEN_KEYS.has(key)) throw new ProtocolError("forbidden_key", `key ${key}`);
+    return key;
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * Client → server frames: `join`, `action`, `ping`, `leave`.
+ *
+ * @module
+ */
+import { ProtocolError } from "./errors.ts";
+import {
+  asArray,
+  asBoolean,
+  asMap,
+  asString,
+  asUint,
+  badField,
+  checkFrame,
+  endBody,
+  FRAME_KINDS,
+  FrameCursor,
+  startFrame,
+} from "./frame.ts";
+import { type DecodeLimits, DEFAULT_INBOUND_LIMITS, resolveLimits } from "./limits.ts";
+import {
+  type ActionMessage,
+  type ClientMessage,
+  type JoinMessage,
+  type JoinMode,
+  type PingMessage,
+  PROTOCOL_VERSION,
+  type Value,
+} from "./types.ts";
+import type { CborWriter } from "./cbor_writer.ts";
+
+/** Join modes by their wire number. */
+const JOIN_MODES: readonly JoinMode[] = ["join", "create", "join_or_create"];
+
+function writeJoinBody(w: CborWriter, msg: JoinMessage): void {
+  const mode = JOIN_MODES.indexOf(msg.mode);
+  if (mode < 0) badField("join.mode", `one of ${JOIN_MODES.join(", ")}`);
+  let n = 1;
+  if (msg.room !== undefined) n++;
+  if (msg.game !== undefined) n++;
+  if (msg.options !== undefined) n++;
+  if (msg.name !== undefined) n++;
+  if (msg.token !== undefined) n++;
+  if (msg.resume !== undefined) n++;
+  if (msg.spectator !== undefined) n++;
+  w.head(5, n);
+  w.text("m");
+  w.uint(mode);
+  if (msg.room !== undefined) {
+    w.text("r");
+    w.text(asString(msg.room, "join.room"));
+  }
+  if (msg.game !== undefined) {
+    w.text("g");
+    w.text(asString(msg.game, "join.game"));
+  }
+  if (msg.options !== undefined) {
+    w.text("o");
+    w.value(asMap(msg.options, "join.options"));
+  }
+  if (msg.name !== undefined) {
+    w.text("n");
+    w.text(asString(msg.name, "join.name"));
+  }
+  if (msg.token !== undefined) {
+    w.text("t");
+    w.text(asString(msg.token, "join.token"));
+  }
+  if (msg.resume !== undefined) {
+    const resume = asMap(msg.resume, "join.resume");
+    w.text("s");
+    w.head(4, 2);
+    w.text(asString(resume.session, "join.resume.session"));
+    w.uint(asUint(resume.seq, "join.resume.seq"));
+  }
+  if (msg.spectator !== undefined) {
+    w.text("w");
+    w.value(asBoolean(msg.spectator, "join.spectator"));
+  }
+}
+
+/**
+ * Encodes a client message as one binary WebSocket frame. Throws {@linkcode ProtocolError}
+ * (`bad_field`, `forbidden_key`, `unknown_kind`) for a message the decoder would refuse.
+ *
+ * @example
+ * ```ts
+ * import { encodeClientMessage } from "./client_messages.ts";
+ * const frame = encodeClientMessage({ kind: "action", seq: 7, name: 0, payload: { dx: 1 } });
+ * console.log(frame); // 02 07 00 a1 62 64 78 01
+ * ```
+ */
+export function encodeClientMessage(msg: ClientMessage): Uint8Array {
+  switch (msg.kind) {
+    case "join": {
+      const w = startFrame(FRAME_KINDS.join, [msg.version], ["join.version"]);
+      writeJoinBody(w, msg);
+      return w.finish();
+    }
+    case "action": {
+      const w = startFrame(FRAME_KINDS.action, [msg.seq], ["action.seq"]);
+      if (typeof msg.name === "string") w.text(msg.name);
+      else w.uint(asUint(msg.name, "action.name"));
+      // A null payload is left out: the common "no arguments" action costs nothing.
+      if (msg.payload !== null) {
+        if (msg.payload === undefined) badField("action.payload", "a Value");
+        w.value(msg.payload);
+      }
+      return w.finish();
+    }
+    case "ping":
+      return startFrame(FRAME_KINDS.ping, [msg.time], ["ping.time"]).finish();
+    case "leave":
+      return new Uint8Array([FRAME_KINDS.leave]);
+    default:
+      throw new ProtocolError(
+        "unknown_kind",
+        `not a client message kind: ${(msg as { kind: unknown }).kind}`,
+      );
+  }
+}
+
+function readJoin(c: FrameCursor, limits: Required<DecodeLimits>): JoinMessage {
+  const version = c.varint();
+  // Checked before the body: another version may lay its body out differently.
+  if (version !== PROTOCOL_VERSION) {
+    throw new ProtocolError(
+      "unsupported_version",
+      `this server speaks protocol version ${PROTOCOL_VERSION}, not ${version}`,
+    );
+  }
+  const r = c.body(limits);
+  if (r.atEnd()) badField("join body", "a map");
+  const body = asMap(r.value(), "join body");
+  endBody(r);
+  const mode = JOIN_MODES[asUint(body.m, "join.mode (m)")];
+  if (mode === undefined) badField("join.mode (m)", "0, 1 or 2");
+  const msg: JoinMessage = { kind: "join", version, mode };
+  if (body.r !== undefined) msg.room = asString(body.r, "join.room (r)");
+  if (body.g !== undefined) msg.game = asString(body.g, "join.game (g)");
+  if (body.o !== undefined) msg.options = asMap(body.o, "join.options (o)");
+  if (body.n !== undefined) msg.name = asString(body.n, "join.name (n)");
+  if (body.t !== undefined) msg.token = asString(body.t, "join.token (t)");
+  if (body.s !== undefined) {
+    const resume = asArray(body.s, "join.resume (s)");
+    if (resume.length !== 2) badField("join.resume (s)", "[session, seq]");
+    msg.resume = {
+      session: asString(resume[0], "join.resume.session"),
+      seq: asUint(resume[1], "join.resume.seq"),
+    };
+  }
+  if (body.w !== undefined) msg.spectator = asBoolean(body.w, "join.spectator (w)");
+  return msg;
+}
+
+function readAction(c: FrameCursor, limits: Required<DecodeLimits>): ActionMessage {
+  const seq = c.varint();
+  const r = c.body(limits);
+  if (r.atEnd()) badField("action.name", "present");
+  const name = r.value();
+  if (typeof name !== "string") asUint(name, "action.name");
+  const payload: Value = r.atEnd() ? null : r.value();
+  endBody(r);
+  return { kind: "action", seq, name: name as string | number, payload };
+}
+
+/**
+ * Decodes one frame from a client. Throws only {@linkcode ProtocolError}; `limits` default to
+ * {@linkcode DEFAULT_INBOUND_LIMITS}. A `join` whose header version is not
+ * {@linkcode PROTOCOL_VERSION} throws `unsupported_version` before its body is read.
+ *
+ * @example
+ * ```ts
+ * import { decodeClientMessage } from "./client_messages.ts";
+ * console.log(decodeClientMessage(new Uint8Array([0x03, 0x2a]))); // { kind: "ping", time: 42 }
+ * ```
+ */
+export function decodeClientMessage(frame: Uint8Array, limits?: DecodeLimits): ClientMessage {
+  const lim = resolveLimits(limits, DEFAULT_INBOUND_LIMITS);
+  checkFrame(frame, lim);
+  const c = new FrameCursor(frame);
+  switch (frame[0]) {
+    case FRAME_KINDS.join:
+      return readJoin(c, lim);
+    case FRAME_KINDS.action:
+      return readAction(c, lim);
+    case FRAME_KINDS.ping: {
+      const msg: PingMessage = { kind: "ping", time: c.varint() };
+      c.end();
+      return msg;
+    }
+    case FRAME_KINDS.leave:
+      c.end();
+      return { kind: "leave" };
+    default:
+      throw new ProtocolError(
+        "unknown_kind",
+        `0x${frame[0].toString(16).padStart(2, "0")} is not a client message kind`,
+      );
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * The HTTP routes (Hono): health, games and rooms API, the WebSocket endpoint, the client
+ * bundle, pages and metrics. HTTP errors are JSON `{ code, message }`.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { secureHeaders } from "hono/secure-headers";
+import { ArbiterError, SUBPROTOCOL, type Value } from "../protocol/mod.ts";
+import type { RoomManager } from "../rooms/mod.ts";
+import type { ServerConfig } from "./config.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+import { renderPrometheus } from "./prometheus.ts";
+import { type AuthUser, SocketSession } from "./socket_session.ts";
+import { originAllowed } from "./origin.ts";
+import { signedTokenVerifier } from "./tokens.ts";
+import { webAssets } from "../web/mod.ts";
+
+/** Connection details Deno.serve passes to the handler. */
+export interface AppEnv {
+  Bindings: { info?: Deno.ServeHandlerInfo };
+}
+
+/** What the routes need. */
+export interface AppOptions {
+  manager: RoomManager;
+  config: ServerConfig;
+  log: Logger;
+  metrics: Metrics;
+  /**
+   * Custom authentication at the WebSocket upgrade: return the user, or null to refuse with
+   * 401. Runs before the built-in signed tokens (which need `ARBITER_SECRET`).
+   */
+  authenticate?: (request: Request) => AuthUser | null | Promise<AuthUser | null>;
+  /** Called for every socket session (the server tracks them for shutdown). */
+  onSession?: (session: SocketSession, socket: WebSocket) => void;
+  /** When true, new WebSocket upgrades get 503 (the server is shutting down). */
+  isDraining?: () => boolean;
+}
+
+const HTTP_STATUS_BY_CODE: Record<string, 400 | 401 | 403 | 404 | 409 | 429 | 503> = {
+  room_not_found: 404,
+  game_not_found: 404,
+  not_found: 404,
+  bad_options: 400,
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden_origin: 403,
+  room_full: 409,
+  too_many_rooms: 503,
+  too_many_connections: 429,
+  server_restart: 503,
+};
+
+/**
+ * Builds the Hono app. `main.ts` and the tests serve it with `Deno.serve`.
+ *
+ * @example
+ * ```ts ignore
+ * const app = createApp({ manager, config, log, metrics });
+ * Deno.serve({ port: 0 }, (req, info) => app.fetch(req, { info }));
+ * ```
+ */
+export function createApp(options: AppOptions): Hono<AppEnv> {
+  const { manager, config, log, metrics } = options;
+  const app = new Hono<AppEnv>();
+  const connectionsByIp = new Map<string, number>();
+  const verifyToken = config.secret ? signedTokenVerifier(config.secret) : null;
+  const startedAt = Date.now();
+
+  app.use(
+    "*",
+    secureHeaders({
+      // Pages load only our own scripts and talk only to our own origin.
+      contentSecurityPolicy: {
+        defaultSrc: ["'self'"],
+        connectSrc: ["'self'", "ws:", "wss:"],
+        imgSrc: ["'self'", "data:"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+      },
+      crossOriginEmbedderPolicy: false,
+    }),
+  );
+
+  app.onError((error, c) => {
+    if (error instanceof ArbiterError) return jsonError(c, error.code, error.message);
+    // No stack traces or internals leave the server; they go to the log.
+    log.error("http handler failed", { path: c.req.path, error: String(error?.stack) });
+    return c.json({ code: "internal", message: "Unexpected server error." }, 500);
+  });
+  app.notFound((c) => jsonError(c, "not_found", `No route for ${c.req.method} ${c.req.path}.`));
+
+  app.get("/health", (c) =>
+    c.json({
+      status: "ok",
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      rooms: manager.list().length,
+      connections: metrics.connections,
+    }));
+
+  app.get("/api/games", (c) =>
+    c.json(
+      [...manager.games.values()].map((game) => ({
+        name: game.name,
+        players: game.players,
+        spectators: game.spectators !== false,
+        realtime: Boolean(game.tick),
+        actions: Object.keys(game.actions),
+      })),
+    ));
+
+  app.get("/api/rooms", (c) => {
+    const game = c.req.query("game");
+    return c.json(manager.list(game ? { game } : {}).filter((room) => !room.private));
+  });
+
+  app.post("/api/rooms", async (c) => {
+    let body: { game?: unknown; options?: unknown; private?: unknown };
+    try {
+      body = await c.req.json();
+    } catch {
+      return jsonError(c, "bad_request", 'Send a JSON body like {"game": "tic_tac_toe"}.');
+    }
+    if (typeof body?.game !== "string") {
+      return jsonError(c, "bad_request", 'The body needs "game": the name of a registered game.');
+    }
+    if (body.options !== undefined && !isPlainObject(body.options)) {
+      return jsonError(c, "bad_request", '"options" must be a JSON object.');
+    }
+    const room = await manager.create(body.game, body.options as Record<string, Value>, {
+      private: body.private === true,
+    });
+    return c.json({ id: room.id, game: body.game }, 201);
+  });
+
+  app.get("/api/rooms/:id", (c) => {
+    const id = c.req.param("id");
+    const summary = manager.list().find((room) => room.id === id);
+    if (!summary) return jsonError(c, "room_not_found", `No room with id "${id}".`);
+    return c.json(summary);
+  });
+
+  app.get("/metrics", (c) => {
+    c.header("content-type", "text/plain; version=0.0.4");
+    return c.body(renderPrometheus(metrics, manager));
+  });
+
+  app.get("/ws", async (c) => {
+    const request = c.req.raw;
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return jsonError(c, "bad_request", "This endpoint speaks WebSocket (Upgrade: websocket).");
+    }
+    if (options.isDraining?.()) {
+      return jsonError(c, "server_restart", "The server is shutting down; retry shortly.");
+    }
+    const origin = request.headers.get("origin");
+    if (!originAllowed(origin, config.allowedOrigins)) {
+      log.warn("forbidden origin", { origin });
+      return jsonError(c, "forbidden_origin", `Origin ${origin} may not open a socket here.`);
+    }
+    const ip = c.env?.info?.remoteAddr && "hostname" in c.env.info.remoteAddr
+      ? c.env.info.remoteAddr.hostname
+      : "unknown";
+    const open = connectionsByIp.get(ip) ?? 0;
+    if (open >= config.maxConnectionsPerIp) {
+      return jsonError(
+        c,
+        "too_many_connections",
+        `At most ${config.maxConnectionsPerIp} sockets per address.`,
+      );
+    }
+    let user: AuthUser | null = null;
+    if (options.authenticate) {
+      user = await options.authenticate(request);
+      if (!user) return jsonError(c, "unauthorized", "Authentication failed.");
+    }
+    const offered = request.headers.get("sec-websocket-protocol")?.split(",").map((p) => p.trim());
+    const { socket, response } = Deno.upgradeWebSocket(request, {
+      // Echo our subprotocol only when asked: browsers fail the handshake on an unasked one.
+      protocol: offered?.includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined,
+      idleTimeout: config.heartbeatSeconds,
+    });
+    connectionsByIp.set(ip, open + 1);
+    socket.addEventListener("close", () => {
+      const left = (connectionsByIp.get(ip) ?? 1) - 1;
+      if (left <= 0) connectionsByIp.delete(ip);
+      else connectionsByIp.set(ip, left);
+    });
+    const session = new SocketSession(socket, {
+      manager,
+      config,
+      log,
+      metrics,
+      verifyToken: user ? null : verifyToken,
+      user,
+    });
+    options.onSession?.(session, socket);
+    return response;
+  });
+
+  for (const asset of webAssets) {
+    app.get(asset.path, (c) => {
+      c.header("content-type", asset.contentType);
+      c.header("cache-control", "no-cache");
+      return c.body(asset.body);
+    });
+  }
+
+  return app;
+}
+
+function jsonError(c: Context, code: string, message: string): Response {
+  return c.json({ code, message }, HTTP_STATUS_BY_CODE[code] ?? 400);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

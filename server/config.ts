@@ -1,0 +1,110 @@
+/**
+ * Server settings: every one is an environment variable with an embedded default, so
+ * `deno task dev` needs nothing else. The README's configuration table lists them.
+ *
+ * @module
+ */
+
+/** Log verbosity, lowest first. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Everything the server can be told. Build it with {@linkcode loadConfig}. */
+export interface ServerConfig {
+  /** TCP port; 0 picks a free one. `PORT`, default 8000. */
+  port: number;
+  /** Interface to listen on. `HOST`, default 127.0.0.1 (0.0.0.0 on Deno Deploy). */
+  host: string;
+  /** Deno KV location: a file path, `:memory:`, or `""` for the platform default (Deno Deploy). `ARBITER_KV_PATH`, default `data/arbiter.kv`. */
+  kvPath: string;
+  /** Origins allowed to open a WebSocket; `["*"]` allows any. `ALLOWED_ORIGINS` (comma separated), default: localhost origins and clients that send no Origin. */
+  allowedOrigins: string[] | null;
+  /** How long a disconnected player's seat is held, ms. `GRACE_MS`, default 30 000. */
+  graceMs: number;
+  /** How long a finished room stays readable, ms. `FINISHED_RETENTION_MS`, default 60 000. */
+  finishedRetentionMs: number;
+  /** Empty rooms are disposed after this long, ms. `IDLE_ROOM_MS`, default 60 000. */
+  idleRoomMs: number;
+  /** `LOG_LEVEL`, default info. */
+  logLevel: LogLevel;
+  /** Largest inbound frame, bytes (larger: close 1009). `MAX_FRAME_BYTES`, default 16 384. */
+  maxFrameBytes: number;
+  /** A socket that has not joined within this is closed, ms. `JOIN_TIMEOUT_MS`, default 10 000. */
+  joinTimeoutMs: number;
+  /** A peer that answers no WebSocket ping for this long is dropped, s. `HEARTBEAT_S`, default 30. */
+  heartbeatSeconds: number;
+  /** Sustained actions per second per connection. `ACTION_RATE`, default 30. */
+  actionRate: number;
+  /** Action burst allowance per connection. `ACTION_BURST`, default 60. */
+  actionBurst: number;
+  /** Rate-limited actions in a row that close the socket with 1008. `ABUSE_LIMIT`, default 200. */
+  abuseLimit: number;
+  /** Open sockets per client IP. `MAX_CONNECTIONS_PER_IP`, default 256. */
+  maxConnectionsPerIp: number;
+  /** Rooms per process. `MAX_ROOMS`, default 10 000. */
+  maxRooms: number;
+  /** Bytes queued to a socket before it counts as a slow consumer and is dropped. `MAX_BUFFERED_BYTES`, default 1 MiB. */
+  maxBufferedBytes: number;
+  /** Recent broadcasts kept per room audience for resumes. `RESUME_RING`, default 256. */
+  ringSize: number;
+  /** HMAC secret for the built-in signed tokens; when set, joins need a valid token. `ARBITER_SECRET`. */
+  secret: string | null;
+  /** True on Deno Deploy (`DENO_DEPLOYMENT_ID` is set). */
+  onDeploy: boolean;
+}
+
+/** Reads a map of environment variables (a `Deno.env.toObject()` or a test's record). */
+export type Env = Record<string, string | undefined>;
+
+/**
+ * Builds the configuration from environment variables, with defaults for each. Throws a
+ * `TypeError` naming the variable when a value cannot be used.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * const config = loadConfig({ PORT: "0", ARBITER_KV_PATH: ":memory:" });
+ * console.log(config.port, config.kvPath, config.graceMs); // 0 ":memory:" 30000
+ * ```
+ */
+export function loadConfig(env: Env = {}): ServerConfig {
+  const onDeploy = Boolean(env.DENO_DEPLOYMENT_ID);
+  const origins = env.ALLOWED_ORIGINS?.trim();
+  return {
+    port: int(env, "PORT", 8000, 0, 65535),
+    host: env.HOST ?? (onDeploy ? "0.0.0.0" : "127.0.0.1"),
+    kvPath: env.ARBITER_KV_PATH ?? (onDeploy ? "" : "data/arbiter.kv"),
+    allowedOrigins: origins ? origins.split(",").map((o) => o.trim()).filter(Boolean) : null,
+    graceMs: int(env, "GRACE_MS", 30_000, 0),
+    finishedRetentionMs: int(env, "FINISHED_RETENTION_MS", 60_000, 0),
+    idleRoomMs: int(env, "IDLE_ROOM_MS", 60_000, 0),
+    logLevel: level(env.LOG_LEVEL),
+    maxFrameBytes: int(env, "MAX_FRAME_BYTES", 16_384, 64),
+    joinTimeoutMs: int(env, "JOIN_TIMEOUT_MS", 10_000, 1),
+    heartbeatSeconds: int(env, "HEARTBEAT_S", 30, 1),
+    actionRate: int(env, "ACTION_RATE", 30, 1),
+    actionBurst: int(env, "ACTION_BURST", 60, 1),
+    abuseLimit: int(env, "ABUSE_LIMIT", 200, 1),
+    maxConnectionsPerIp: int(env, "MAX_CONNECTIONS_PER_IP", 256, 1),
+    maxRooms: int(env, "MAX_ROOMS", 10_000, 1),
+    maxBufferedBytes: int(env, "MAX_BUFFERED_BYTES", 1 << 20, 1024),
+    ringSize: int(env, "RESUME_RING", 256, 1),
+    secret: env.ARBITER_SECRET || null,
+    onDeploy,
+  };
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max = 2 ** 31): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new TypeError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function level(raw: string | undefined): LogLevel {
+  const value = (raw ?? "info").toLowerCase();
+  if (value === "debug" || value === "info" || value === "warn" || value === "error") return value;
+  throw new TypeError(`LOG_LEVEL must be debug, info, warn or error, got "${raw}"`);
+}

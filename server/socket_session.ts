@@ -1,0 +1,272 @@
+/**
+ * One WebSocket, one session: waits for a `join`, then forwards actions to the room's seat,
+ * answers pings, and turns every bad input into a typed `reject` or `error` + close code.
+ *
+ * @module
+ */
+import {
+  ArbiterError,
+  CLOSE_CODES,
+  type ClientMessage,
+  closeCodeFor,
+  type DecodeLimits,
+  decodeClientMessage,
+  encodeServerMessage,
+  type ErrorCode,
+  PROTOCOL_VERSION,
+  ProtocolError,
+} from "../protocol/mod.ts";
+import type { JoinRequest, Member, RoomManager, Seat } from "../rooms/mod.ts";
+import type { ServerConfig } from "./config.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+import { TokenBucket } from "./rate_limit.ts";
+
+/** An authenticated user, from the server's `authenticate` option or a signed token. */
+export interface AuthUser {
+  userId: string;
+  name: string;
+}
+
+/** What a session needs from the server around it. */
+export interface SessionContext {
+  manager: RoomManager;
+  config: ServerConfig;
+  log: Logger;
+  metrics: Metrics;
+  /** Verifies a join's token (built-in signed tokens); null when auth is off. */
+  verifyToken: ((token: string | undefined) => Promise<AuthUser | null>) | null;
+  /** The user the upgrade request authenticated as, if an `authenticate` option is set. */
+  user: AuthUser | null;
+}
+
+let nextSessionNumber = 1;
+
+/**
+ * Drives one server-side WebSocket through the protocol. Attach it right after
+ * `Deno.upgradeWebSocket`; it installs the socket's handlers itself.
+ *
+ * @example
+ * ```ts ignore
+ * const { socket, response } = Deno.upgradeWebSocket(request, { protocol: SUBPROTOCOL });
+ * new SocketSession(socket, context);
+ * return response;
+ * ```
+ */
+export class SocketSession {
+  /** Short id used in logs. */
+  readonly id = `s${nextSessionNumber++}`;
+  readonly #socket: WebSocket;
+  readonly #context: SessionContext;
+  readonly #log: Logger;
+  readonly #bucket: TokenBucket;
+  readonly #limits: DecodeLimits;
+  #seat: Seat | null = null;
+  #joining = false;
+  #closed = false;
+  #rateLimitedInARow = 0;
+  #joinTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Wires the socket; the session lives until the socket closes. */
+  constructor(socket: WebSocket, context: SessionContext) {
+    this.#socket = socket;
+    this.#context = context;
+    this.#log = context.log.child({ session: this.id });
+    const { config } = context;
+    this.#bucket = new TokenBucket(config.actionRate, config.actionBurst);
+    this.#limits = { maxFrameBytes: config.maxFrameBytes };
+    socket.binaryType = "arraybuffer";
+    socket.onopen = () => {
+      context.metrics.connectionOpened();
+      this.#joinTimer = setTimeout(
+        () => this.#fail("join_timeout", `No join within ${config.joinTimeoutMs} ms.`),
+        config.joinTimeoutMs,
+      );
+    };
+    socket.onmessage = (event) => this.#onMessage(event.data);
+    socket.onclose = () => this.#onClose();
+    socket.onerror = () => {
+      // onclose follows; the error event carries nothing more useful.
+    };
+  }
+
+  /** The member the room sends this session's frames through. */
+  readonly #member: Member = {
+    send: (frame) => {
+      if (this.#socket.readyState !== WebSocket.OPEN) return;
+      // A client that stops reading must not grow our memory or hold its room back.
+      if (this.#socket.bufferedAmount > this.#context.config.maxBufferedBytes) {
+        this.#log.warn("slow consumer dropped", { buffered: this.#socket.bufferedAmount });
+        this.#context.metrics.slowConsumerDropped();
+        this.#closeSocket(CLOSE_CODES.slow_consumer, "slow_consumer");
+        return;
+      }
+      this.#socket.send(frame);
+      this.#context.metrics.frameSent(frame.byteLength);
+    },
+    close: (code, reason) => this.#closeSocket(code, reason),
+  };
+
+  #onMessage(data: unknown): void {
+    if (this.#closed) return;
+    if (!(data instanceof ArrayBuffer)) {
+      this.#fail("text_frame", "Send binary frames only; text frames are not part of the protocol.");
+      return;
+    }
+    this.#context.metrics.frameReceived(data.byteLength);
+    let message: ClientMessage;
+    try {
+      message = decodeClientMessage(new Uint8Array(data), this.#limits);
+    } catch (error) {
+      if (error instanceof ProtocolError) {
+        this.#fail(error.code, error.message);
+      } else {
+        this.#log.error("decoder escaped", { error: String(error) });
+        this.#fail("internal", "The frame could not be read.");
+      }
+      return;
+    }
+    try {
+      this.#dispatch(message);
+    } catch (error) {
+      // A bug in one handler must cost one connection at most, never the process.
+      this.#log.error("session handler failed", { error: String((error as Error)?.stack) });
+      this.#fail("internal", "Unexpected server error.");
+    }
+  }
+
+  #dispatch(message: ClientMessage): void {
+    switch (message.kind) {
+      case "join":
+        void this.#join(message);
+        return;
+      case "action": {
+        const seat = this.#seat;
+        if (!seat) {
+          this.#reject(message.seq, "not_joined", "Join a room before sending actions.");
+          return;
+        }
+        if (!this.#bucket.take()) {
+          this.#context.metrics.actionRejected("rate_limited");
+          if (++this.#rateLimitedInARow >= this.#context.config.abuseLimit) {
+            this.#fail("policy_violation", "Sustained action flood.");
+            return;
+          }
+          const { actionRate, actionBurst } = this.#context.config;
+          this.#reject(
+            message.seq,
+            "rate_limited",
+            `At most ${actionRate} actions/s (bursts of ${actionBurst}); this one was dropped.`,
+          );
+          return;
+        }
+        this.#rateLimitedInARow = 0;
+        seat.act(message.seq, message.name, message.payload);
+        return;
+      }
+      case "ping":
+        this.#socket.send(encodeServerMessage({
+          kind: "pong",
+          clientTime: message.time,
+          serverTime: Date.now(),
+        }));
+        return;
+      case "leave":
+        this.#seat?.leave();
+        this.#seat = null;
+        this.#closeSocket(CLOSE_CODES.normal, "left");
+        return;
+    }
+  }
+
+  async #join(message: ClientMessage & { kind: "join" }): Promise<void> {
+    if (this.#seat || this.#joining) {
+      this.#fail("already_joined", "This connection already joined a room; open another socket.");
+      return;
+    }
+    if (message.version !== PROTOCOL_VERSION) {
+      this.#fail(
+        "unsupported_version",
+        `This server speaks protocol version ${PROTOCOL_VERSION}, the join asked for ${message.version}.`,
+      );
+      return;
+    }
+    this.#joining = true;
+    clearTimeout(this.#joinTimer);
+    const { manager, verifyToken, metrics } = this.#context;
+    const started = performance.now();
+    try {
+      let user = this.#context.user;
+      if (verifyToken) {
+        user = await verifyToken(message.token);
+        if (!user) throw new ArbiterError("unauthorized", "A valid, unexpired token is required.");
+      }
+      const request: JoinRequest = {
+        mode: message.mode,
+        room: message.room,
+        game: message.game,
+        options: message.options,
+        name: user?.name ?? message.name,
+        spectator: message.spectator,
+        resume: message.resume,
+        user: user ?? undefined,
+      };
+      const seat = await manager.join(request, this.#member);
+      if (this.#closed) {
+        // The socket went away while the join was in flight: free the seat's connection.
+        seat.disconnect();
+        return;
+      }
+      this.#seat = seat;
+      metrics.joined(performance.now() - started, Boolean(message.resume));
+      this.#log.info("joined", {
+        room: seat.room.id,
+        player: seat.player,
+        resumed: Boolean(message.resume),
+      });
+    } catch (error) {
+      const code: ErrorCode = error instanceof ArbiterError ? error.code : "internal";
+      if (code === "internal") this.#log.error("join failed", { error: String(error) });
+      metrics.joinFailed(code);
+      this.#fail(code, error instanceof ArbiterError ? error.message : "Unexpected server error.");
+    } finally {
+      this.#joining = false;
+    }
+  }
+
+  #reject(seq: number, code: ErrorCode, message: string): void {
+    this.#socket.send(encodeServerMessage({ kind: "reject", seq, code, message }));
+  }
+
+  /** Sends `error` with the code, then closes with the matching close code. */
+  #fail(code: ErrorCode, message: string): void {
+    if (this.#closed) return;
+    this.#log.info("connection refused", { code, reason: message });
+    if (this.#socket.readyState === WebSocket.OPEN) {
+      this.#socket.send(encodeServerMessage({ kind: "error", code, message }));
+    }
+    this.#closeSocket(closeCodeFor(code), code);
+  }
+
+  #closeSocket(code: number, reason: string): void {
+    if (this.#socket.readyState === WebSocket.OPEN || this.#socket.readyState === 0) {
+      try {
+        this.#socket.close(code, reason);
+      } catch {
+        // Already closing: nothing more to do.
+      }
+    }
+    this.#onClose();
+  }
+
+  #onClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#joinTimer);
+    this.#context.metrics.connectionClosed();
+    const seat = this.#seat;
+    this.#seat = null;
+    // Not a deliberate leave: the seat waits out its grace window for a resume.
+    seat?.disconnect();
+  }
+}

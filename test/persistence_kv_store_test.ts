@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { KvRoomStore, PersistenceError, SNAPSHOT_FORMAT_VERSION } from "../persistence/mod.ts";
+
+function meta(room: string, expiresAt: number) {
+  return { room, game: "arena", seq: 7, actionIndex: 5, status: "playing", expiresAt };
+}
+
+function randomBytes(n: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    bytes[i] = x >>> 24;
+  }
+  return bytes;
+}
+
+Deno.test("a 1 MiB snapshot round-trips through chunks and replaces the previous one", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const store = new KvRoomStore(kv);
+  const first = randomBytes(1 << 20, 1);
+  const saved = await store.saveSnapshot(meta("big", Date.now() + 60_000), first);
+  assert.ok(saved.chunks > 16, "1 MiB needs many 60 KiB chunks");
+  assert.deepEqual((await store.loadSnapshot("big"))?.bytes, first);
+
+  const second = randomBytes(300_000, 2);
+  await store.saveSnapshot(meta("big", Date.now() + 60_000), second);
+  const loaded = await store.loadSnapshot("big");
+  assert.equal(loaded?.meta.generation, 2);
+  assert.deepEqual(loaded?.bytes, second);
+  // The first generation's chunks are gone.
+  let chunks = 0;
+  for await (const _ of kv.list({ prefix: ["arbiter", "rooms", "big", "chunk"] })) chunks++;
+  assert.equal(chunks, loaded?.meta.chunks);
+});
+
+Deno.test("a snapshot from a newer format version is refused with a typed error", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const store = new KvRoomStore(kv);
+  await store.saveSnapshot(meta("r", Date.now() + 60_000), new Uint8Array([1]));
+  const key = ["arbiter", "rooms", "r", "meta"];
+  const stored = (await kv.get<Record<string, unknown>>(key)).value!;
+  await kv.set(key, { ...stored, version: SNAPSHOT_FORMAT_VERSION + 1 });
+  await assert.rejects(
+    () => store.loadSnapshot("r"),
+    (e) => e instanceof PersistenceError && e.code === "snapshot_version",
+  );
+});
+
+Deno.test("the action log appends in order and refuses a second writer of the same index", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const store = new KvRoomStore(kv);
+  const expires = Date.now() + 60_000;
+  const entry = (index: number) => ({
+    index,
+    time: 1000 + index,
+    player: "p1",
+    action: "move",
+    payload: { dx: 1 },
+    clientSeq: index,
+  });
+  for (let i = 1; i <= 5; i++) await store.appendLog("r", entry(i), expires);
+  await assert.rejects(
+    () => store.appendLog("r", entry(3), expires),
+    (e) => e instanceof PersistenceError && e.code === "log_conflict",
+  );
+  assert.deepEqual((await store.readLog("r", 2)).map((e) => e.index), [3, 4, 5]);
+  await store.trimLog("r", 4);
+  assert.deepEqual((await store.readLog("r", 0)).map((e) => e.index), [5]);
+});
+
+Deno.test("sweep deletes rooms and sessions by their stored expiry time", async () => {
+  using kv = await Deno.openKv(":memory:");
+  let now = 1_000_000;
+  const store = new KvRoomStore(kv, { now: () => now });
+  await store.saveSnapshot(meta("old", now + 1000), new Uint8Array(10));
+  await store.saveSnapshot(meta("live", now + 100_000), new Uint8Array(10));
+  await store.appendLog("old", {
+    index: 1,
+    time: now,
+    player: "p1",
+    action: "a",
+    payload: null,
+    clientSeq: 1,
+  }, now + 1000);
+  await store.putSession("tok-old", { room: "old", player: "p1", expiresAt: now + 1000 });
+  await store.putSession("tok-live", { room: "live", player: "p1", expiresAt: now + 100_000 });
+  now += 5000;
+  // Past its stored expiry a session is refused even before the sweep removes it.
+  assert.equal(await store.getSession("tok-old"), null);
+  assert.deepEqual(await store.sweep(), { rooms: 1, sessions: 1 });
+  assert.deepEqual((await store.listRooms()).map((m) => m.room), ["live"]);
+  let leftovers = 0;
+  for await (const _ of kv.list({ prefix: ["arbiter", "rooms", "old"] })) leftovers++;
+  assert.equal(leftovers, 0);
+  assert.equal((await store.getSession("tok-live"))?.room, "live");
+});

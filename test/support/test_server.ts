@@ -1,0 +1,55 @@
+/**
+ * Starts a real Arbiter server on a free port with in-memory settings, for end-to-end tests
+ * over real WebSockets.
+ *
+ * @module
+ */
+import { exampleGames } from "../../games/mod.ts";
+import { type Env, loadConfig, type RunningServer, silentLogger, startServer } from "../../server/mod.ts";
+import { connect, type ArbiterClient, type ClientOptions } from "../../client/mod.ts";
+
+/** A server for one test, with a client factory; `close()` in a `finally`. */
+export interface TestServer extends AsyncDisposable {
+  server: RunningServer;
+  client(options?: ClientOptions): ArbiterClient;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the server with `env` on top of test defaults (port 0, in-memory KV, quiet logs).
+ *
+ * @example
+ * ```ts ignore
+ * await using t = await startTestServer({ GRACE_MS: "200" });
+ * const room = await t.client().joinOrCreate("tic_tac_toe");
+ * ```
+ */
+export async function startTestServer(env: Env = {}): Promise<TestServer> {
+  const config = loadConfig({
+    PORT: "0",
+    ARBITER_KV_PATH: ":memory:",
+    LOG_LEVEL: "error",
+    ...env,
+  });
+  const server = await startServer({ config, games: exampleGames, log: silentLogger });
+  const close = () => server.shutdown();
+  return {
+    server,
+    client: (options = {}) => connect(server.wsUrl, { pingIntervalMs: 0, ...options }),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/** Resolves when `predicate` holds, polling every few ms; rejects after `timeoutMs`. */
+export async function waitFor(
+  predicate: () => boolean,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!predicate()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
