@@ -144,6 +144,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   #clockOffset = 0;
   #lastError: ArbiterError | null = null;
   #forceFullState = false;
+  #replayedResumes = 0;
+  #fullResumes = 0;
   #joined: { resolve: () => void; reject: (e: ArbiterError) => void } | null = null;
 
   readonly #stateListeners = new Listeners<S>();
@@ -220,6 +222,10 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   /** Actions sent and not yet applied or rejected. */
   get pendingActions(): number {
     return this.#pending.size;
+  }
+  /** How many resumes replayed missed deltas, and how many needed a full state. */
+  get resumes(): { replayed: number; full: number } {
+    return { replayed: this.#replayedResumes, full: this.#fullResumes };
   }
   /** The error that closed the connection for good, if any. */
   get lastError(): ArbiterError | null {
@@ -493,6 +499,10 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     this.#time = welcome.time;
     this.#ack = welcome.ack;
     const fullState = !welcome.replay;
+    if (welcome.resumed) {
+      if (fullState) this.#fullResumes++;
+      else this.#replayedResumes++;
+    }
     if (fullState) {
       this.#state = welcome.state;
       this.#decoder = new DeltaDecoder(welcome.keys, welcome.refs, this.#options.limits);

@@ -185,8 +185,11 @@ export class CborReader {
     return v;
   }
 
-  /** Reads one complete item as a {@linkcode Value}; `depth` is the nesting it sits at. */
-  value(depth = 0): Value {
+  /**
+   * Reads one complete item as a {@linkcode Value}; `depth` is the nesting it sits at. With
+   * `keys` (a delta key table), a map key may also be an unsigned integer: that key's id.
+   */
+  value(depth = 0, keys?: readonly string[]): Value {
     const major = this.head();
     const arg = this.arg;
     switch (major) {
@@ -206,7 +209,7 @@ export class CborReader {
         if (arg > this.end - this.pos) fail("array length exceeds the remaining bytes");
         if (arg > this.maxItems - this.items) fail(`more than ${this.maxItems} items`);
         const out: Value[] = [];
-        for (let i = 0; i < arg; i++) out.push(this.value(depth + 1));
+        for (let i = 0; i < arg; i++) out.push(this.value(depth + 1, keys));
         return out;
       }
       case 5: {
@@ -215,9 +218,9 @@ export class CborReader {
         if (arg > (this.maxItems - this.items) / 2) fail(`more than ${this.maxItems} items`);
         const out: { [key: string]: Value } = {};
         for (let i = 0; i < arg; i++) {
-          const key = this.key();
+          const key = this.key(keys);
           if (hasOwn.call(out, key)) fail(`duplicate map key ${JSON.stringify(key)}`);
-          out[key] = this.value(depth + 1);
+          out[key] = this.value(depth + 1, keys);
         }
         return out;
       }
@@ -228,9 +231,32 @@ export class CborReader {
     }
   }
 
-  /** Reads a map key: a text string other than a forbidden key. */
-  key(): string {
-    if (this.head() !== 3) fail("map keys must be text strings");
+  /**
+   * Reads the head of a map at `depth` and returns its length, checked against the remaining
+   * bytes and the item budget; anything else is `bad_field` for `field`.
+   */
+  mapHead(depth: number, field: string): number {
+    if (this.atEnd() || this.buf[this.pos] >> 5 !== 5) {
+      throw new ProtocolError("bad_field", `${field} must be a map`);
+    }
+    this.head();
+    const n = this.arg;
+    if (depth >= this.maxDepth) fail(`nested deeper than ${this.maxDepth}`);
+    if (n > (this.end - this.pos) / 2) fail("map length exceeds the remaining bytes");
+    if (n > (this.maxItems - this.items) / 2) fail(`more than ${this.maxItems} items`);
+    return n;
+  }
+
+  /**
+   * Reads a map key: a text string other than a forbidden key or, given `keys`, a key id.
+   */
+  key(keys?: readonly string[]): string {
+    const major = this.head();
+    if (major === 0 && keys !== undefined) {
+      if (this.arg >= keys.length) fail(`unknown key id ${this.arg}`);
+      return keys[this.arg];
+    }
+    if (major !== 3) fail("map keys must be text strings");
     const key = this.textBody(this.arg);
     if (FORBIDDEN_KEYS.has(key)) throw new ProtocolError("forbidden_key", `key ${key}`);
     return key;

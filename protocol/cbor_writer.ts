@@ -11,7 +11,11 @@ import type { Value } from "./types.ts";
 import { utf8Length, utf8Write } from "./utf8.ts";
 
 /** Object keys that would reach or shadow prototype machinery in a receiver. */
-export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set([
+  "__proto__",
+  "constructor",
+  "prototype",
+]);
 
 /** How deep the writer nests before it assumes a cycle (the outbound decode limit). */
 export const MAX_ENCODE_DEPTH = 64;
@@ -193,9 +197,10 @@ export class CborWriter {
   /**
    * Appends a {@linkcode Value}. Object properties whose value is `undefined` are skipped, as
    * `JSON.stringify` does; anything else that is not a `Value` throws `bad_field`, and the keys
-   * `__proto__`, `constructor` and `prototype` throw `forbidden_key`.
+   * `__proto__`, `constructor` and `prototype` throw `forbidden_key`. With `keyIds` (a delta
+   * key table), map keys found in it are written as their id, an unsigned integer.
    */
-  value(v: Value, depth = 0): void {
+  value(v: Value, depth = 0, keyIds?: ReadonlyMap<string, number>): void {
     switch (typeof v) {
       case "number":
         this.number(v);
@@ -216,7 +221,10 @@ export class CborWriter {
       return;
     }
     if (depth >= MAX_ENCODE_DEPTH) {
-      throw new ProtocolError("bad_field", `Value nested deeper than ${MAX_ENCODE_DEPTH} (a cycle?)`);
+      throw new ProtocolError(
+        "bad_field",
+        `Value nested deeper than ${MAX_ENCODE_DEPTH} (a cycle?)`,
+      );
     }
     if (Array.isArray(v)) {
       const n = v.length;
@@ -226,7 +234,7 @@ export class CborWriter {
         if (item === undefined) {
           throw new ProtocolError("bad_field", "arrays cannot hold undefined or holes");
         }
-        this.value(item, depth + 1);
+        this.value(item, depth + 1, keyIds);
       }
       return;
     }
@@ -247,8 +255,10 @@ export class CborWriter {
       const item = v[key];
       if (item === undefined) continue;
       if (FORBIDDEN_KEYS.has(key)) throw new ProtocolError("forbidden_key", `key ${key}`);
-      this.text(key);
-      this.value(item, depth + 1);
+      const id = keyIds?.get(key);
+      if (id === undefined) this.text(key);
+      else this.head(0, id);
+      this.value(item, depth + 1, keyIds);
     }
   }
 

@@ -56,7 +56,7 @@ function writeJoinBody(w: CborWriter, msg: JoinMessage): void {
   }
   if (msg.options !== undefined) {
     w.text("o");
-    w.value(asMap(msg.options, "join.options"));
+    w.value(asMap(msg.options, "join.options"), 1);
   }
   if (msg.name !== undefined) {
     w.text("n");

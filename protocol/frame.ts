@@ -21,19 +21,21 @@ import { checkVarint, readVarint, varintLength, writeVarint } from "./varint.ts"
  * console.log(frame[0] === FRAME_KINDS.ping); // true
  * ```
  */
-export const FRAME_KINDS = Object.freeze({
-  join: 0x01,
-  action: 0x02,
-  ping: 0x03,
-  leave: 0x04,
-  welcome: 0x10,
-  delta: 0x11,
-  reject: 0x12,
-  event: 0x13,
-  game_over: 0x14,
-  pong: 0x15,
-  error: 0x16,
-} as const);
+export const FRAME_KINDS = Object.freeze(
+  {
+    join: 0x01,
+    action: 0x02,
+    ping: 0x03,
+    leave: 0x04,
+    welcome: 0x10,
+    delta: 0x11,
+    reject: 0x12,
+    event: 0x13,
+    game_over: 0x14,
+    pong: 0x15,
+    error: 0x16,
+  } as const,
+);
 
 /** Throws `frame_too_large` or `empty_frame`; run before anything else reads the frame. */
 export function checkFrame(frame: Uint8Array, limits: Required<DecodeLimits>): void {
@@ -191,4 +193,3 @@ export function asCode(v: unknown, field: string): string {
   }
   return s;
 }
-

@@ -185,6 +185,7 @@ export type EventType =
   | "player_reconnected"
   | "spectator_joined"
   | "spectator_left"
+  // deno-lint-ignore ban-types -- `string & {}` keeps editor completion for the names above
   | (string & {});
 
 /** `event`: an ephemeral notice; not part of the state and not replayed on resume. */

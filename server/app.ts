@@ -201,11 +201,10 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   });
 
   for (const asset of webAssets) {
-    app.get(asset.path, (c) => {
-      c.header("content-type", asset.contentType);
-      c.header("cache-control", "no-cache");
-      return c.body(asset.body);
-    });
+    app.get(asset.path, () =>
+      new Response(asset.body as Uint8Array<ArrayBuffer>, {
+        headers: { "content-type": asset.contentType, "cache-control": "no-cache" },
+      }));
   }
 
   return app;

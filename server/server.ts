@@ -79,39 +79,50 @@ export function startServer(options: StartOptions): Promise<RunningServer> {
     },
   });
 
-  return new Promise((resolve) => {
-    const server = Deno.serve({
-      port: config.port,
-      hostname: config.host,
-      onListen: (addr) => {
-        const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-        const url = new URL(`http://${host}:${addr.port}/`);
-        log.info(`Arbiter listening on ${url}`, { url: url.href, games: manager.games.size });
-        options.onListen?.(url);
-        let shuttingDown: Promise<void> | null = null;
-        resolve({
-          url,
-          wsUrl: `ws://${host}:${addr.port}/ws`,
-          port: addr.port,
-          manager,
-          metrics,
-          finished: server.finished,
-          shutdown: () =>
-            shuttingDown ??= (async () => {
-              draining = true;
-              log.info("shutting down", { sockets: sockets.size });
-              for (const socket of sockets) {
-                try {
-                  socket.close(CLOSE_CODES.service_restart, "server_restart");
-                } catch {
-                  // Already closing.
-                }
-              }
-              await manager.dispose();
-              await server.shutdown();
-            })(),
-        });
-      },
-    }, (request, info) => app.fetch(request, { info }));
+  const server = Deno.serve({
+    port: config.port,
+    hostname: config.host,
+    // The ready line below replaces Deno's own.
+    onListen: () => {},
+  }, (request, info) => app.fetch(request, { info }));
+  const addr = server.addr;
+  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  const url = new URL(`http://${host}:${addr.port}/`);
+  log.info(`Arbiter listening on ${url}`, { url: url.href, games: manager.games.size });
+  options.onListen?.(url);
+
+  let shuttingDown: Promise<void> | null = null;
+  const shutdown = () =>
+    shuttingDown ??= (async () => {
+      draining = true;
+      log.info("shutting down", { sockets: sockets.size });
+      const closed = [...sockets].map((socket) =>
+        new Promise<void>((resolve) => {
+          socket.addEventListener("close", () => resolve(), { once: true });
+          try {
+            socket.close(CLOSE_CODES.service_restart, "server_restart");
+          } catch {
+            resolve();
+          }
+        })
+      );
+      // Clients answer the close handshake within milliseconds; do not wait on dead peers.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all(closed),
+        new Promise((resolve) => timer = setTimeout(resolve, 2000)),
+      ]);
+      clearTimeout(timer);
+      await manager.dispose();
+      await server.shutdown();
+    })();
+  return Promise.resolve({
+    url,
+    wsUrl: `ws://${host}:${addr.port}/ws`,
+    port: addr.port,
+    manager,
+    metrics,
+    finished: server.finished,
+    shutdown,
   });
 }

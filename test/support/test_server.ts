@@ -5,8 +5,14 @@
  * @module
  */
 import { exampleGames } from "../../games/mod.ts";
-import { type Env, loadConfig, type RunningServer, silentLogger, startServer } from "../../server/mod.ts";
-import { connect, type ArbiterClient, type ClientOptions } from "../../client/mod.ts";
+import {
+  type Env,
+  loadConfig,
+  type RunningServer,
+  silentLogger,
+  startServer,
+} from "../../server/mod.ts";
+import { type ArbiterClient, type ClientOptions, connect } from "../../client/mod.ts";
 
 /** A server for one test, with a client factory; `close()` in a `finally`. */
 export interface TestServer extends AsyncDisposable {

@@ -1,0 +1,262 @@
+/**
+ * Structural diff of JSON-like state. Game authors mutate their state (or return a new one)
+ * and Arbiter works out what changed by comparing it with a private copy of what each
+ * audience last saw; no proxies or change tracking touch the author's objects.
+ *
+ * Ops are minimal-ish: objects give per-key `set`/`delete`; arrays give per-index changes on
+ * the common prefix, then one `push` for an appended tail or one `splice` for a removed tail.
+ * An `undefined` object value counts as an absent key (as in JSON).
+ *
+ * @module
+ */
+import type { DeltaOp, Value } from "../protocol/types.ts";
+
+type Key = string | number;
+type Container = Record<Key, unknown>;
+
+/**
+ * The ops that turn `prev` into `next`. Neither input is modified. Subtrees that are the same
+ * object in both are taken as unchanged, so immutable updates diff in time proportional to
+ * what changed. Op values are references into `next`: encode or copy them before mutating
+ * `next` again.
+ *
+ * @example
+ * ```ts
+ * import { diff } from "./diff.ts";
+ * const ops = diff({ a: 1, list: [1, 2], gone: true }, { a: 2, list: [1, 2, 3] });
+ * console.log(ops);
+ * // [ { op: "set", path: ["a"], value: 2 },
+ * //   { op: "push", path: ["list"], values: [3] },
+ * //   { op: "delete", path: ["gone"] } ]
+ * ```
+ */
+export function diff(prev: Value, next: Value): DeltaOp[] {
+  const ops: DeltaOp[] = [];
+  const box: Container = { v: prev };
+  walk(prev, next, [], ops, false, box, "v");
+  return ops;
+}
+
+/**
+ * A private deep copy of a value that can be brought up to date with {@linkcode Mirror.update},
+ * which returns the ops it took. Rooms keep one per audience: the copy is what the audience's
+ * members hold, and updating it costs one walk of the new value plus copies of what changed.
+ *
+ * @example
+ * ```ts
+ * import { Mirror } from "./diff.ts";
+ * const state = { score: 0, log: [] as string[] };
+ * const mirror = new Mirror(state);
+ * state.score = 1;
+ * state.log.push("goal");
+ * console.log(mirror.update(state)); // set score, push log
+ * console.log(mirror.update(state)); // []
+ * ```
+ */
+export class Mirror {
+  #box: Container;
+
+  /** Starts from a deep copy of `initial`. */
+  constructor(initial: unknown) {
+    this.#box = { v: clone(initial) };
+  }
+
+  /** The mirrored value (owned by the mirror: do not mutate it). */
+  get value(): Value {
+    return this.#box.v as Value;
+  }
+
+  /** Makes the mirror equal to `next` and returns the ops that did it (empty if equal). */
+  update(next: unknown): DeltaOp[] {
+    const ops: DeltaOp[] = [];
+    walk(this.#box.v, next, [], ops, true, this.#box, "v");
+    return ops;
+  }
+}
+
+/**
+ * A deep copy of JSON-like data (`Value`): plain objects, arrays, strings, numbers, booleans,
+ * null and `Uint8Array`. Object keys whose value is `undefined` are dropped and `undefined`
+ * array items become null, as JSON would. Anything else (functions, `Map`, `Date`, class
+ * instances, bigints, symbols) throws a `TypeError` naming where it was found.
+ *
+ * @example
+ * ```ts
+ * import { clone } from "./diff.ts";
+ * const a = { list: [1, { b: 2 }], skip: undefined };
+ * const b = clone(a);
+ * console.log(b, b.list !== a.list); // { list: [1, { b: 2 }] } true
+ * ```
+ */
+export function clone<T>(value: T): T {
+  try {
+    return copy(value) as T;
+  } catch (error) {
+    if (error instanceof NotData) {
+      throw new TypeError(
+        `${formatPath("state", error.path)}: ${error.message}; state must be JSON-like data ` +
+          "(objects, arrays, strings, finite numbers, booleans, null, Uint8Array)",
+      );
+    }
+    throw error;
+  }
+}
+
+class NotData extends Error {
+  path: Key[] = [];
+}
+
+function formatPath(root: string, innermostFirst: Key[]): string {
+  let out = root;
+  for (let i = innermostFirst.length - 1; i >= 0; i--) {
+    const k = innermostFirst[i];
+    out += typeof k === "number" ? `[${k}]` : `.${k}`;
+  }
+  return out;
+}
+
+function copy(value: unknown): unknown {
+  if (value === null) return null;
+  const type = typeof value;
+  if (type === "number" || type === "string" || type === "boolean") return value;
+  if (type !== "object") throw new NotData(`a ${type} is not data`);
+  if (Array.isArray(value)) {
+    const out = new Array(value.length);
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i];
+      try {
+        out[i] = item === undefined ? null : copy(item);
+      } catch (error) {
+        if (error instanceof NotData) error.path.push(i);
+        throw error;
+      }
+    }
+    return out;
+  }
+  if (value instanceof Uint8Array) return value.slice();
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) {
+    throw new NotData(`a ${proto?.constructor?.name ?? "class instance"} is not data`);
+  }
+  const out: Container = {};
+  const source = value as Container;
+  for (const key in source) {
+    const item = source[key];
+    if (item === undefined) continue;
+    try {
+      out[key] = copy(item);
+    } catch (error) {
+      if (error instanceof NotData) error.path.push(key);
+      throw error;
+    }
+  }
+  return out;
+}
+
+const PRIMITIVE = 0, OBJECT = 1, ARRAY = 2, BYTES = 3;
+
+function kindOf(value: unknown): number {
+  if (value === null || typeof value !== "object") return PRIMITIVE;
+  if (Array.isArray(value)) return ARRAY;
+  if (value instanceof Uint8Array) return BYTES;
+  return OBJECT;
+}
+
+// Inherited members such as `toString` read as functions, and functions are never data: both
+// mean "no such key" here without the cost of an Object.hasOwn call per key.
+function present(value: unknown): boolean {
+  return value !== undefined && typeof value !== "function";
+}
+
+/**
+ * Compares `prev` (found at `holder[key]`) with `next`, appending ops. With `write`, also
+ * makes `holder[key]` equal to `next` (copying what changed), so `prev` becomes a mirror.
+ */
+function walk(
+  prev: unknown,
+  next: unknown,
+  path: Key[],
+  ops: DeltaOp[],
+  write: boolean,
+  holder: Container,
+  key: Key,
+): void {
+  if (prev === next) return;
+  if (next === undefined) next = null;
+  const kind = kindOf(next);
+  if (kind === kindOf(prev)) {
+    if (kind === OBJECT) return walkObject(prev as Container, next as Container, path, ops, write);
+    if (kind === ARRAY) return walkArray(prev as unknown[], next as unknown[], path, ops, write);
+    if (kind === BYTES && bytesEqual(prev as Uint8Array, next as Uint8Array)) return;
+    // NaN is the one primitive not equal to itself.
+    if (kind === PRIMITIVE && prev !== prev && next !== next) return;
+  }
+  ops.push({ op: "set", path: path.slice(), value: next as Value });
+  if (write) holder[key] = copy(next);
+}
+
+function walkObject(
+  prev: Container,
+  next: Container,
+  path: Key[],
+  ops: DeltaOp[],
+  write: boolean,
+): void {
+  for (const key in next) {
+    const value = next[key];
+    if (!present(value)) continue;
+    path.push(key);
+    const old = prev[key];
+    if (present(old)) {
+      walk(old, value, path, ops, write, prev, key);
+    } else {
+      ops.push({ op: "set", path: path.slice(), value: value as Value });
+      if (write) prev[key] = copy(value);
+    }
+    path.pop();
+  }
+  for (const key in prev) {
+    if (present(next[key])) continue;
+    path.push(key);
+    ops.push({ op: "delete", path: path.slice() });
+    path.pop();
+    if (write) delete prev[key];
+  }
+}
+
+function walkArray(
+  prev: unknown[],
+  next: unknown[],
+  path: Key[],
+  ops: DeltaOp[],
+  write: boolean,
+): void {
+  const common = Math.min(prev.length, next.length);
+  for (let i = 0; i < common; i++) {
+    const a = prev[i];
+    const b = next[i];
+    if (a === b) continue;
+    path.push(i);
+    walk(a, b, path, ops, write, prev as unknown as Container, i);
+    path.pop();
+  }
+  if (next.length > prev.length) {
+    const values = next.slice(prev.length).map((v) => v === undefined ? null : v) as Value[];
+    ops.push({ op: "push", path: path.slice(), values });
+    if (write) { for (const v of values) prev.push(copy(v)); }
+  } else if (next.length < prev.length) {
+    ops.push({
+      op: "splice",
+      path: path.slice(),
+      index: next.length,
+      count: prev.length - next.length,
+    });
+    if (write) prev.length = next.length;
+  }
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

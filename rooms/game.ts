@@ -1,0 +1,350 @@
+/**
+ * The game definition API: a game is plain data plus pure-ish functions over its state.
+ * Authors write `setup`, a few `actions` and optionally `turn`, `outcome`, `view`, `tick` and
+ * hooks; Arbiter does sequencing, validation, diffing, broadcasting and seats.
+ *
+ * @example
+ * ```ts
+ * import { defineGame, t } from "./mod.ts";
+ * export const counter = defineGame({
+ *   name: "counter",
+ *   players: { min: 1, max: 4 },
+ *   setup: () => ({ total: 0 }),
+ *   actions: {
+ *     add: {
+ *       payload: t.object({ by: t.int({ min: 1, max: 10 }) }),
+ *       apply(state, { by }) {
+ *         state.total += by;
+ *       },
+ *     },
+ *   },
+ *   outcome: (state, ctx) => state.total >= 100 ? { winners: [ctx.players[0].id] } : undefined,
+ * });
+ * ```
+ *
+ * @module
+ */
+import type { Outcome, PlayerInfo, Value } from "../protocol/types.ts";
+import type { Random } from "./rng.ts";
+import type { Schema } from "./schema.ts";
+
+/** Room options when the game declares no options schema: any JSON-like object. */
+export type GameOptions = { [key: string]: Value };
+
+/** When members hear about changes: after each change, or once per tick. */
+export type BroadcastMode = "immediate" | "tick";
+
+/** How the persistence layer keeps a room: periodic snapshots, or every action in a log. */
+export type Durability = "snapshot" | "log";
+
+/**
+ * What every game function gets besides the state.
+ *
+ * @example
+ * ```ts
+ * import type { GameContext } from "./game.ts";
+ * function roll(ctx: GameContext): number {
+ *   ctx.emit("rolled", { by: ctx.player });
+ *   return ctx.random.int(6) + 1;
+ * }
+ * ```
+ */
+export interface GameContext<O = GameOptions> {
+  /** Server time of this step, ms since the Unix epoch (the same for the whole step). */
+  readonly now: number;
+  /** The acting player, or null for system steps (ticks, timeouts, views, outcome checks). */
+  readonly player: string | null;
+  /** Every seat holder, in seat order, with presence. */
+  readonly players: readonly PlayerInfo[];
+  /** The room's seeded generator: the only randomness game code may use. */
+  readonly random: Random;
+  /** The room's options, checked against the game's `options` schema. */
+  readonly options: O;
+  /**
+   * Sends a custom `event` message (not part of the state, never replayed), to the players
+   * in `to` or, without `to`, to every member. Events go out after the broadcast that
+   * carries this step's state changes.
+   */
+  emit(type: string, data?: Value, to?: readonly string[]): void;
+}
+
+/**
+ * What `setup` gets: no players have joined yet when a room is created.
+ *
+ * @example
+ * ```ts
+ * import type { SetupContext } from "./game.ts";
+ * const setup = (ctx: SetupContext) => ({ deck: ctx.random.shuffle([1, 2, 3]) });
+ * ```
+ */
+export interface SetupContext<O = GameOptions> {
+  /** Creation time, ms since the Unix epoch. */
+  readonly now: number;
+  /** The room's seeded generator. */
+  readonly random: Random;
+  /** The room's checked options. */
+  readonly options: O;
+}
+
+/**
+ * One action: an optional payload schema, an optional rule check, and the state change.
+ *
+ * @example
+ * ```ts
+ * import { type ActionDefinition, t } from "./mod.ts";
+ * const place: ActionDefinition<{ cells: (string | null)[] }, { cell: number }> = {
+ *   payload: t.object({ cell: t.int({ min: 0, max: 8 }) }),
+ *   validate: (state, { cell }) => state.cells[cell] ? "that cell is taken" : undefined,
+ *   apply(state, { cell }, ctx) {
+ *     state.cells[cell] = ctx.player;
+ *   },
+ * };
+ * ```
+ */
+export interface ActionDefinition<S, P, O = GameOptions> {
+  /** Checks the payload (a failure is rejected as `bad_payload`); without it, any value. */
+  payload?: Schema<P>;
+  /** Returns a reason to refuse the action (`invalid_action`), or nothing to accept it. */
+  validate?(state: S, payload: P, ctx: GameContext<O>): string | undefined | void;
+  /**
+   * Changes the state: mutate `state` or return a new one. Should not throw: state changed
+   * before a throw stays changed. Put the checks that may refuse in `validate`.
+   */
+  apply(state: S, payload: P, ctx: GameContext<O>): S | void;
+}
+
+/**
+ * A player hook (`onJoin`, `onLeave`, ...): may change the state like an action.
+ *
+ * @example
+ * ```ts
+ * import type { PlayerHook } from "./game.ts";
+ * const onJoin: PlayerHook<{ scores: Record<string, number> }> = (state, player) => {
+ *   state.scores[player] = 0;
+ * };
+ * ```
+ */
+export type PlayerHook<S, O = GameOptions> = (
+  state: S,
+  player: string,
+  ctx: GameContext<O>,
+) => S | void;
+
+/**
+ * Everything an author writes. `S` is the state, `A` maps action names to payload types, `V`
+ * is what `view` returns, `O` the room options; all are inferred by {@linkcode defineGame}.
+ */
+export interface GameConfig<S, A, V, O> {
+  /** Unique name, used to create rooms (lowercase letters, digits, `_` and `-`). */
+  name: string;
+  /** Seats: the game runs once `min` are taken; nobody joins past `max`. */
+  players: { min: number; max: number };
+  /** Whether spectators may watch. Default true. */
+  spectators?: boolean;
+  /** Whether players may join after the first action was applied. Default true. */
+  lateJoin?: boolean;
+  /** Default: `"tick"` when `tick` is defined, else `"immediate"`. */
+  broadcast?: BroadcastMode;
+  /** Kept on the definition for the persistence layer. Default `"snapshot"`. */
+  durability?: Durability;
+  /** Schema of the room options given at creation; a failure refuses with `bad_options`. */
+  options?: Schema<O>;
+  /** The initial state: plain JSON-like data. */
+  setup(ctx: SetupContext<O>): S;
+  /** The moves players can make. */
+  actions: { [K in keyof A]: ActionDefinition<S, A[K], O> };
+  /** Who may act now: a player id, several, or null for nobody. Default: every player. */
+  turn?(state: S, ctx: GameContext<O>): string | readonly string[] | null;
+  /**
+   * A deadline for the player(s) to move. It restarts whenever `turn` changes or an action
+   * is applied; when it passes, `onTimeout` runs as a system step (`ctx.player` is null).
+   */
+  turnClock?: {
+    /** Time allowed per turn in ms, or a function of the room options. */
+    ms: number | { (options: O): number };
+    /** What happens when time runs out, e.g. a forfeit. */
+    onTimeout(state: S, ctx: GameContext<O>): S | void;
+  };
+  /** Realtime games: `update` runs `hz` times a second while the game is running. */
+  tick?: {
+    hz: number;
+    update(state: S, dtMs: number, ctx: GameContext<O>): S | void;
+  };
+  /** Checked after every change: a result ends the game. */
+  outcome?(state: S, ctx: GameContext<O>): Outcome | undefined;
+  /** What `viewer` (null: a spectator) may see. Without it, everyone sees the whole state. */
+  view?(state: S, viewer: string | null, ctx: GameContext<O>): V;
+  /** A player took a seat (also when a new player takes a seat someone left). */
+  onJoin?: PlayerHook<S, O>;
+  /** A player left deliberately; the seat is free again. */
+  onLeave?: PlayerHook<S, O>;
+  /** A player's connection dropped; the seat is held for the grace window. */
+  onDisconnect?: PlayerHook<S, O>;
+  /** A player came back within the grace window. */
+  onReconnect?: PlayerHook<S, O>;
+  /** The grace window passed without a resume; the seat is free again (e.g. forfeit here). */
+  onSeatExpired?: PlayerHook<S, O>;
+}
+
+/**
+ * A checked game definition with its defaults filled in, as {@linkcode defineGame} returns.
+ * The parameters are the state, the action payload map, the view and the options.
+ */
+// The options parameter defaults to `any` so that `GameDefinition<any, any, any>` matches
+// every game whatever its options type (the client library tests games against it).
+// deno-lint-ignore no-explicit-any
+export interface GameDefinition<S, A, V, O = any> extends GameConfig<S, A, V, O> {
+  readonly spectators: boolean;
+  readonly lateJoin: boolean;
+  readonly broadcast: BroadcastMode;
+  readonly durability: Durability;
+  /** Action names in declaration order: the list `welcome` sends (actions by index). */
+  readonly actionNames: readonly string[];
+}
+
+/** Any game definition, as rooms and managers hold them. */
+// deno-lint-ignore no-explicit-any
+export type AnyGame = GameDefinition<any, any, any, any>;
+
+/**
+ * The state type of a game.
+ *
+ * @example
+ * ```ts
+ * import type { StateOf } from "./game.ts";
+ * import type { ticTacToe } from "../games/mod.ts";
+ * type Board = StateOf<typeof ticTacToe>["board"];
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export type StateOf<G> = G extends GameDefinition<infer S, any, any, any> ? S : never;
+
+/**
+ * What a member sees of a game's state: the return type of `view`, or the state itself.
+ *
+ * @example
+ * ```ts
+ * import type { ViewOf } from "./game.ts";
+ * import type { secretCards } from "../games/mod.ts";
+ * type Hand = ViewOf<typeof secretCards>["hand"];
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export type ViewOf<G> = G extends GameDefinition<any, any, infer V, any> ? V : never;
+
+/**
+ * Action names mapped to payload types; actions without a payload schema take any `Value`.
+ *
+ * @example
+ * ```ts
+ * import type { ActionsOf } from "./game.ts";
+ * import type { connectFour } from "../games/mod.ts";
+ * const drop: ActionsOf<typeof connectFour>["drop"] = { column: 3 };
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export type ActionsOf<G> = G extends GameDefinition<any, infer A, any, any>
+  ? { [K in keyof A]: unknown extends A[K] ? Value : A[K] }
+  : never;
+
+/**
+ * The options type of a game.
+ *
+ * @example
+ * ```ts
+ * import type { OptionsOf } from "./game.ts";
+ * import type { connectFour } from "../games/mod.ts";
+ * const options: OptionsOf<typeof connectFour> = { turnMs: 10_000 };
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export type OptionsOf<G> = G extends GameDefinition<any, any, any, infer O> ? O : never;
+
+const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+function positiveInteger(n: unknown): n is number {
+  return typeof n === "number" && Number.isSafeInteger(n) && n > 0;
+}
+
+/**
+ * Checks a game and fills in its defaults. Types flow from `setup` (the state), each action's
+ * `payload` schema (its payload), `view` (what members see) and `options`.
+ *
+ * @example
+ * ```ts
+ * import { defineGame, t } from "./mod.ts";
+ * const coin = defineGame({
+ *   name: "coin_flip",
+ *   players: { min: 2, max: 2 },
+ *   setup: () => ({ calls: {} as Record<string, "heads" | "tails">, result: null as string | null }),
+ *   actions: {
+ *     call: {
+ *       payload: t.enum(["heads", "tails"]),
+ *       validate: (state, _call, ctx) => state.calls[ctx.player!] ? "already called" : undefined,
+ *       apply(state, call, ctx) {
+ *         state.calls[ctx.player!] = call;
+ *         if (Object.keys(state.calls).length === 2) {
+ *           state.result = ctx.random.pick(["heads", "tails"]);
+ *         }
+ *       },
+ *     },
+ *   },
+ *   outcome: (state) => {
+ *     if (!state.result) return undefined;
+ *     const winners = Object.keys(state.calls).filter((p) => state.calls[p] === state.result);
+ *     return winners.length === 1 ? { winners } : { draw: true };
+ *   },
+ * });
+ * console.log(coin.actionNames); // ["call"]
+ * ```
+ */
+export function defineGame<S, A, V = S, O = GameOptions>(
+  config: GameConfig<S, A, V, O>,
+): GameDefinition<S, A, V, O> {
+  const where = `defineGame(${JSON.stringify(config?.name)})`;
+  if (typeof config.name !== "string" || !NAME.test(config.name)) {
+    throw new TypeError(
+      `${where}: name must be 1-64 lowercase letters, digits, "_" or "-", starting with a ` +
+        "letter or digit",
+    );
+  }
+  const { min, max } = config.players ?? {};
+  if (!positiveInteger(min) || !positiveInteger(max) || max < min) {
+    throw new TypeError(`${where}: players must be { min, max } with 1 <= min <= max`);
+  }
+  if (typeof config.setup !== "function") throw new TypeError(`${where}: setup is required`);
+  if (typeof config.actions !== "object" || config.actions === null) {
+    throw new TypeError(`${where}: actions must be an object`);
+  }
+  const actionNames = Object.keys(config.actions);
+  for (const name of actionNames) {
+    const action = (config.actions as Record<string, ActionDefinition<S, unknown, O>>)[name];
+    if (typeof action?.apply !== "function") {
+      throw new TypeError(`${where}: action ${JSON.stringify(name)} needs an apply function`);
+    }
+  }
+  if (config.tick) {
+    const { hz } = config.tick;
+    if (typeof hz !== "number" || !(hz > 0 && hz <= 1000)) {
+      throw new TypeError(`${where}: tick.hz must be a number in (0, 1000]`);
+    }
+  }
+  if (config.turnClock) {
+    const { ms } = config.turnClock;
+    if (typeof ms !== "function" && !(typeof ms === "number" && ms > 0)) {
+      throw new TypeError(`${where}: turnClock.ms must be a positive number or a function`);
+    }
+  }
+  const broadcast = config.broadcast ?? (config.tick ? "tick" : "immediate");
+  if (broadcast === "tick" && !config.tick) {
+    throw new TypeError(`${where}: broadcast "tick" needs a tick definition`);
+  }
+  return {
+    ...config,
+    spectators: config.spectators ?? true,
+    lateJoin: config.lateJoin ?? true,
+    broadcast,
+    durability: config.durability ?? "snapshot",
+    actionNames: Object.freeze(actionNames),
+  };
+}

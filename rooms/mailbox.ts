@@ -1,0 +1,128 @@
+/**
+ * A room's single input queue: every input (action, join, leave, drop, tick, timeout) runs
+ * as one task, strictly one at a time, in arrival order.
+ *
+ * A task may return a promise (e.g. an action waiting for its journal append to be durable);
+ * later tasks then wait for it. Tasks that return nothing run synchronously inside
+ * {@linkcode Mailbox.post} when the queue is idle, so the common path costs no promise, no
+ * microtask and no timer.
+ *
+ * @module
+ */
+
+/** One unit of work; a returned promise holds the queue until it settles. */
+export type Task = () => void | PromiseLike<void>;
+
+/**
+ * A serial task queue.
+ *
+ * @example
+ * ```ts
+ * import { Mailbox } from "./mailbox.ts";
+ * const box = new Mailbox((error) => console.error(error));
+ * const order: number[] = [];
+ * box.post(() => new Promise<void>((r) => setTimeout(() => (order.push(1), r()), 5)));
+ * box.post(() => void order.push(2)); // waits for the first task
+ * await box.idle();
+ * console.log(order); // [1, 2]
+ * ```
+ */
+export class Mailbox {
+  #queue: Task[] = [];
+  #head = 0;
+  #running = false;
+  #waiters: (() => void)[] = [];
+  readonly #onError: (error: unknown) => void;
+
+  /** `onError` receives whatever a task throws or rejects with; the queue carries on. */
+  constructor(onError: (error: unknown) => void) {
+    this.#onError = onError;
+  }
+
+  /** Tasks waiting, not counting the one running. */
+  get size(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  /** True while a task runs or waits on its promise. */
+  get busy(): boolean {
+    return this.#running;
+  }
+
+  /** Queues `task`; runs it at once when nothing else is queued or running. */
+  post(task: Task): void {
+    this.#queue.push(task);
+    if (!this.#running) this.#drain();
+  }
+
+  /** Queues `task` and resolves with its result (or rejects with its error) once it ran. */
+  call<T>(task: () => T | PromiseLike<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.post(() => {
+        let result: T | PromiseLike<T>;
+        try {
+          result = task();
+        } catch (error) {
+          reject(error);
+          return;
+        }
+        if (isThenable(result)) return result.then(resolve, reject);
+        resolve(result);
+      });
+    });
+  }
+
+  /** Resolves once the queue is empty and no task is running. */
+  idle(): Promise<void> {
+    if (!this.#running && this.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Drops every queued task that has not started. */
+  clear(): void {
+    this.#queue = [];
+    this.#head = 0;
+  }
+
+  #drain(): void {
+    this.#running = true;
+    while (this.#head < this.#queue.length) {
+      const task = this.#queue[this.#head];
+      this.#queue[this.#head++] = NOOP;
+      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+        // Compact now and then so a long-lived busy room does not keep a growing array.
+        this.#queue = this.#queue.slice(this.#head);
+        this.#head = 0;
+      }
+      let result: void | PromiseLike<void>;
+      try {
+        result = task();
+      } catch (error) {
+        this.#onError(error);
+        continue;
+      }
+      if (isThenable(result)) {
+        result.then(
+          () => this.#drain(),
+          (error) => {
+            this.#onError(error);
+            this.#drain();
+          },
+        );
+        return;
+      }
+    }
+    this.#queue = [];
+    this.#head = 0;
+    this.#running = false;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+const NOOP: Task = () => {};
+
+function isThenable<T>(value: unknown): value is PromiseLike<T> {
+  return typeof (value as PromiseLike<T> | undefined)?.then === "function";
+}

@@ -1,0 +1,318 @@
+/**
+ * The room manager: the registry of games and live rooms that the WebSocket edge talks to.
+ * It routes joins (by room id, by game with join-or-create, or by session token), creates and
+ * lists rooms, restores them from snapshots, and disposes them.
+ *
+ * @module
+ */
+import { ArbiterError } from "../protocol/mod.ts";
+import type { JoinMode, Value } from "../protocol/types.ts";
+import type { Clock } from "./clock.ts";
+import type { AnyGame } from "./game.ts";
+import type { Member, Seat } from "./member.ts";
+import { Random } from "./rng.ts";
+import {
+  type Journal,
+  type JournalEntry,
+  Room,
+  type RoomSettings,
+  type RoomSummary,
+} from "./room.ts";
+import type { RoomSnapshot } from "./snapshot.ts";
+import { newRoomId } from "./token.ts";
+
+/**
+ * A join as the edge hands it over (the protocol's `join` message plus the authenticated
+ * user, if any).
+ *
+ * @example
+ * ```ts
+ * import type { JoinRequest } from "./manager.ts";
+ * const request: JoinRequest = { mode: "join_or_create", game: "tic_tac_toe", name: "ann" };
+ * ```
+ */
+export interface JoinRequest {
+  mode: JoinMode;
+  /** Room id: required for `join` (unless resuming), ignored for `create`. */
+  room?: string;
+  /** Game name: required for `create` and `join_or_create`. */
+  game?: string;
+  /** Room options for a room this join creates. */
+  options?: { [key: string]: Value };
+  /** Display name. */
+  name?: string;
+  /** Watch without a seat (`join` only). */
+  spectator?: boolean;
+  /** Resume a seat; the room is found by `room`, or by the token alone. */
+  resume?: { session: string; seq: number };
+  /** From authentication: the seat belongs to this user; nobody else can take or resume it. */
+  user?: { userId: string; name: string };
+}
+
+/** Options of {@linkcode RoomManager}. */
+export interface RoomManagerOptions {
+  /** The games rooms can be created for. */
+  games: readonly AnyGame[];
+  /** Time source of every room. Default: the system clock. */
+  clock?: Clock;
+  /** Grace window of a dropped player's seat, ms. Default 30 000. */
+  graceMs?: number;
+  /** How long finished rooms stay readable, ms. Default 60 000. */
+  finishedRetentionMs?: number;
+  /** How long a room with nobody in it lives, ms. Default 60 000. */
+  idleDisposeMs?: number;
+  /** Most rooms alive at once; more → `too_many_rooms`. Default 10 000. */
+  maxRooms?: number;
+  /** Broadcasts kept per audience for resumes. Default 256. */
+  ringSize?: number;
+  /** Makes room ids and room seeds deterministic (tests). Session tokens stay random. */
+  seed?: string;
+  /** The journal of each room (e.g. `log` durability), by room. */
+  journal?: (room: { id: string; game: AnyGame }) => Journal | undefined;
+  /** Called when a room is disposed (e.g. to delete its stored snapshot). */
+  onRoomDisposed?: (room: Room) => void;
+  /** Receives errors from game code and members. Default `console.error`. */
+  onError?: (error: unknown) => void;
+}
+
+/** Options of {@linkcode RoomManager.list}. */
+export interface ListOptions {
+  /** Only rooms of this game. */
+  game?: string;
+  /** Include private rooms (hidden by default). */
+  includePrivate?: boolean;
+}
+
+/**
+ * Owns every live room of a server.
+ *
+ * @example
+ * ```ts
+ * import { ManualClock, RoomManager } from "./mod.ts";
+ * import { exampleGames } from "../games/mod.ts";
+ * const manager = new RoomManager({ games: exampleGames, clock: new ManualClock() });
+ * const member = { send: (_frame: Uint8Array) => {}, close: () => {} };
+ * const seat = await manager.join({ mode: "join_or_create", game: "tic_tac_toe" }, member);
+ * console.log(seat.player, manager.list().length); // "p1" 1
+ * manager.dispose();
+ * ```
+ */
+export class RoomManager {
+  /** The registered games, by name. */
+  readonly games: ReadonlyMap<string, AnyGame>;
+  readonly #options: RoomManagerOptions;
+  readonly #rooms = new Map<string, Room>();
+  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #random: Random | null;
+  #disposed = false;
+
+  /** Registers the games; rooms are created on demand. */
+  constructor(options: RoomManagerOptions) {
+    const games = new Map<string, AnyGame>();
+    for (const game of options.games) {
+      if (games.has(game.name)) throw new TypeError(`Two games are named ${game.name}`);
+      games.set(game.name, game);
+    }
+    this.games = games;
+    this.#options = options;
+    this.#random = options.seed !== undefined ? new Random(`rooms:${options.seed}`) : null;
+  }
+
+  /** Live rooms. */
+  get size(): number {
+    return this.#rooms.size;
+  }
+
+  /** The live room with this id. */
+  get(id: string): Room | undefined {
+    return this.#rooms.get(id);
+  }
+
+  /** Summaries of live rooms, oldest first; private rooms only on request. */
+  list(options: ListOptions = {}): RoomSummary[] {
+    const out: RoomSummary[] = [];
+    for (const room of this.#rooms.values()) {
+      if (options.game !== undefined && room.game.name !== options.game) continue;
+      if (room.private && !options.includePrivate) continue;
+      out.push(room.summary());
+    }
+    return out;
+  }
+
+  /**
+   * Creates a room of `game`. Throws `game_not_found`, `bad_options` or `too_many_rooms`.
+   */
+  create(
+    game: string,
+    options?: { [key: string]: Value },
+    flags: { private?: boolean } = {},
+  ): Room {
+    this.#checkOpen();
+    const definition = this.games.get(game);
+    if (!definition) {
+      throw new ArbiterError("game_not_found", `No game named ${JSON.stringify(game)}.`);
+    }
+    const max = this.#options.maxRooms ?? 10_000;
+    if (this.#rooms.size >= max) {
+      throw new ArbiterError("too_many_rooms", `This server already runs ${max} rooms.`);
+    }
+    const id = this.#newId();
+    const seed = this.#random ? `${this.#options.seed}:${id}` : undefined;
+    const room = new Room({
+      ...this.#settings(id, definition),
+      id,
+      game: definition,
+      options,
+      private: flags.private ?? false,
+      seed,
+    });
+    this.#rooms.set(id, room);
+    return room;
+  }
+
+  /**
+   * Brings a room back from a snapshot (and the journal entries written after it). Throws
+   * `game_not_found` when the game is no longer registered, `too_many_rooms`, or a
+   * `TypeError` for a snapshot that does not fit the game.
+   */
+  restore(snapshot: RoomSnapshot, journal: readonly JournalEntry[] = []): Room {
+    this.#checkOpen();
+    const game = this.games.get(snapshot.game);
+    if (!game) throw new ArbiterError("game_not_found", `No game named ${snapshot.game}.`);
+    if (this.#rooms.has(snapshot.room)) {
+      throw new TypeError(`Room ${snapshot.room} is already live`);
+    }
+    const room = Room.restore(game, snapshot, this.#settings(snapshot.room, game), journal);
+    if (!room.disposed) this.#rooms.set(room.id, room);
+    return room;
+  }
+
+  /**
+   * Routes a join to its room. On success the `welcome` was already sent to `member`; on
+   * failure throws an {@linkcode ArbiterError}: `room_not_found`, `game_not_found`,
+   * `room_full`, `game_started`, `spectators_not_allowed`, `bad_options`, `bad_session`,
+   * `too_many_rooms`, `game_over`.
+   */
+  async join(request: JoinRequest, member: Member): Promise<Seat> {
+    this.#checkOpen();
+    const roomJoin = {
+      name: request.name,
+      spectator: request.spectator,
+      resume: request.resume,
+      user: request.user,
+    };
+    if (request.resume) {
+      const room = request.room !== undefined
+        ? this.#rooms.get(request.room)
+        : [...this.#rooms.values()].find((r) => r.hasSession(request.resume!.session));
+      if (!room) {
+        throw new ArbiterError("bad_session", "That session does not hold a seat on this server.");
+      }
+      return await room.join(roomJoin, member);
+    }
+    switch (request.mode) {
+      case "join": {
+        if (typeof request.room !== "string") {
+          throw new ArbiterError("room_not_found", "A join needs a room id.");
+        }
+        const room = this.#rooms.get(request.room);
+        if (!room) throw new ArbiterError("room_not_found", `No room ${request.room}.`);
+        return await room.join(roomJoin, member);
+      }
+      case "create": {
+        const room = this.create(this.#gameName(request), request.options);
+        return await room.join({ ...roomJoin, spectator: false }, member);
+      }
+      case "join_or_create": {
+        const game = this.#gameName(request);
+        return await this.#serialized(game, () => this.#joinOrCreate(game, request, member));
+      }
+      default:
+        throw new ArbiterError("bad_field", `Unknown join mode ${JSON.stringify(request.mode)}.`);
+    }
+  }
+
+  /** Disposes every room (members get `code` and are closed) and refuses further work. */
+  dispose(code: "room_closed" | "server_restart" = "room_closed"): void {
+    this.#disposed = true;
+    for (const room of [...this.#rooms.values()]) room.dispose(code);
+    this.#rooms.clear();
+  }
+
+  async #joinOrCreate(game: string, request: JoinRequest, member: Member): Promise<Seat> {
+    const roomJoin = { name: request.name, user: request.user };
+    for (const room of this.#rooms.values()) {
+      if (room.game.name !== game || room.private || !room.acceptsPlayers) continue;
+      try {
+        return await room.join(roomJoin, member);
+      } catch (error) {
+        // A direct join by id may have taken the last seat meanwhile: try the next room.
+        if (error instanceof ArbiterError && RETRYABLE.has(error.code)) continue;
+        throw error;
+      }
+    }
+    const room = this.create(game, request.options);
+    return await room.join(roomJoin, member);
+  }
+
+  /**
+   * Runs join-or-create calls for one game one after another, so that concurrent calls fill
+   * the room the first one created instead of each creating its own.
+   */
+  #serialized<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(key) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const tail = run.catch(() => {});
+    this.#locks.set(key, tail);
+    tail.then(() => {
+      if (this.#locks.get(key) === tail) this.#locks.delete(key);
+    });
+    return run;
+  }
+
+  #gameName(request: JoinRequest): string {
+    if (typeof request.game !== "string") {
+      throw new ArbiterError("game_not_found", `A ${request.mode} join needs a game name.`);
+    }
+    if (!this.games.has(request.game)) {
+      throw new ArbiterError("game_not_found", `No game named ${JSON.stringify(request.game)}.`);
+    }
+    return request.game;
+  }
+
+  #settings(id: string, game: AnyGame): RoomSettings {
+    const o = this.#options;
+    return {
+      clock: o.clock,
+      graceMs: o.graceMs,
+      finishedRetentionMs: o.finishedRetentionMs,
+      idleDisposeMs: o.idleDisposeMs,
+      ringSize: o.ringSize,
+      journal: o.journal?.({ id, game }),
+      onError: o.onError,
+      onDispose: (room) => {
+        if (this.#rooms.get(room.id) === room) this.#rooms.delete(room.id);
+        o.onRoomDisposed?.(room);
+      },
+    };
+  }
+
+  #newId(): string {
+    const random = this.#random;
+    for (;;) {
+      const id = random ? newRoomId(() => random.next()) : newRoomId();
+      if (!this.#rooms.has(id)) return id;
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#disposed) throw new ArbiterError("room_closed", "The room manager was disposed.");
+  }
+}
+
+const RETRYABLE: ReadonlySet<string> = new Set([
+  "room_full",
+  "game_started",
+  "room_closed",
+  "game_over",
+]);

@@ -1,0 +1,56 @@
+/**
+ * The two faces of a room connection: the {@linkcode Member} a transport gives a room (where
+ * frames go), and the {@linkcode Seat} a room gives back (how the transport passes inputs on).
+ * Rooms never see sockets, so they are tested with plain objects.
+ *
+ * @module
+ */
+import type { Value } from "../protocol/types.ts";
+import type { Room } from "./room.ts";
+
+/**
+ * Where a room sends one connection's frames.
+ *
+ * @example
+ * ```ts
+ * import type { Member } from "./member.ts";
+ * const frames: Uint8Array[] = [];
+ * const member: Member = {
+ *   send: (frame) => frames.push(frame),
+ *   close: (code, reason) => console.log("closed", code, reason),
+ * };
+ * ```
+ */
+export interface Member {
+  /** Sends one binary protocol frame. */
+  send(frame: Uint8Array): void;
+  /** Closes the connection (the room already sent an `error` frame saying why). */
+  close(code: number, reason: string): void;
+}
+
+/**
+ * A joined connection's handle on its room. Inputs go through the room's mailbox; their
+ * results go out as frames to the member. Calls on a handle whose connection was replaced
+ * (a resume from another socket), left or dropped are ignored.
+ *
+ * @example
+ * ```ts ignore
+ * const seat = await manager.join({ mode: "join_or_create", game: "tic_tac_toe" }, member);
+ * seat.act(1, "place", { cell: 4 }); // accepted → a delta; refused → a reject frame
+ * seat.disconnect(); // the socket went away: the seat waits out the grace window
+ * ```
+ */
+export interface Seat {
+  /** The room joined. */
+  readonly room: Room;
+  /** This connection's player id, or null for a spectator. */
+  readonly player: string | null;
+  /** The seat's resume token (empty for spectators). */
+  readonly session: string;
+  /** Submits an action; `clientSeq` must increase from one action to the next. */
+  act(clientSeq: number, name: string | number, payload: Value): void;
+  /** Gives up the seat deliberately (spectators just stop watching). */
+  leave(): void;
+  /** The connection is gone without a leave: the seat is held for the grace window. */
+  disconnect(): void;
+}

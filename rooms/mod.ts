@@ -1,0 +1,85 @@
+/**
+ * Arbiter's rooms: define a game, and run it in rooms that apply actions one at a time,
+ * broadcast deltas worked out by diffing, keep seats through dropped connections, and hide
+ * whatever each player may not see.
+ *
+ * @example
+ * ```ts
+ * import { defineGame, ManualClock, RoomManager, t } from "./mod.ts";
+ * const guess = defineGame({
+ *   name: "guess",
+ *   players: { min: 1, max: 4 },
+ *   setup: (ctx) => ({ secret: ctx.random.int(10), found: null as string | null }),
+ *   actions: {
+ *     guess: {
+ *       payload: t.object({ n: t.int({ min: 0, max: 9 }) }),
+ *       apply(state, { n }, ctx) {
+ *         if (n === state.secret) state.found = ctx.player;
+ *       },
+ *     },
+ *   },
+ *   outcome: (state) => state.found ? { winners: [state.found] } : undefined,
+ *   view: (state) => ({ found: state.found }), // the secret never leaves the server
+ * });
+ * const manager = new RoomManager({ games: [guess], clock: new ManualClock() });
+ * const seat = await manager.join({ mode: "join_or_create", game: "guess" }, {
+ *   send: (_frame) => {},
+ *   close: () => {},
+ * });
+ * seat.act(1, "guess", { n: 3 });
+ * manager.dispose();
+ * ```
+ *
+ * @module
+ */
+export {
+  type ActionDefinition,
+  type ActionsOf,
+  type AnyGame,
+  type BroadcastMode,
+  defineGame,
+  type Durability,
+  type GameConfig,
+  type GameContext,
+  type GameDefinition,
+  type GameOptions,
+  type OptionsOf,
+  type PlayerHook,
+  type SetupContext,
+  type StateOf,
+  type ViewOf,
+} from "./game.ts";
+export {
+  type Infer,
+  type InferShape,
+  type LengthBounds,
+  type NumberBounds,
+  type OptionalSchema,
+  type ParseResult,
+  type Schema,
+  type Shape,
+  t,
+} from "./schema.ts";
+export { type Clock, ManualClock, systemClock, type TimerId } from "./clock.ts";
+export { Random, type RandomState } from "./rng.ts";
+export { clone, diff, Mirror } from "./diff.ts";
+export type { Member, Seat } from "./member.ts";
+export {
+  checkOptions,
+  type Journal,
+  type JournalEntry,
+  Room,
+  type RoomInit,
+  type RoomJoin,
+  type RoomSettings,
+  type RoomStatus,
+  type RoomSummary,
+} from "./room.ts";
+export {
+  type JoinRequest,
+  type ListOptions,
+  RoomManager,
+  type RoomManagerOptions,
+} from "./manager.ts";
+export { type RoomSnapshot, type SeatSnapshot, SNAPSHOT_VERSION } from "./snapshot.ts";
+export { newRoomId, newSessionToken } from "./token.ts";

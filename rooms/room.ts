@@ -1,0 +1,1499 @@
+/**
+ * The room actor: one game instance, its seats and members, and the single mailbox through
+ * which every input passes. It applies actions, works out deltas by diffing each audience's
+ * view, broadcasts gap-free sequences, runs ticks, turn clocks and grace windows on an
+ * injectable {@linkcode Clock}, and can be snapshotted and restored.
+ *
+ * @module
+ */
+import {
+  ArbiterError,
+  CLOSE_CODES,
+  closeCodeFor,
+  encodeDeltaFrame,
+  encodeServerMessage,
+} from "../protocol/mod.ts";
+import type {
+  DeltaOp,
+  ErrorCode,
+  Outcome,
+  PlayerInfo,
+  Presence,
+  ServerMessage,
+  Value,
+} from "../protocol/types.ts";
+import { Audience } from "./audience.ts";
+import { type Clock, systemClock, type TimerId } from "./clock.ts";
+import { clone } from "./diff.ts";
+import type { ActionDefinition, AnyGame, GameContext, GameOptions, PlayerHook } from "./game.ts";
+import { Mailbox } from "./mailbox.ts";
+import type { Member, Seat } from "./member.ts";
+import { Random } from "./rng.ts";
+import { type RoomSnapshot, type SeatSnapshot, SNAPSHOT_VERSION } from "./snapshot.ts";
+import { newSessionToken, safeEqual } from "./token.ts";
+
+/**
+ * One journaled input. Actions carry the player's name for the action and the client
+ * sequence; a turn-clock timeout is journaled as action `"@timeout"` with player null.
+ */
+export interface JournalEntry {
+  /** Room-wide index: 1 for the first action, then +1 per action or timeout. */
+  index: number;
+  /** The client's sequence number (absent for timeouts). */
+  seq?: number;
+  /** Server time the action was applied at (its `ctx.now`). */
+  time: number;
+  /** Acting player, or null for a timeout. */
+  player: string | null;
+  /** Action name, or `"@timeout"`. */
+  action: string;
+  /** The checked payload (null for timeouts). */
+  payload: Value;
+}
+
+/**
+ * Where a room writes accepted actions before they take effect (the persistence layer's
+ * `log` durability). When `append` returns a promise, the room applies and broadcasts the
+ * action only after it resolves, and no other input is processed meanwhile; a rejection
+ * refuses the action with `internal`.
+ *
+ * @example
+ * ```ts
+ * import type { Journal, JournalEntry } from "./room.ts";
+ * const entries: JournalEntry[] = [];
+ * const journal: Journal = { append: (entry) => void entries.push(entry) };
+ * ```
+ */
+export interface Journal {
+  append(entry: JournalEntry): void | PromiseLike<void>;
+}
+
+/** Where a room stands: fewer than `players.min` seated, running, or over. */
+export type RoomStatus = "waiting" | "playing" | "finished";
+
+/**
+ * What a room list shows.
+ *
+ * @example
+ * ```ts
+ * import type { RoomSummary } from "./room.ts";
+ * const s: RoomSummary = {
+ *   id: "ab3k9mzq", game: "tic_tac_toe", players: 1, maxPlayers: 2, spectators: 0,
+ *   status: "waiting", private: false, seq: 0, createdAt: 1_700_000_000_000,
+ * };
+ * ```
+ */
+export interface RoomSummary {
+  id: string;
+  game: string;
+  /** Seats held (connected or within their grace window). */
+  players: number;
+  maxPlayers: number;
+  /** Spectators watching. */
+  spectators: number;
+  status: RoomStatus;
+  private: boolean;
+  /** Room sequence: how many broadcasts so far. */
+  seq: number;
+  createdAt: number;
+}
+
+/** How a connection enters a room (the room-level part of a join request). */
+export interface RoomJoin {
+  /** Display name (ignored when `user` is given). */
+  name?: string;
+  /** Watch without a seat. */
+  spectator?: boolean;
+  /** Resume a seat: its session token and the last room sequence the client applied. */
+  resume?: { session: string; seq: number };
+  /** The authenticated user: a seat taken by a user can only be resumed by that user. */
+  user?: { userId: string; name: string };
+}
+
+/** Settings shared by new and restored rooms. */
+export interface RoomSettings {
+  /** Time source for every timer. Default {@linkcode systemClock}. */
+  clock?: Clock;
+  /** How long a dropped player's seat is held, ms. Default 30 000. */
+  graceMs?: number;
+  /** How long a finished room stays readable before it is disposed, ms. Default 60 000. */
+  finishedRetentionMs?: number;
+  /** How long a room with nobody in it (and no seat in grace) lives, ms. Default 60 000. */
+  idleDisposeMs?: number;
+  /** How many recent broadcasts each audience keeps for resumes. Default 256. */
+  ringSize?: number;
+  /** Write-ahead hook for accepted actions (see {@linkcode Journal}). */
+  journal?: Journal;
+  /** Called once when the room is disposed. */
+  onDispose?: (room: Room) => void;
+  /** Receives errors thrown by game code or members. Default `console.error`. */
+  onError?: (error: unknown) => void;
+}
+
+/** Everything a new room needs. */
+export interface RoomInit extends RoomSettings {
+  /** Room id. */
+  id: string;
+  /** The game to play. */
+  game: AnyGame;
+  /** Room options (checked against the game's `options` schema; bad → `bad_options`). */
+  options?: unknown;
+  /** Hidden from listings and join-or-create. */
+  private?: boolean;
+  /** Seed of the room's generator. Default: 128 random bits. */
+  seed?: string;
+}
+
+const DEFAULTS = {
+  graceMs: 30_000,
+  finishedRetentionMs: 60_000,
+  idleDisposeMs: 60_000,
+  ringSize: 256,
+};
+
+const MAX_NAME_LENGTH = 32;
+const TIMEOUT_ACTION = "@timeout";
+
+interface SeatRecord {
+  index: number;
+  id: string;
+  name: string;
+  userId: string | null;
+  presence: Presence;
+  session: string;
+  /** Highest client sequence applied. */
+  ack: number;
+  /** `ack` as of the last broadcast: what the seat's member has been told. */
+  ackBroadcast: number;
+  /** Highest client sequence seen, applied or not. */
+  lastSeq: number;
+  graceDeadline: number | null;
+  graceTimer: TimerId | null;
+  connection: Connection | null;
+  /** The seat's audience: its own with `view`, else the room's shared one. */
+  audience: Audience<Connection> | null;
+}
+
+interface Connection {
+  member: Member;
+  seat: SeatRecord | null;
+  audience: Audience<Connection>;
+  /** Absolute ack this member has been told about. */
+  ackSent: number;
+  attached: boolean;
+  name: string;
+}
+
+interface PendingEvent {
+  frame: Uint8Array;
+  to: readonly string[] | null;
+}
+
+type HookName = "onJoin" | "onLeave" | "onDisconnect" | "onReconnect" | "onSeatExpired";
+
+const RESTORE = Symbol("restore");
+
+interface RestoreData {
+  snapshot: RoomSnapshot;
+  journal: readonly JournalEntry[];
+}
+
+/**
+ * A running game instance. Most code reaches rooms through a {@linkcode RoomManager}; tests
+ * can build one directly and join it with plain {@linkcode Member} objects.
+ *
+ * @example
+ * ```ts
+ * import { ManualClock, Room } from "./mod.ts";
+ * import { ticTacToe } from "../games/mod.ts";
+ * const clock = new ManualClock();
+ * const room = new Room({ id: "r1", game: ticTacToe, clock });
+ * const frames: Uint8Array[] = [];
+ * const member = { send: (f: Uint8Array) => frames.push(f), close: () => {} };
+ * const ann = await room.join({ name: "ann" }, member);
+ * const bob = await room.join({ name: "bob" }, { send: () => {}, close: () => {} });
+ * ann.act(1, "place", { cell: 4 });
+ * console.log(room.seq, room.state); // 1, board with "p1" in the centre
+ * room.dispose();
+ * ```
+ */
+export class Room {
+  /** Room id. */
+  readonly id: string;
+  /** The game played. */
+  readonly game: AnyGame;
+  /** The checked room options. */
+  readonly options: GameOptions;
+  /** Hidden from listings and join-or-create. */
+  readonly private: boolean;
+  /** Creation time, ms since the epoch. */
+  readonly createdAt: number;
+
+  readonly #clock: Clock;
+  readonly #graceMs: number;
+  readonly #retentionMs: number;
+  readonly #idleMs: number;
+  readonly #ringSize: number;
+  readonly #journal: Journal | undefined;
+  readonly #onDispose: ((room: Room) => void) | undefined;
+  readonly #onError: (error: unknown) => void;
+  readonly #mailbox: Mailbox;
+  readonly #seed: string;
+  readonly #random: Random;
+  readonly #actionNames: string[];
+
+  #state: unknown;
+  #seq = 0;
+  #time: number;
+  #actionIndex = 0;
+  #started = false;
+  #outcome: Outcome | null = null;
+  #finishedAt: number | null = null;
+  #updatedAt: number;
+  #now: number;
+  #disposed = false;
+
+  #seats: (SeatRecord | undefined)[];
+  #shared: Audience<Connection> | null = null;
+  #spectatorAudience: Audience<Connection> | null = null;
+  #connections = new Set<Connection>();
+  #events: PendingEvent[] = [];
+  #players: PlayerInfo[] | null = null;
+
+  #ticking = false;
+  #tickTimer: TimerId | null = null;
+  #tickStart = 0;
+  #tickCount = 0;
+  #lastTickAt = 0;
+  #turnTimer: TimerId | null = null;
+  #turnDeadline: number | null = null;
+  #turnKey: string | null = null;
+  #turnGeneration = 0;
+  #idleTimer: TimerId | null = null;
+  #retentionTimer: TimerId | null = null;
+
+  /** Creates a room: checks the options, runs `setup`, starts the idle countdown. */
+  constructor(init: RoomInit);
+  /** @internal Restores from a snapshot: use {@linkcode Room.restore}. */
+  constructor(init: RoomInit, restore: typeof RESTORE, data: RestoreData);
+  constructor(init: RoomInit, restore?: typeof RESTORE, data?: RestoreData) {
+    const game = init.game;
+    this.id = init.id;
+    this.game = game;
+    this.private = init.private ?? false;
+    this.#clock = init.clock ?? systemClock;
+    this.#graceMs = init.graceMs ?? DEFAULTS.graceMs;
+    this.#retentionMs = init.finishedRetentionMs ?? DEFAULTS.finishedRetentionMs;
+    this.#idleMs = init.idleDisposeMs ?? DEFAULTS.idleDisposeMs;
+    this.#ringSize = init.ringSize ?? DEFAULTS.ringSize;
+    this.#journal = init.journal;
+    this.#onDispose = init.onDispose;
+    this.#onError = init.onError ?? ((error) => console.error(error));
+    this.#mailbox = new Mailbox((error) => this.#onError(error));
+    this.#actionNames = [...game.actionNames];
+    this.#seats = new Array(game.players.max).fill(undefined);
+    this.#now = this.#clockNow();
+
+    if (restore === RESTORE && data) {
+      const s = data.snapshot;
+      this.options = s.options as GameOptions;
+      this.#seed = s.seed;
+      this.#random = Random.fromState(s.random);
+      this.createdAt = s.createdAt;
+      this.#updatedAt = s.updatedAt;
+      this.#time = s.time;
+      this.#restoreFrom(s, data.journal);
+    } else {
+      this.options = checkOptions(game, init.options);
+      this.#seed = init.seed ?? newSessionToken();
+      this.#random = new Random(this.#seed);
+      this.createdAt = this.#now;
+      this.#updatedAt = this.#now;
+      this.#time = this.#now;
+      this.#state = game.setup({ now: this.#now, random: this.#random, options: this.options });
+      // Fail at creation, naming the path, rather than at the first broadcast.
+      clone(this.#state);
+    }
+    // After a restore, clients hold the tables of the audiences before the restart.
+    const replaces = restore === RESTORE;
+    if (!game.view) {
+      this.#shared = new Audience(
+        null,
+        this.#state,
+        this.#seq,
+        this.#ringSize,
+        this.#seq + (replaces ? 1 : 0),
+      );
+    } else {
+      for (const seat of this.#seats) {
+        if (seat && seat.presence !== "left") seat.audience = this.#newAudience(seat.id, replaces);
+      }
+    }
+    for (const seat of this.#seats) if (seat && !game.view) seat.audience = this.#shared;
+    if (restore === RESTORE) this.#resumeTimers(data!.snapshot);
+    else this.#syncTimers(false);
+    this.#checkIdle();
+  }
+
+  /**
+   * Brings a room back from {@linkcode Room.snapshot}: sequences continue from the stored
+   * ones, and grace windows, turn clocks and retention run on from the stored deadlines. Seats
+   * that were connected count as dropped from now (their grace window starts now). Journal
+   * entries after the snapshot's `actionIndex` are re-applied in order.
+   */
+  static restore(
+    game: AnyGame,
+    snapshot: RoomSnapshot,
+    settings: RoomSettings = {},
+    journal: readonly JournalEntry[] = [],
+  ): Room {
+    if (snapshot.version !== SNAPSHOT_VERSION) {
+      throw new TypeError(`Room.restore: unsupported snapshot version ${snapshot.version}`);
+    }
+    if (snapshot.game !== game.name) {
+      throw new TypeError(`Room.restore: snapshot of ${snapshot.game}, not ${game.name}`);
+    }
+    return new Room({ ...settings, id: snapshot.room, game, private: snapshot.private }, RESTORE, {
+      snapshot,
+      journal,
+    });
+  }
+
+  // --- reading -------------------------------------------------------------------------
+
+  /** Room sequence: the number of broadcasts so far. */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /** Actions (and timeouts) applied so far. */
+  get actionIndex(): number {
+    return this.#actionIndex;
+  }
+
+  /** The live game state (read it; change it only through actions). */
+  get state(): unknown {
+    return this.#state;
+  }
+
+  /** The result, once the game is over. */
+  get outcome(): Outcome | null {
+    return this.#outcome;
+  }
+
+  /** True once disposed: no more inputs are taken. */
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Seat holders in seat order, with presence (seats given up show as `left`). */
+  get players(): readonly PlayerInfo[] {
+    return this.#playerList();
+  }
+
+  /** Seats held (connected or within their grace window). */
+  get playerCount(): number {
+    let n = 0;
+    for (const seat of this.#seats) if (seat && seat.presence !== "left") n++;
+    return n;
+  }
+
+  /** Spectators watching. */
+  get spectatorCount(): number {
+    let n = 0;
+    for (const c of this.#connections) if (!c.seat) n++;
+    return n;
+  }
+
+  /** Waiting for players, playing, or finished. */
+  get status(): RoomStatus {
+    if (this.#outcome) return "finished";
+    return this.playerCount >= this.game.players.min ? "playing" : "waiting";
+  }
+
+  /** Whether a new player could take a seat now. */
+  get acceptsPlayers(): boolean {
+    if (this.#disposed || this.#outcome) return false;
+    if (this.#started && !this.game.lateJoin) return false;
+    return this.#seats.some((s) => !s || s.presence === "left");
+  }
+
+  /** A listing entry for this room. */
+  summary(): RoomSummary {
+    return {
+      id: this.id,
+      game: this.game.name,
+      players: this.playerCount,
+      maxPlayers: this.game.players.max,
+      spectators: this.spectatorCount,
+      status: this.status,
+      private: this.private,
+      seq: this.#seq,
+      createdAt: this.createdAt,
+    };
+  }
+
+  /** What `viewer` (a player id, or null for a spectator) sees of the live state now. */
+  view(viewer: string | null): unknown {
+    if (!this.game.view) return this.#state;
+    return this.game.view(this.#state, viewer, this.#context(null));
+  }
+
+  /** Whether `session` is the resume token of a seat held in this room. */
+  hasSession(session: string): boolean {
+    return this.#seats.some((s) => s && s.presence !== "left" && safeEqual(s.session, session));
+  }
+
+  /** Resolves once every queued input was processed. */
+  idle(): Promise<void> {
+    return this.#mailbox.idle();
+  }
+
+  // --- inputs --------------------------------------------------------------------------
+
+  /**
+   * Adds a member: takes a free seat, resumes one (`resume` or a `user` already seated), or
+   * watches (`spectator`). Resolves after the `welcome` (and, for a replaying resume, the
+   * missed deltas) went to `member`; rejects with an {@linkcode ArbiterError}.
+   */
+  join(request: RoomJoin, member: Member): Promise<Seat> {
+    if (this.#disposed) return Promise.reject(closedError(this.id));
+    return this.#mailbox.call(() => this.#join(request, member));
+  }
+
+  /**
+   * Stops the room: every timer is cleared, queued inputs are dropped, and members get an
+   * `error` frame with `code` and are closed with its close code. Idempotent.
+   */
+  dispose(code: "room_closed" | "server_restart" = "room_closed"): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#mailbox.clear();
+    this.#stopTicks();
+    this.#clearTurnClock();
+    this.#clearTimer(this.#idleTimer);
+    this.#idleTimer = null;
+    this.#clearTimer(this.#retentionTimer);
+    this.#retentionTimer = null;
+    for (const seat of this.#seats) {
+      if (seat?.graceTimer != null) this.#clearTimer(seat.graceTimer);
+      if (seat) seat.graceTimer = null;
+    }
+    const message = code === "server_restart"
+      ? "The server is restarting; reconnect and resume."
+      : `Room ${this.id} was closed.`;
+    const frame = encodeServerMessage({ kind: "error", code, message });
+    for (const conn of [...this.#connections]) {
+      this.#detach(conn);
+      this.#send(conn, frame);
+      this.#close(conn, closeCodeFor(code), code);
+    }
+    try {
+      this.#onDispose?.(this);
+    } catch (error) {
+      this.#onError(error);
+    }
+  }
+
+  /** The room as plain data, for the persistence layer (see {@linkcode RoomSnapshot}). */
+  snapshot(): RoomSnapshot {
+    const seats: SeatSnapshot[] = [];
+    for (const seat of this.#seats) {
+      if (!seat) continue;
+      seats.push({
+        seat: seat.index,
+        player: seat.id,
+        name: seat.name,
+        userId: seat.userId,
+        presence: seat.presence,
+        session: seat.session,
+        ack: seat.ack,
+        lastSeq: seat.lastSeq,
+        graceDeadline: seat.graceDeadline,
+      });
+    }
+    return {
+      version: SNAPSHOT_VERSION,
+      game: this.game.name,
+      room: this.id,
+      options: clone(this.options),
+      private: this.private,
+      seed: this.#seed,
+      random: this.#random.state(),
+      seq: this.#seq,
+      actionIndex: this.#actionIndex,
+      time: this.#time,
+      state: clone(this.#state) as Value,
+      started: this.#started,
+      seats,
+      turnDeadline: this.#turnDeadline,
+      createdAt: this.createdAt,
+      updatedAt: this.#updatedAt,
+      outcome: this.#outcome ? clone(this.#outcome) as Outcome : null,
+      finishedAt: this.#finishedAt,
+    };
+  }
+
+  // --- join, leave, drop ---------------------------------------------------------------
+
+  #join(request: RoomJoin, member: Member): Seat {
+    if (this.#disposed) throw closedError(this.id);
+    this.#begin();
+    if (request.resume) return this.#resume(request, member);
+    if (request.spectator) return this.#watch(request, member);
+    const user = request.user;
+    if (user) {
+      // A user coming back without a token (another device, a reload) gets their own seat.
+      const own = this.#seats.find((s) => s && s.presence !== "left" && s.userId === user.userId);
+      if (own) return this.#reattach(own, member, undefined);
+    }
+    return this.#takeSeat(request, member);
+  }
+
+  #takeSeat(request: RoomJoin, member: Member): Seat {
+    if (this.#outcome) {
+      throw new ArbiterError("game_over", `The game in room ${this.id} is over; watch instead.`);
+    }
+    if (this.#started && !this.game.lateJoin) {
+      throw new ArbiterError("game_started", `The game in room ${this.id} has already started.`);
+    }
+    const index = this.#seats.findIndex((s) => !s || s.presence === "left");
+    if (index < 0) {
+      const max = this.game.players.max;
+      throw new ArbiterError("room_full", `Room ${this.id} has ${max} of ${max} seats taken.`);
+    }
+    const id = `p${index + 1}`;
+    const seat: SeatRecord = {
+      index,
+      id,
+      name: cleanName(request.user?.name ?? request.name, id),
+      userId: request.user?.userId ?? null,
+      presence: "connected",
+      session: newSessionToken(),
+      ack: 0,
+      ackBroadcast: 0,
+      lastSeq: 0,
+      graceDeadline: null,
+      graceTimer: null,
+      connection: null,
+      audience: null,
+    };
+    this.#seats[index] = seat;
+    this.#players = null;
+    seat.audience = this.game.view ? this.#newAudience(id) : this.#shared;
+    const conn = this.#connect(member, seat, seat.audience!);
+    this.#welcome(conn, false, undefined);
+    this.#notify("player_joined", seat, conn);
+    this.#runHook("onJoin", seat.id);
+    this.#afterChange(false);
+    return this.#handle(conn);
+  }
+
+  #resume(request: RoomJoin, member: Member): Seat {
+    const { session, seq } = request.resume!;
+    const seat = typeof session === "string"
+      ? this.#seats.find((s) => s && s.presence !== "left" && safeEqual(s.session, session))
+      : undefined;
+    if (!seat) {
+      throw new ArbiterError(
+        "bad_session",
+        `That session does not hold a seat in room ${this.id} (wrong, expired or left).`,
+      );
+    }
+    if (seat.userId !== null && seat.userId !== request.user?.userId) {
+      throw new ArbiterError("bad_session", "That seat belongs to another user.");
+    }
+    return this.#reattach(seat, member, seq);
+  }
+
+  #reattach(seat: SeatRecord, member: Member, since: number | undefined): Seat {
+    const old = seat.connection;
+    if (old) {
+      this.#detach(old);
+      this.#send(
+        old,
+        encodeServerMessage({
+          kind: "error",
+          code: "session_replaced",
+          message: "This seat was resumed from another connection.",
+        }),
+      );
+      this.#close(old, CLOSE_CODES.session_replaced, "session_replaced");
+    }
+    const wasAway = seat.presence === "disconnected";
+    if (wasAway) {
+      this.#clearTimer(seat.graceTimer);
+      seat.graceTimer = null;
+      seat.graceDeadline = null;
+      seat.presence = "connected";
+      this.#players = null;
+    }
+    const conn = this.#connect(member, seat, seat.audience!);
+    this.#welcome(conn, true, since);
+    if (wasAway) {
+      this.#notify("player_reconnected", seat, conn);
+      this.#runHook("onReconnect", seat.id);
+      this.#afterChange(false);
+    }
+    return this.#handle(conn);
+  }
+
+  #watch(request: RoomJoin, member: Member): Seat {
+    if (!this.game.spectators) {
+      throw new ArbiterError("spectators_not_allowed", `${this.game.name} cannot be watched.`);
+    }
+    const audience = this.#shared ?? (this.#spectatorAudience ??= this.#newAudience(null));
+    const conn = this.#connect(member, null, audience);
+    conn.name = cleanName(request.user?.name ?? request.name, "spectator");
+    this.#welcome(conn, false, undefined);
+    this.#broadcastEvent(
+      { kind: "event", type: "spectator_joined", data: { name: conn.name } },
+      conn,
+    );
+    return this.#handle(conn);
+  }
+
+  #leave(conn: Connection): void {
+    if (!conn.attached || this.#disposed) return;
+    this.#begin();
+    this.#detach(conn);
+    const seat = conn.seat;
+    if (!seat) return this.#spectatorGone(conn);
+    seat.connection = null;
+    this.#vacate(seat);
+    this.#notify("player_left", seat, null, "left");
+    this.#runHook("onLeave", seat.id);
+    this.#afterChange(false);
+    this.#checkIdle();
+  }
+
+  #drop(conn: Connection): void {
+    if (!conn.attached || this.#disposed) return;
+    this.#begin();
+    this.#detach(conn);
+    const seat = conn.seat;
+    if (!seat) return this.#spectatorGone(conn);
+    seat.connection = null;
+    seat.presence = "disconnected";
+    seat.graceDeadline = this.#now + this.#graceMs;
+    this.#players = null;
+    this.#startGrace(seat, this.#graceMs);
+    this.#notify("player_disconnected", seat, null);
+    this.#runHook("onDisconnect", seat.id);
+    this.#afterChange(false);
+    this.#checkIdle();
+  }
+
+  #startGrace(seat: SeatRecord, ms: number): void {
+    const session = seat.session;
+    seat.graceTimer = this.#clock.setTimer(() => {
+      seat.graceTimer = null;
+      this.#mailbox.post(() => this.#expire(seat, session));
+    }, ms);
+  }
+
+  #expire(seat: SeatRecord, session: string): void {
+    if (this.#disposed || seat.presence !== "disconnected" || seat.session !== session) return;
+    this.#begin();
+    this.#vacate(seat);
+    this.#notify("player_left", seat, null, "expired");
+    this.#runHook("onSeatExpired", seat.id);
+    this.#afterChange(false);
+    this.#checkIdle();
+  }
+
+  /** The seat is given up: its token stops working and a new player may take it. */
+  #vacate(seat: SeatRecord): void {
+    this.#clearTimer(seat.graceTimer);
+    seat.graceTimer = null;
+    seat.graceDeadline = null;
+    seat.presence = "left";
+    seat.session = "";
+    seat.ack = seat.ackBroadcast = seat.lastSeq = 0;
+    // A private view nobody can resume costs a diff per broadcast for nothing.
+    if (this.game.view) seat.audience = null;
+    this.#players = null;
+  }
+
+  #spectatorGone(conn: Connection): void {
+    this.#broadcastEvent(
+      { kind: "event", type: "spectator_left", data: { name: conn.name } },
+      null,
+    );
+    // Spectators never resume, so an empty spectator view can go and be rebuilt on demand.
+    if (this.#spectatorAudience && this.#spectatorAudience.members.size === 0) {
+      this.#spectatorAudience = null;
+    }
+    this.#checkIdle();
+  }
+
+  // --- actions -------------------------------------------------------------------------
+
+  #act(
+    conn: Connection,
+    clientSeq: number,
+    name: string | number,
+    payload: Value,
+  ): void | Promise<void> {
+    if (!conn.attached || this.#disposed) return;
+    const seat = conn.seat;
+    if (!seat) return this.#reject(conn, clientSeq, "not_a_player", "Spectators cannot act.");
+    if (!Number.isSafeInteger(clientSeq) || clientSeq <= seat.lastSeq) {
+      return this.#reject(
+        conn,
+        clientSeq,
+        "out_of_order",
+        `Client sequence ${clientSeq} is not above the last one, ${seat.lastSeq}.`,
+      );
+    }
+    seat.lastSeq = clientSeq;
+    if (this.#outcome) return this.#reject(conn, clientSeq, "game_over", "The game is over.");
+    const actionName = typeof name === "number" ? this.#actionNames[name] : name;
+    const action = typeof actionName === "string" && Object.hasOwn(this.game.actions, actionName)
+      ? this.game.actions[actionName] as ActionDefinition<unknown, unknown, unknown>
+      : undefined;
+    if (!action) {
+      return this.#reject(
+        conn,
+        clientSeq,
+        "unknown_action",
+        `${this.game.name} has no action ${JSON.stringify(name)}; known: ${
+          this.#actionNames.join(", ")
+        }.`,
+      );
+    }
+    const min = this.game.players.min;
+    if (this.playerCount < min) {
+      return this.#reject(
+        conn,
+        clientSeq,
+        "waiting_for_players",
+        `${this.game.name} needs ${min} players; ${this.playerCount} seated.`,
+      );
+    }
+    this.#begin();
+    const ctx = this.#context(seat.id);
+    if (this.game.turn) {
+      const turn = this.#call(() => this.game.turn!(this.#state, ctx));
+      const mine = turn === seat.id || (Array.isArray(turn) && turn.includes(seat.id));
+      if (!mine) {
+        return this.#reject(conn, clientSeq, "not_your_turn", `It is not ${seat.id}'s turn.`);
+      }
+    }
+    let checked: unknown = payload;
+    if (action.payload) {
+      const result = action.payload.parse(payload, "payload");
+      if (!result.ok) return this.#reject(conn, clientSeq, "bad_payload", result.error);
+      checked = result.value;
+    }
+    if (action.validate) {
+      let reason: string | undefined | void;
+      try {
+        reason = action.validate(this.#state, checked, ctx);
+      } catch (error) {
+        this.#onError(error);
+        return this.#reject(conn, clientSeq, "internal", `${actionName} failed to validate.`);
+      }
+      if (typeof reason === "string") {
+        return this.#reject(conn, clientSeq, "invalid_action", reason);
+      }
+    }
+    const entry: JournalEntry = {
+      index: this.#actionIndex + 1,
+      seq: clientSeq,
+      time: this.#now,
+      player: seat.id,
+      action: actionName!,
+      payload: checked as Value,
+    };
+    return this.#commit(entry, () => {
+      this.#started = true;
+      try {
+        const next = action.apply(this.#state, checked, ctx);
+        if (next !== undefined) this.#state = next;
+      } catch (error) {
+        // The action counts as applied: a journal replay would throw the same way.
+        this.#onError(error);
+      }
+      seat.ack = clientSeq;
+    }, (error) => {
+      this.#onError(error);
+      this.#reject(conn, clientSeq, "internal", "The action could not be recorded; try again.");
+    });
+  }
+
+  /**
+   * Journals `entry` (waiting for the journal when it returns a promise), then applies it and
+   * lets everyone know. The action index is taken only once the entry is durable.
+   */
+  #commit(
+    entry: JournalEntry,
+    apply: () => void,
+    refuse: (error: unknown) => void,
+  ): void | Promise<void> {
+    const run = () => {
+      this.#actionIndex = entry.index;
+      apply();
+      this.#afterChange(true);
+    };
+    if (!this.#journal) return run();
+    let pending: void | PromiseLike<void>;
+    try {
+      pending = this.#journal.append(entry);
+    } catch (error) {
+      return refuse(error);
+    }
+    if (typeof (pending as PromiseLike<void> | undefined)?.then !== "function") return run();
+    return Promise.resolve(pending).then(() => {
+      if (this.#disposed) return;
+      // Time moved while the journal wrote; the entry's time is what the action saw.
+      this.#now = entry.time;
+      run();
+    }, (error) => {
+      if (!this.#disposed) refuse(error);
+    });
+  }
+
+  #reject(conn: Connection, seq: number, code: ErrorCode, message: string): void {
+    this.#send(
+      conn,
+      encodeServerMessage({
+        kind: "reject",
+        seq: Number.isSafeInteger(seq) && seq >= 0 ? seq : 0,
+        code,
+        message,
+      }),
+    );
+  }
+
+  // --- time ----------------------------------------------------------------------------
+
+  #timeout(generation: number): void | Promise<void> {
+    if (this.#disposed || this.#outcome || generation !== this.#turnGeneration) return;
+    this.#begin();
+    this.#turnTimer = null;
+    this.#turnDeadline = null;
+    const clock = this.game.turnClock!;
+    const entry: JournalEntry = {
+      index: this.#actionIndex + 1,
+      time: this.#now,
+      player: null,
+      action: TIMEOUT_ACTION,
+      payload: null,
+    };
+    return this.#commit(entry, () => {
+      this.#state = this.#call(() => clock.onTimeout(this.#state, this.#context(null))) ??
+        this.#state;
+    }, (error) => {
+      this.#onError(error);
+      // Try again shortly rather than lose the timeout.
+      this.#armTurnClock(1000);
+    });
+  }
+
+  #tick(): void {
+    if (this.#disposed || !this.#ticking) return;
+    this.#begin();
+    const dt = this.#now - this.#lastTickAt;
+    this.#lastTickAt = this.#now;
+    const tick = this.game.tick!;
+    const next = this.#call(() => tick.update(this.#state, dt, this.#context(null)));
+    if (next !== undefined) this.#state = next;
+    this.#scheduleTick();
+    this.#updatedAt = this.#now;
+    const ended = this.#checkOutcome();
+    this.#syncTimers(false);
+    this.#broadcast();
+    this.#flushEvents();
+    if (ended) this.#announceEnd();
+  }
+
+  #scheduleTick(): void {
+    const period = 1000 / this.game.tick!.hz;
+    this.#tickCount++;
+    let due = this.#tickStart + Math.round(this.#tickCount * period);
+    const now = this.#clockNow();
+    if (due < now) {
+      // Fell behind (a long pause): skip the missed ticks instead of running them in a burst.
+      this.#tickStart = now;
+      this.#tickCount = 1;
+      due = now + Math.round(period);
+    }
+    this.#tickTimer = this.#clock.setTimer(() => {
+      this.#tickTimer = null;
+      this.#mailbox.post(() => this.#tick());
+    }, due - now);
+  }
+
+  #stopTicks(): void {
+    this.#ticking = false;
+    this.#clearTimer(this.#tickTimer);
+    this.#tickTimer = null;
+  }
+
+  /** Starts or stops ticks and the turn clock to match the room's status. */
+  #syncTimers(actionApplied: boolean): void {
+    const playing = !this.#disposed && !this.#outcome &&
+      this.playerCount >= this.game.players.min;
+    if (this.game.tick) {
+      if (playing && !this.#ticking) {
+        this.#ticking = true;
+        this.#tickStart = this.#lastTickAt = this.#now;
+        this.#tickCount = 0;
+        this.#scheduleTick();
+      } else if (!playing && this.#ticking) {
+        this.#stopTicks();
+      }
+    }
+    if (!this.game.turnClock) return;
+    const key = playing ? this.#currentTurnKey() : null;
+    if (key === null) {
+      this.#clearTurnClock();
+      this.#turnKey = null;
+      return;
+    }
+    if (actionApplied || key !== this.#turnKey || this.#turnTimer === null) {
+      this.#armTurnClock(this.#turnMs());
+    }
+    this.#turnKey = key;
+  }
+
+  #currentTurnKey(): string | null {
+    if (!this.game.turn) return "*";
+    const turn = this.#call(() => this.game.turn!(this.#state, this.#context(null)));
+    if (turn === null || turn === undefined) return null;
+    if (typeof turn === "string") return turn;
+    return turn.length === 0 ? null : [...turn].sort().join("\u0000");
+  }
+
+  #turnMs(): number {
+    const ms = this.game.turnClock!.ms;
+    return typeof ms === "function" ? ms(this.options) : ms;
+  }
+
+  #armTurnClock(ms: number): void {
+    this.#clearTurnClock();
+    const generation = ++this.#turnGeneration;
+    this.#turnDeadline = this.#now + ms;
+    this.#turnTimer = this.#clock.setTimer(() => {
+      this.#turnTimer = null;
+      this.#mailbox.post(() => this.#timeout(generation));
+    }, ms);
+  }
+
+  #clearTurnClock(): void {
+    this.#clearTimer(this.#turnTimer);
+    this.#turnTimer = null;
+    this.#turnDeadline = null;
+    this.#turnGeneration++;
+  }
+
+  #checkIdle(): void {
+    if (this.#disposed) return;
+    const empty = this.#connections.size === 0 &&
+      !this.#seats.some((s) => s?.presence === "disconnected");
+    if (empty && this.#idleTimer === null && !this.#outcome) {
+      this.#idleTimer = this.#clock.setTimer(() => {
+        this.#idleTimer = null;
+        this.#mailbox.post(() => {
+          if (this.#connections.size === 0) this.dispose();
+        });
+      }, this.#idleMs);
+    } else if (!empty && this.#idleTimer !== null) {
+      this.#clearTimer(this.#idleTimer);
+      this.#idleTimer = null;
+    }
+  }
+
+  // --- change, broadcast, end ----------------------------------------------------------
+
+  /** After a step that may have changed the state or the seats. */
+  #afterChange(actionApplied: boolean): void {
+    if (this.#disposed) return;
+    this.#updatedAt = this.#now;
+    const ended = this.#checkOutcome();
+    this.#syncTimers(actionApplied);
+    // Tick mode coalesces: the next tick broadcasts. Otherwise (or at the end), now.
+    const coalesce = this.game.broadcast === "tick" && this.#ticking;
+    if (!coalesce) {
+      this.#broadcast();
+      this.#flushEvents();
+    }
+    if (ended) this.#announceEnd();
+  }
+
+  #checkOutcome(): boolean {
+    if (this.#outcome || !this.game.outcome) return false;
+    const outcome = this.#call(() => this.game.outcome!(this.#state, this.#context(null)));
+    if (!outcome) return false;
+    if (!isOutcome(outcome)) {
+      this.#onError(new TypeError(`${this.game.name}.outcome returned ${JSON.stringify(outcome)}`));
+      return false;
+    }
+    this.#outcome = clone(outcome);
+    this.#finishedAt = this.#now;
+    return true;
+  }
+
+  #announceEnd(): void {
+    this.#broadcast();
+    this.#flushEvents();
+    const frame = encodeServerMessage({ kind: "game_over", outcome: this.#outcome! });
+    for (const conn of this.#connections) this.#send(conn, frame);
+    this.#scheduleRetention(this.#retentionMs);
+  }
+
+  #scheduleRetention(ms: number): void {
+    this.#clearTimer(this.#idleTimer);
+    this.#idleTimer = null;
+    this.#clearTimer(this.#retentionTimer);
+    this.#retentionTimer = this.#clock.setTimer(() => {
+      this.#retentionTimer = null;
+      this.dispose();
+    }, ms);
+  }
+
+  #audiences(): Audience<Connection>[] {
+    if (this.#shared) return [this.#shared];
+    const out: Audience<Connection>[] = [];
+    for (const seat of this.#seats) if (seat?.audience) out.push(seat.audience);
+    if (this.#spectatorAudience) out.push(this.#spectatorAudience);
+    return out;
+  }
+
+  /**
+   * One broadcast, if anything changed for anyone (state or acks): the sequence grows by one
+   * and every member gets a frame, an empty delta when its view did not change.
+   */
+  #broadcast(): void {
+    const audiences = this.#audiences();
+    const changes: (DeltaOp[] | null)[] = [];
+    let changed = false;
+    for (const audience of audiences) {
+      let ops: DeltaOp[] | null;
+      try {
+        ops = audience.diff(this.#viewFor(audience.viewer));
+      } catch (error) {
+        this.#onError(error);
+        ops = null;
+      }
+      changes.push(ops);
+      if (ops === null || ops.length > 0) changed = true;
+    }
+    if (!changed && !this.#seats.some((s) => s && s.ack !== s.ackBroadcast)) return;
+    const seq = ++this.#seq;
+    const dt = Math.max(0, this.#now - this.#time);
+    this.#time = this.#now;
+    for (let i = 0; i < audiences.length; i++) {
+      const audience = audiences[i];
+      let body: Uint8Array | null = null;
+      try {
+        if (changes[i] !== null) body = audience.encode(changes[i]!);
+      } catch (error) {
+        this.#onError(error);
+      }
+      if (body === null) {
+        this.#breakAudience(audience);
+        continue;
+      }
+      audience.record(seq, dt, body);
+      for (const conn of audience.members) {
+        const seat = conn.seat;
+        const ackDelta = seat ? seat.ack - conn.ackSent : 0;
+        conn.ackSent += ackDelta;
+        this.#send(conn, encodeDeltaFrame(seq, dt, ackDelta, body));
+      }
+    }
+    for (const seat of this.#seats) if (seat) seat.ackBroadcast = seat.ack;
+  }
+
+  /**
+   * The state could not be diffed or encoded for this audience (not JSON-like data, or a
+   * forbidden key): its members' mirrors can no longer be kept right, so they are closed with
+   * `internal` and the audience starts over; their resumes get a full state.
+   */
+  #breakAudience(audience: Audience<Connection>): void {
+    const frame = encodeServerMessage({
+      kind: "error",
+      code: "internal",
+      message: "The game state could not be sent; resume to get it again.",
+    });
+    for (const conn of [...audience.members]) {
+      this.#detach(conn);
+      if (conn.seat) {
+        conn.seat.connection = null;
+        conn.seat.presence = "disconnected";
+        conn.seat.graceDeadline = this.#now + this.#graceMs;
+        this.#startGrace(conn.seat, this.#graceMs);
+        this.#players = null;
+      }
+      this.#send(conn, frame);
+      this.#close(conn, closeCodeFor("internal"), "internal");
+    }
+    let fresh: Audience<Connection> | null = null;
+    try {
+      fresh = this.#newAudience(audience.viewer, true);
+    } catch (error) {
+      this.#onError(error);
+    }
+    if (audience === this.#shared && fresh) this.#shared = fresh;
+    if (audience === this.#spectatorAudience) this.#spectatorAudience = null;
+    for (const seat of this.#seats) {
+      if (seat?.audience === audience) seat.audience = fresh;
+    }
+  }
+
+  #viewFor(viewer: string | null): unknown {
+    if (!this.game.view) return this.#state;
+    return this.game.view(this.#state, viewer, this.#context(null));
+  }
+
+  /** `replaces`: members may hold another audience's tables at the current seq. */
+  #newAudience(viewer: string | null, replaces = false): Audience<Connection> {
+    const seq = this.#seq;
+    const floor = replaces ? seq + 1 : seq;
+    return new Audience(viewer, this.#viewFor(viewer), seq, this.#ringSize, floor);
+  }
+
+  #welcome(conn: Connection, resumed: boolean, since: number | undefined): void {
+    const seat = conn.seat;
+    const audience = conn.audience;
+    conn.ackSent = seat ? seat.ackBroadcast : 0;
+    const common = {
+      kind: "welcome" as const,
+      room: this.id,
+      game: this.game.name,
+      player: seat ? seat.id : null,
+      session: seat ? seat.session : "",
+      ack: conn.ackSent,
+      players: this.#playerList() as PlayerInfo[],
+      actions: this.#actionNames,
+      resumed,
+      ...(this.#outcome ? { outcome: this.#outcome } : {}),
+    };
+    // Sequence 0 is how a client asks for the full state (its mirror is in doubt).
+    const replay = since !== undefined && since > 0
+      ? audience.replay(since, this.#seq, this.#time)
+      : null;
+    if (replay) {
+      this.#send(
+        conn,
+        encodeServerMessage({
+          ...common,
+          seq: since!,
+          time: replay.time,
+          state: null,
+          keys: [],
+          refs: [],
+          replay: true,
+        }),
+      );
+      for (const entry of replay.entries) {
+        this.#send(conn, encodeDeltaFrame(entry.seq, entry.dt, 0, entry.body));
+      }
+      return;
+    }
+    this.#send(
+      conn,
+      encodeServerMessage({
+        ...common,
+        seq: this.#seq,
+        time: this.#time,
+        state: audience.state,
+        keys: audience.keys(),
+        refs: audience.refs(),
+      }),
+    );
+  }
+
+  // --- members, events -----------------------------------------------------------------
+
+  #connect(member: Member, seat: SeatRecord | null, audience: Audience<Connection>): Connection {
+    const conn: Connection = {
+      member,
+      seat,
+      audience,
+      ackSent: 0,
+      attached: true,
+      name: seat?.name ?? "",
+    };
+    if (seat) seat.connection = conn;
+    this.#connections.add(conn);
+    audience.members.add(conn);
+    this.#checkIdle();
+    return conn;
+  }
+
+  #detach(conn: Connection): void {
+    conn.attached = false;
+    this.#connections.delete(conn);
+    conn.audience.members.delete(conn);
+  }
+
+  #handle(conn: Connection): Seat {
+    const post = (task: () => void | Promise<void>) => {
+      if (conn.attached && !this.#disposed) this.#mailbox.post(task);
+    };
+    return {
+      room: this,
+      player: conn.seat ? conn.seat.id : null,
+      session: conn.seat ? conn.seat.session : "",
+      act: (clientSeq, name, payload) => post(() => this.#act(conn, clientSeq, name, payload)),
+      leave: () => post(() => this.#leave(conn)),
+      disconnect: () => post(() => this.#drop(conn)),
+    };
+  }
+
+  #send(conn: Connection, frame: Uint8Array): void {
+    try {
+      conn.member.send(frame);
+    } catch (error) {
+      // A member that cannot take frames is the transport's to drop; the room goes on.
+      this.#onError(error);
+    }
+  }
+
+  #close(conn: Connection, code: number, reason: string): void {
+    try {
+      conn.member.close(code, reason);
+    } catch (error) {
+      this.#onError(error);
+    }
+  }
+
+  /** A presence event about `seat`, to everyone but `except`. */
+  #notify(type: string, seat: SeatRecord, except: Connection | null, reason?: string): void {
+    const data: { [key: string]: Value } = { name: seat.name, seat: seat.index };
+    if (reason) data.reason = reason;
+    this.#broadcastEvent({ kind: "event", type, player: seat.id, data }, except);
+  }
+
+  #broadcastEvent(message: ServerMessage, except: Connection | null): void {
+    const frame = encodeServerMessage(message);
+    for (const conn of this.#connections) if (conn !== except) this.#send(conn, frame);
+  }
+
+  #emit = (type: string, data?: Value, to?: readonly string[]): void => {
+    if (typeof type !== "string" || type === "") {
+      throw new TypeError("ctx.emit: type must be a non-empty string");
+    }
+    if (to !== undefined && (!Array.isArray(to) || !to.every((p) => typeof p === "string"))) {
+      throw new TypeError("ctx.emit: to must be an array of player ids");
+    }
+    const message: ServerMessage = data === undefined
+      ? { kind: "event", type }
+      : { kind: "event", type, data: clone(data) };
+    this.#events.push({ frame: encodeServerMessage(message), to: to ? [...to] : null });
+  };
+
+  #flushEvents(): void {
+    if (this.#events.length === 0) return;
+    const events = this.#events;
+    this.#events = [];
+    for (const event of events) {
+      for (const conn of this.#connections) {
+        if (event.to === null || (conn.seat && event.to.includes(conn.seat.id))) {
+          this.#send(conn, event.frame);
+        }
+      }
+    }
+  }
+
+  // --- helpers -------------------------------------------------------------------------
+
+  /** Starts a step: one `now` for all game code of the step. */
+  #begin(): void {
+    this.#now = this.#clockNow();
+  }
+
+  #clockNow(): number {
+    // Frame headers carry whole milliseconds.
+    return Math.floor(this.#clock.now());
+  }
+
+  #context(player: string | null): GameContext<GameOptions> {
+    return {
+      now: this.#now,
+      player,
+      players: this.#playerList(),
+      random: this.#random,
+      options: this.options,
+      emit: this.#emit,
+    };
+  }
+
+  #playerList(): PlayerInfo[] {
+    if (this.#players) return this.#players;
+    const list: PlayerInfo[] = [];
+    for (const seat of this.#seats) {
+      if (seat) {
+        list.push({ id: seat.id, name: seat.name, seat: seat.index, presence: seat.presence });
+      }
+    }
+    return this.#players = list;
+  }
+
+  #runHook(name: HookName, player: string): void {
+    const hook = this.game[name] as PlayerHook<unknown, GameOptions> | undefined;
+    if (!hook || this.#outcome) return;
+    const next = this.#call(() => hook(this.#state, player, this.#context(player)));
+    if (next !== undefined) this.#state = next;
+  }
+
+  /** Runs game code; a throw is reported and counts as "no result". */
+  #call<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (error) {
+      this.#onError(error);
+      return undefined;
+    }
+  }
+
+  #clearTimer(id: TimerId | null): void {
+    if (id !== null) this.#clock.clearTimer(id);
+  }
+
+  // --- restore -------------------------------------------------------------------------
+
+  #restoreFrom(s: RoomSnapshot, journal: readonly JournalEntry[]): void {
+    this.#state = clone(s.state);
+    this.#seq = s.seq;
+    this.#actionIndex = s.actionIndex;
+    this.#started = s.started;
+    this.#outcome = s.outcome ? clone(s.outcome) : null;
+    this.#finishedAt = s.finishedAt;
+    for (const seat of s.seats) {
+      if (seat.seat < 0 || seat.seat >= this.#seats.length) {
+        throw new TypeError(`Room.restore: seat ${seat.seat} does not exist in ${this.game.name}`);
+      }
+      this.#seats[seat.seat] = {
+        index: seat.seat,
+        id: seat.player,
+        name: seat.name,
+        userId: seat.userId,
+        presence: seat.presence,
+        session: seat.session,
+        ack: seat.ack,
+        ackBroadcast: seat.ack,
+        lastSeq: seat.lastSeq,
+        graceDeadline: seat.graceDeadline,
+        graceTimer: null,
+        connection: null,
+        audience: null,
+      };
+    }
+    for (const entry of journal) {
+      if (entry.index <= this.#actionIndex) continue;
+      this.#replay(entry);
+    }
+  }
+
+  #replay(entry: JournalEntry): void {
+    if (entry.index !== this.#actionIndex + 1) {
+      throw new TypeError(
+        `Room.restore: journal entry ${entry.index} follows ${this.#actionIndex} (a gap)`,
+      );
+    }
+    this.#now = entry.time;
+    this.#actionIndex = entry.index;
+    this.#updatedAt = entry.time;
+    if (entry.action === TIMEOUT_ACTION) {
+      const next = this.#call(() =>
+        this.game.turnClock?.onTimeout(this.#state, this.#context(null))
+      );
+      if (next !== undefined) this.#state = next;
+    } else {
+      const action = this.game.actions[entry.action] as
+        | ActionDefinition<unknown, unknown, unknown>
+        | undefined;
+      if (!action) throw new TypeError(`Room.restore: unknown action ${entry.action}`);
+      const ctx = this.#context(entry.player);
+      const next = this.#call(() => action.apply(this.#state, entry.payload, ctx));
+      if (next !== undefined) this.#state = next;
+      this.#started = true;
+      const seat = this.#seats.find((s) => s?.id === entry.player);
+      if (seat && entry.seq !== undefined) {
+        seat.ack = seat.ackBroadcast = entry.seq;
+        seat.lastSeq = Math.max(seat.lastSeq, entry.seq);
+      }
+    }
+    // Events of replayed steps went out before the restart.
+    this.#events = [];
+    this.#checkOutcome();
+  }
+
+  #resumeTimers(s: RoomSnapshot): void {
+    this.#now = this.#clockNow();
+    for (const seat of this.#seats) {
+      if (!seat || seat.presence === "left") continue;
+      if (seat.presence === "connected") {
+        // Nobody is attached after a restart: everyone gets a grace window from now.
+        seat.presence = "disconnected";
+        seat.graceDeadline = this.#now + this.#graceMs;
+      }
+      const deadline = seat.graceDeadline ?? this.#now + this.#graceMs;
+      seat.graceDeadline = deadline;
+      this.#startGrace(seat, Math.max(0, deadline - this.#now));
+    }
+    this.#players = null;
+    if (this.#outcome) {
+      const end = (this.#finishedAt ?? this.#now) + this.#retentionMs;
+      this.#scheduleRetention(Math.max(0, end - this.#now));
+      return;
+    }
+    this.#syncTimers(false);
+    // The turn clock continues from the stored deadline rather than restarting.
+    if (this.game.turnClock && this.#turnTimer !== null && s.turnDeadline !== null) {
+      this.#armTurnClock(Math.max(0, s.turnDeadline - this.#now));
+    }
+  }
+}
+
+function closedError(id: string): ArbiterError {
+  return new ArbiterError("room_closed", `Room ${id} was closed.`);
+}
+
+function cleanName(name: unknown, fallback: string): string {
+  if (typeof name !== "string") return fallback;
+  // Control characters would garble other players' UIs and logs.
+  // deno-lint-ignore no-control-regex
+  const clean = name.replace(/[\u0000-\u001f\u007f]/g, "").trim().slice(0, MAX_NAME_LENGTH);
+  return clean === "" ? fallback : clean;
+}
+
+function isOutcome(value: unknown): value is Outcome {
+  if (typeof value !== "object" || value === null) return false;
+  const o = value as { winners?: unknown; draw?: unknown; reason?: unknown };
+  if (o.reason !== undefined && typeof o.reason !== "string") return false;
+  if (o.draw === true) return o.winners === undefined;
+  return Array.isArray(o.winners) && o.winners.every((w) => typeof w === "string");
+}
+
+/**
+ * Checks room options against the game's schema (or, without one, that they are a plain
+ * object) and returns them; throws `bad_options` with the schema's message.
+ *
+ * @example
+ * ```ts
+ * import { checkOptions } from "./room.ts";
+ * import { connectFour } from "../games/mod.ts";
+ * console.log(checkOptions(connectFour, { turnMs: 5000 })); // { turnMs: 5000 }
+ * ```
+ */
+export function checkOptions(game: AnyGame, raw: unknown): GameOptions {
+  const options = raw ?? {};
+  if (game.options) {
+    const result = game.options.parse(options, "options");
+    if (!result.ok) throw new ArbiterError("bad_options", result.error);
+    return clone(result.value) as GameOptions;
+  }
+  if (typeof options !== "object" || Array.isArray(options) || options instanceof Uint8Array) {
+    throw new ArbiterError("bad_options", "options: expected an object");
+  }
+  try {
+    return clone(options) as GameOptions;
+  } catch (error) {
+    throw new ArbiterError("bad_options", (error as Error).message.replace(/^state/, "options"));
+  }
+}

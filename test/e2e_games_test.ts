@@ -1,0 +1,262 @@
+/**
+ * End-to-end: a real server on port 0, in-memory KV, real WebSockets and the client library.
+ */
+import assert from "node:assert/strict";
+import { ArbiterError, type Room } from "../client/mod.ts";
+import type { arena, connectFour, ticTacToe } from "../games/mod.ts";
+import { startTestServer, waitFor } from "./support/test_server.ts";
+
+
+
+async function ticTacToePair(t: Awaited<ReturnType<typeof startTestServer>>) {
+  const ann = await t.client({ name: "ann" }).create<typeof ticTacToe>("tic_tac_toe");
+  const bob = await t.client({ name: "bob" }).join<typeof ticTacToe>(ann.roomId);
+  return { ann, bob };
+}
+
+interface Mirror {
+  readonly seq: number;
+  readonly state: unknown;
+}
+
+function sameView(a: Mirror, b: Mirror, what: string): Promise<void> {
+  return waitFor(
+    () => a.seq === b.seq && JSON.stringify(a.state) === JSON.stringify(b.state),
+    what,
+  );
+}
+
+Deno.test("tic-tac-toe: a full game to a win, seen the same by both players", async () => {
+  await using t = await startTestServer();
+  const { ann, bob } = await ticTacToePair(t);
+  assert.equal(ann.player, "p1");
+  assert.equal(bob.player, "p2");
+  const outcomes: unknown[] = [];
+  ann.onGameOver((o) => outcomes.push(o));
+  bob.onGameOver((o) => outcomes.push(o));
+  await ann.send("place", { cell: 0 });
+  await bob.send("place", { cell: 3 });
+  await ann.send("place", { cell: 1 });
+  await bob.send("place", { cell: 4 });
+  await ann.send("place", { cell: 2 });
+  // The acknowledged state already holds the winning move.
+  assert.deepEqual(ann.state.line, [0, 1, 2]);
+  await waitFor(() => outcomes.length === 2, "game_over on both sides");
+  assert.deepEqual(ann.outcome?.winners, ["p1"]);
+  assert.deepEqual(bob.outcome?.winners, ["p1"]);
+  await sameView(ann, bob, "identical final states");
+  const server = t.server.manager.get(ann.roomId)!;
+  assert.deepEqual(JSON.parse(JSON.stringify(server.state)), ann.state);
+  await assert.rejects(
+    bob.send("place", { cell: 8 }),
+    (e) => e instanceof ArbiterError && e.code === "game_over",
+  );
+  ann.leave();
+  bob.leave();
+});
+
+Deno.test("connect four: a full board ends in a draw", async () => {
+  await using t = await startTestServer();
+  const ann = await t.client({ name: "ann" }).create<typeof connectFour>("connect_four");
+  const bob = await t.client({ name: "bob" }).join<typeof connectFour>(ann.roomId);
+  // A legal 42-move game in which nobody ever gets four in a row.
+  const columns = [
+    1, 4, 4, 2, 6, 5, 1, 4, 5, 2, 4, 6, 0, 1, 6, 6, 5, 1, 3, 5, 3,
+    2, 5, 1, 3, 6, 1, 0, 4, 0, 4, 3, 2, 0, 0, 3, 3, 6, 0, 5, 2, 2,
+  ];
+  for (const [i, column] of columns.entries()) {
+    await (i % 2 === 0 ? ann : bob).send("drop", { column });
+  }
+  await waitFor(() => ann.outcome !== null && bob.outcome !== null, "game_over");
+  assert.equal(ann.outcome?.draw, true);
+  assert.equal(bob.outcome?.draw, true);
+  assert.ok(ann.state.board.every((row) => row.every((cell) => cell !== null)));
+  await sameView(ann, bob, "identical boards");
+  ann.leave();
+  bob.leave();
+});
+
+Deno.test("arena: 8 clients chase coins until one of them wins", async () => {
+  await using t = await startTestServer({ ACTION_RATE: "200", ACTION_BURST: "200" });
+  const client = t.client();
+  const first = await client.create<typeof arena>("arena", undefined, { name: "bot1" });
+  const bots = [first];
+  for (let i = 2; i <= 8; i++) {
+    bots.push(await client.join<typeof arena>(first.roomId, { name: `bot${i}` }));
+  }
+  assert.equal(new Set(bots.map((b) => b.player)).size, 8);
+  let done = false;
+  const seqs = new Map(bots.map((b) => [b, 0]));
+  const steer = async (bot: Room<typeof arena>) => {
+    while (!done && bot.outcome === null) {
+      const me = bot.state.players[bot.player!];
+      const coin = me &&
+        bot.state.coins.reduce((best, c) =>
+          Math.hypot(c.x - me.x, c.y - me.y) < Math.hypot(best.x - me.x, best.y - me.y) ? c : best
+        );
+      if (me && coin) {
+        const dx = Math.max(-1, Math.min(1, (coin.x - me.x) / 10));
+        const dy = Math.max(-1, Math.min(1, (coin.y - me.y) / 10));
+        const seq = seqs.get(bot)! + 1;
+        seqs.set(bot, seq);
+        await bot.send("move", { dx, dy, seq }).catch(() => {});
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  const running = bots.map(steer);
+  try {
+    await waitFor(() => bots.every((b) => b.outcome !== null), "an arena winner", 60_000);
+  } finally {
+    done = true;
+    await Promise.all(running);
+  }
+  const winner = bots[0].outcome!.winners![0];
+  assert.ok(bots.every((b) => b.outcome?.winners?.[0] === winner));
+  const server = t.server.manager.get(first.roomId)!;
+  const serverState = server.state as { players: Record<string, { score: number }> };
+  assert.ok(serverState.players[winner].score >= 10);
+  // Every bot's mirror ends identical to the server's view.
+  for (const bot of bots) {
+    await waitFor(() => bot.seq === server.seq, "mirror caught up");
+    assert.deepEqual(bot.state, JSON.parse(JSON.stringify(serverState)));
+  }
+  for (const bot of bots) bot.leave();
+});
+
+Deno.test("invalid actions are rejected with their codes and change nothing", async () => {
+  await using t = await startTestServer();
+  const { ann, bob } = await ticTacToePair(t);
+  const codeOf = (p: Promise<unknown>) =>
+    p.then(() => "accepted", (e) => e instanceof ArbiterError ? e.code : String(e));
+  assert.equal(await codeOf(bob.send("place", { cell: 0 })), "not_your_turn");
+  await ann.send("place", { cell: 4 });
+  const seq = ann.seq;
+  assert.equal(await codeOf(bob.send("place", { cell: 4 })), "invalid_action");
+  assert.equal(await codeOf(bob.send("place", { cell: 9 })), "bad_payload");
+  // deno-lint-ignore no-explicit-any
+  assert.equal(await codeOf((bob as any).send("resign", null)), "unknown_action");
+  assert.equal(ann.seq, seq, "rejections never advance the sequence");
+  const rejected: string[] = [];
+  bob.onReject((e) => rejected.push(e.message));
+  await codeOf(bob.send("place", { cell: 4 }));
+  assert.match(rejected[0], /cell 4/);
+  ann.leave();
+  bob.leave();
+});
+
+Deno.test("a dropped player resumes mid-game and gets exactly the deltas it missed", async () => {
+  await using t = await startTestServer();
+  const { ann, bob } = await ticTacToePair(t);
+  await ann.send("place", { cell: 0 });
+  await bob.send("place", { cell: 4 });
+  const statuses: string[] = [];
+  bob.onStatus((s) => statuses.push(s));
+  const seen: number[] = [];
+  bob.onState(() => seen.push(bob.seq));
+  bob.dropConnection();
+  await waitFor(() => bob.status !== "connected", "bob dropped");
+  // Ann plays while Bob is away: these deltas must reach him on resume.
+  await ann.send("place", { cell: 1 }).catch(() => {});
+  await waitFor(() => bob.status === "connected", "bob resumed");
+  await sameView(ann, bob, "bob caught up");
+  assert.deepEqual(bob.resumes, { replayed: 1, full: 0 });
+  assert.deepEqual(statuses.slice(0, 1), ["reconnecting"]);
+  assert.equal(bob.player, "p2", "same seat after resume");
+  await bob.send("place", { cell: 8 });
+  await sameView(ann, bob, "play continues");
+  ann.leave();
+  bob.leave();
+});
+
+Deno.test("a dropped player's seat expires and the opponent wins by forfeit", async () => {
+  await using t = await startTestServer({ GRACE_MS: "200" });
+  const ann = await t.client({ name: "ann" }).create<typeof ticTacToe>("tic_tac_toe");
+  const bob = await t.client({ name: "bob", reconnect: false }).join<typeof ticTacToe>(
+    ann.roomId,
+  );
+  await ann.send("place", { cell: 0 });
+  const events: string[] = [];
+  ann.onEvent((e) => events.push(`${e.type}:${e.player}`));
+  bob.dropConnection();
+  await waitFor(() => ann.outcome !== null, "forfeit");
+  assert.deepEqual(ann.outcome?.winners, ["p1"]);
+  // Disconnected first (grace window), then gone when the seat expired.
+  assert.deepEqual(events.filter((e) => e.endsWith(":p2")).slice(0, 1), ["player_disconnected:p2"]);
+  assert.equal(ann.players.find((p) => p.id === "p2")?.presence, "left");
+  ann.leave();
+});
+
+Deno.test("spectators see the game but cannot act", async () => {
+  await using t = await startTestServer();
+  const { ann, bob } = await ticTacToePair(t);
+  const eve = await t.client({ name: "eve" }).spectate<typeof ticTacToe>(ann.roomId);
+  assert.equal(eve.player, null);
+  await ann.send("place", { cell: 4 });
+  await sameView(ann, eve, "spectator sees the move");
+  await assert.rejects(
+    eve.send("place", { cell: 0 }),
+    (e) => e instanceof ArbiterError && e.code === "not_a_player",
+  );
+  assert.equal(ann.state.board[0], null);
+  for (const room of [ann, bob, eve]) room.leave();
+});
+
+Deno.test("two concurrent join-or-create calls land in one room", async () => {
+  await using t = await startTestServer();
+  const [a, b] = await Promise.all([
+    t.client({ name: "a" }).joinOrCreate<typeof ticTacToe>("tic_tac_toe"),
+    t.client({ name: "b" }).joinOrCreate<typeof ticTacToe>("tic_tac_toe"),
+  ]);
+  assert.equal(a.roomId, b.roomId);
+  assert.deepEqual([a.player, b.player].sort(), ["p1", "p2"]);
+  assert.equal(t.server.manager.list({ game: "tic_tac_toe" }).length, 1);
+  a.leave();
+  b.leave();
+});
+
+Deno.test("the room listing reflects joins and leaves", async () => {
+  await using t = await startTestServer();
+  const listing = async () => {
+    const response = await fetch(new URL("/api/rooms?game=arena", t.server.url));
+    return (await response.json()) as { id: string; players: number; maxPlayers: number }[];
+  };
+  const created = await fetch(new URL("/api/rooms", t.server.url), {
+    method: "POST",
+    body: JSON.stringify({ game: "arena" }),
+  });
+  assert.equal(created.status, 201);
+  const { id } = await created.json();
+  assert.deepEqual((await listing()).map((r) => [r.id, r.players, r.maxPlayers]), [[id, 0, 8]]);
+  const one = await t.client({ name: "one" }).join<typeof arena>(id);
+  const two = await t.client({ name: "two" }).join<typeof arena>(id);
+  assert.equal((await listing())[0].players, 2);
+  one.leave();
+  await waitFor(() => t.server.manager.list()[0].players === 1, "leave reflected");
+  assert.equal((await listing())[0].players, 1);
+  const single = await fetch(new URL(`/api/rooms/${id}`, t.server.url));
+  assert.equal((await single.json()).players, 1);
+  const missing = await fetch(new URL("/api/rooms/nope", t.server.url));
+  assert.equal(missing.status, 404);
+  assert.equal((await missing.json()).code, "room_not_found");
+  two.leave();
+});
+
+Deno.test("HTTP errors are JSON with a code and message", async () => {
+  await using t = await startTestServer();
+  const bad = await fetch(new URL("/api/rooms", t.server.url), {
+    method: "POST",
+    body: JSON.stringify({ game: "chess" }),
+  });
+  assert.equal(bad.status, 404);
+  assert.equal((await bad.json()).code, "game_not_found");
+  const games = await (await fetch(new URL("/api/games", t.server.url))).json();
+  assert.deepEqual(
+    games.map((g: { name: string }) => g.name),
+    ["tic_tac_toe", "connect_four", "arena", "secret_cards"],
+  );
+  const health = await fetch(new URL("/health", t.server.url));
+  assert.equal((await health.json()).status, "ok");
+  assert.equal(health.headers.get("x-content-type-options"), "nosniff");
+});
+

@@ -1,0 +1,71 @@
+/**
+ * A few seconds of each load scenario against real server subprocesses: no failed join, no
+ * lost acknowledgement (every action sent is acknowledged or rejected by the end of the drain),
+ * no sequence gap, correct state mirrors and game outcomes. Speed is not checked here (that is
+ * `deno task bench`); only that nothing is lost.
+ */
+import assert from "node:assert/strict";
+import { type LoadResult, runLoad } from "../loadtest/generator.ts";
+import { spawnServer } from "../loadtest/server_process.ts";
+
+const SHORT = { warmup: 0.5, duration: 1.5, drain: 2, quiet: true, joinTimeoutMs: 5000 };
+
+function assertClean(result: LoadResult, what: string): void {
+  const c = result.counters;
+  const context = `${what}: ${JSON.stringify({ counters: c, codes: result.codes })}`;
+  assert.equal(c.failed_joins, 0, `failed joins in ${context}`);
+  assert.equal(c.connection_failures, 0, `connection failures in ${context}`);
+  assert.equal(c.lost_acks, 0, `lost acks in ${context}`);
+  assert.equal(c.seq_gaps, 0, `sequence gaps in ${context}`);
+  assert.equal(c.decode_errors, 0, `decode errors in ${context}`);
+  assert.equal(c.mirror_mismatches, 0, `mirror mismatches in ${context}`);
+  assert.equal(c.disconnects, 0, `unexpected disconnects in ${context}`);
+  assert.deepEqual(result.failures, [], context);
+}
+
+Deno.test("load scenarios against Arbiter lose no join and no ack", async () => {
+  const server = await spawnServer({ kind: "arbiter" });
+  try {
+    const url = server.wsUrl;
+    const hooks = { progress: null };
+    // The three scenarios share the server at once: shorter, and a little rougher on it.
+    const [arena, turns, storm] = await Promise.all([
+      runLoad(
+        { ...SHORT, url, scenario: "arena", rooms: 3, players: 8, rate: 20, decode: true },
+        hooks,
+      ),
+      runLoad({ ...SHORT, url, scenario: "turns", rooms: 4 }, hooks),
+      runLoad({ ...SHORT, url, scenario: "join_storm", rate: 30, holdMs: [200, 600] }, hooks),
+    ]);
+
+    assertClean(arena, "arena");
+    assert.equal(arena.counters.joined, 24);
+    assert.ok(arena.counters.actions_sent > 100, `arena sent ${arena.counters.actions_sent}`);
+    assert.equal(
+      arena.counters.actions_acked + arena.counters.rejects,
+      arena.counters.actions_sent,
+    );
+    assert.ok(arena.latency.count > 0 && arena.counters.deltas_measured > 0);
+
+    assertClean(turns, "turns");
+    assert.ok(turns.counters.games_finished > 0, "no turn-based game finished");
+    assert.equal(turns.counters.games_invalid, 0);
+    assert.equal(turns.counters.games_finished, turns.counters.games_started);
+
+    assertClean(storm, "join_storm");
+    assert.ok(storm.counters.joined > 5, `join storm joined ${storm.counters.joined}`);
+    assert.equal(storm.counters.leaves, storm.counters.joined);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("arena load against the baseline relay loses no ack", async () => {
+  const result = await runLoad(
+    { ...SHORT, scenario: "arena", target: "baseline", rooms: 2, players: 8, rate: 20 },
+    { progress: null },
+  );
+  assertClean(result, "baseline arena");
+  assert.equal(result.counters.joined, 16);
+  assert.equal(result.counters.actions_acked, result.counters.actions_sent);
+});

@@ -1,0 +1,196 @@
+import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
+import type { ArbiterError } from "../protocol/mod.ts";
+import {
+  type JournalEntry,
+  ManualClock,
+  RoomManager,
+  type RoomManagerOptions,
+} from "../rooms/mod.ts";
+import { TestMember } from "../rooms/testing.ts";
+import { exampleGames } from "../games/mod.ts";
+
+function makeManager(extra: Partial<RoomManagerOptions> = {}) {
+  const clock = new ManualClock();
+  const manager = new RoomManager({ games: exampleGames, clock, seed: "test", ...extra });
+  return { clock, manager };
+}
+
+const code = (expected: string) => (e: ArbiterError) => e.code === expected;
+
+Deno.test("create, get, list and the games registry", () => {
+  const { manager, clock } = makeManager();
+  deepEqual([...manager.games.keys()], ["tic_tac_toe", "connect_four", "arena", "secret_cards"]);
+  const a = manager.create("tic_tac_toe");
+  const b = manager.create("connect_four", { turnMs: 5_000 }, { private: true });
+  equal(manager.get(a.id), a);
+  equal(manager.get(b.id), b);
+  ok(/^[a-z2-9]{8}$/.test(a.id));
+  deepEqual(manager.list(), [{
+    id: a.id,
+    game: "tic_tac_toe",
+    players: 0,
+    maxPlayers: 2,
+    spectators: 0,
+    status: "waiting",
+    private: false,
+    seq: 0,
+    createdAt: clock.now(),
+  }]);
+  equal(manager.list({ includePrivate: true }).length, 2);
+  equal(manager.list({ game: "connect_four", includePrivate: true })[0].id, b.id);
+  manager.dispose();
+  equal(clock.pending, 0);
+});
+
+Deno.test("create refuses unknown games, bad options and rooms past the limit", () => {
+  const { manager } = makeManager({ maxRooms: 1 });
+  throws(() => manager.create("chess"), code("game_not_found"));
+  throws(
+    () => manager.create("connect_four", { turnMs: 5 }),
+    (e: ArbiterError) =>
+      e.code === "bad_options" &&
+      e.message === "options.turnMs: expected an integer between 100 and 3600000, got 5",
+  );
+  throws(() => manager.create("connect_four", { speed: 1 }), code("bad_options"));
+  manager.create("tic_tac_toe");
+  throws(() => manager.create("tic_tac_toe"), code("too_many_rooms"));
+  manager.dispose();
+});
+
+Deno.test("join by id, create, spectate, and the errors of each", async () => {
+  const { manager } = makeManager();
+  const creator = new TestMember();
+  const first = await manager.join({ mode: "create", game: "tic_tac_toe", name: "ann" }, creator);
+  equal(first.player, "p1");
+  const id = first.room.id;
+  const second = await manager.join({ mode: "join", room: id, name: "bob" }, new TestMember());
+  equal(second.player, "p2");
+  const watcher = await manager.join({ mode: "join", room: id, spectator: true }, new TestMember());
+  equal(watcher.player, null);
+  await rejects(manager.join({ mode: "join", room: id }, new TestMember()), code("room_full"));
+  await rejects(
+    manager.join({ mode: "join", room: "nope" }, new TestMember()),
+    code("room_not_found"),
+  );
+  await rejects(manager.join({ mode: "join" }, new TestMember()), code("room_not_found"));
+  await rejects(
+    manager.join({ mode: "create", game: "go" }, new TestMember()),
+    code("game_not_found"),
+  );
+  await rejects(manager.join({ mode: "create" }, new TestMember()), code("game_not_found"));
+  await rejects(
+    manager.join(
+      { mode: "create", game: "secret_cards", options: { handSize: 0 } },
+      new TestMember(),
+    ),
+    code("bad_options"),
+  );
+  manager.dispose();
+});
+
+Deno.test("a resume finds its room by token, with or without the room id", async () => {
+  const { manager } = makeManager();
+  const other = await manager.join({ mode: "create", game: "arena" }, new TestMember());
+  const member = new TestMember();
+  const seat = await manager.join({ mode: "create", game: "connect_four" }, member);
+  seat.disconnect();
+  const back = await manager.join(
+    { mode: "join", resume: { session: seat.session, seq: member.seq } },
+    new TestMember(),
+  );
+  equal(back.room, seat.room);
+  equal(back.player, "p1");
+  await rejects(
+    manager.join(
+      { mode: "join", room: other.room.id, resume: { session: seat.session, seq: 0 } },
+      new TestMember(),
+    ),
+    code("bad_session"),
+    "a token is bound to its room",
+  );
+  await rejects(
+    manager.join({ mode: "join", resume: { session: "forged", seq: 0 } }, new TestMember()),
+    code("bad_session"),
+  );
+  manager.dispose();
+});
+
+Deno.test("join_or_create fills open public rooms first and skips private, full and started ones", async () => {
+  const { manager } = makeManager();
+  manager.create("tic_tac_toe", {}, { private: true });
+  const a = await manager.join({ mode: "join_or_create", game: "tic_tac_toe" }, new TestMember());
+  const b = await manager.join({ mode: "join_or_create", game: "tic_tac_toe" }, new TestMember());
+  equal(a.room, b.room);
+  ok(!a.room.private);
+  const c = await manager.join({ mode: "join_or_create", game: "tic_tac_toe" }, new TestMember());
+  ok(c.room !== a.room);
+  equal(manager.list({ game: "tic_tac_toe", includePrivate: true }).length, 3);
+  manager.dispose();
+});
+
+Deno.test("concurrent join_or_create calls fill rooms without creating duplicates", async () => {
+  // A slow journal keeps room mailboxes busy, so joins really overlap.
+  const releases: (() => void)[] = [];
+  const { manager } = makeManager({
+    journal: () => ({
+      append: (_e: JournalEntry) => new Promise<void>((resolve) => releases.push(resolve)),
+    }),
+  });
+  const starter = await manager.join({ mode: "join_or_create", game: "arena" }, new TestMember());
+  const second = await manager.join({ mode: "join_or_create", game: "arena" }, new TestMember());
+  starter.act(1, "move", { dx: 1, dy: 0, seq: 1 }); // the room's mailbox now waits on the journal
+  second.act(1, "move", { dx: 1, dy: 0, seq: 1 });
+  const joins = Array.from(
+    { length: 37 },
+    (_, i) =>
+      manager.join({ mode: "join_or_create", game: "arena", name: `n${i}` }, new TestMember()),
+  );
+  for (let i = 0; i < 5 && releases.length > 0; i++) {
+    releases.shift()!();
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  const seats = await Promise.all(joins);
+  const rooms = manager.list({ game: "arena" });
+  // 39 players in rooms of 8: 5 rooms, the first four full.
+  deepEqual(rooms.map((r) => r.players), [8, 8, 8, 8, 7]);
+  equal(new Set(seats.map((s) => `${s.room.id}/${s.player}`)).size, 37);
+  while (releases.length > 0) releases.shift()!();
+  manager.dispose();
+});
+
+Deno.test("idle rooms leave the manager; dispose closes everyone and refuses more", async () => {
+  const disposed: string[] = [];
+  const { manager, clock } = makeManager({
+    idleDisposeMs: 1_000,
+    onRoomDisposed: (r) => disposed.push(r.id),
+  });
+  const empty = manager.create("tic_tac_toe");
+  const member = new TestMember();
+  const seat = await manager.join({ mode: "create", game: "arena" }, member);
+  clock.advance(1_000);
+  equal(manager.get(empty.id), undefined);
+  deepEqual(disposed, [empty.id]);
+  equal(manager.size, 1);
+  manager.dispose("server_restart");
+  deepEqual(member.closed, { code: 1012, reason: "server_restart" });
+  equal(member.received("error")[0].code, "server_restart");
+  equal(seat.room.disposed, true);
+  equal(manager.size, 0);
+  equal(clock.pending, 0);
+  throws(() => manager.create("arena"), code("room_closed"));
+  await rejects(
+    manager.join({ mode: "create", game: "arena" }, new TestMember()),
+    code("room_closed"),
+  );
+});
+
+Deno.test("a seed makes room ids and room randomness repeatable", () => {
+  const a = makeManager({ seed: "same" }).manager;
+  const b = makeManager({ seed: "same" }).manager;
+  const ra = a.create("secret_cards");
+  const rb = b.create("secret_cards");
+  equal(ra.id, rb.id);
+  deepEqual(ra.state, rb.state);
+  a.dispose();
+  b.dispose();
+});

@@ -1,0 +1,712 @@
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
+import { ArbiterError, type Value } from "../protocol/mod.ts";
+import {
+  defineGame,
+  type JournalEntry,
+  ManualClock,
+  Room,
+  type RoomInit,
+  type Seat,
+  t,
+} from "../rooms/mod.ts";
+import { TestMember } from "../rooms/testing.ts";
+import { arena, connectFour, ticTacToe } from "../games/mod.ts";
+
+const counter = defineGame({
+  name: "counter",
+  players: { min: 2, max: 3 },
+  setup: () => ({ total: 0, log: [] as string[] }),
+  actions: {
+    add: {
+      payload: t.object({ by: t.int({ min: 1, max: 5 }) }),
+      validate: (state, { by }) => state.total + by > 100 ? "that would pass 100" : undefined,
+      apply(state, { by }, ctx) {
+        state.total += by;
+        state.log.push(ctx.player!);
+      },
+    },
+    noop: { apply() {} },
+    shout: {
+      apply(_state, payload, ctx) {
+        ctx.emit("shout", { from: ctx.player, payload: payload as Value });
+        ctx.emit("psst", "for p1 only", ["p1"]);
+      },
+    },
+    win: {
+      apply(state) {
+        state.total = 100;
+      },
+    },
+  },
+  outcome: (state) => state.total >= 100 ? { winners: ["p1"], reason: "reached 100" } : undefined,
+  onJoin(state, player) {
+    state.log.push(`+${player}`);
+  },
+});
+
+function makeRoom(game: RoomInit["game"], extra: Partial<RoomInit> = {}) {
+  const clock = new ManualClock();
+  const errors: unknown[] = [];
+  const room = new Room({
+    id: "r1",
+    game,
+    clock,
+    seed: "seed",
+    onError: (e) => errors.push(e),
+    ...extra,
+  });
+  return { clock, room, errors };
+}
+
+async function seatPlayers(
+  room: Room,
+  n: number,
+): Promise<{ members: TestMember[]; seats: Seat[] }> {
+  const members: TestMember[] = [];
+  const seats: Seat[] = [];
+  for (let i = 0; i < n; i++) {
+    const member = new TestMember();
+    seats.push(await room.join({ name: `player ${i + 1}` }, member));
+    members.push(member);
+  }
+  return { members, seats };
+}
+
+/** Every member's rebuilt state equals what the server says it may see, at the same seq. */
+function assertInSync(room: Room, members: TestMember[]): void {
+  for (const m of members) {
+    deepEqual(m.problems, [], `problems of ${m.player}`);
+    equal(m.seq, room.seq, `seq of ${m.player}`);
+    deepEqual(m.state, JSON.parse(JSON.stringify(room.view(m.player))), `state of ${m.player}`);
+  }
+}
+
+Deno.test("a join sends a welcome with the state, tables, player list and session", async () => {
+  const { room } = makeRoom(counter);
+  const { members, seats } = await seatPlayers(room, 2);
+  const welcome = members[1].welcomes[0];
+  equal(welcome.player, "p2");
+  equal(welcome.room, "r1");
+  equal(welcome.game, "counter");
+  equal(welcome.resumed, false);
+  deepEqual(welcome.actions, ["add", "noop", "shout", "win"]);
+  deepEqual(welcome.players.map((p) => [p.id, p.name, p.seat, p.presence]), [
+    ["p1", "player 1", 0, "connected"],
+    ["p2", "player 2", 1, "connected"],
+  ]);
+  equal(seats[1].session, welcome.session);
+  ok(/^[A-Za-z0-9_-]{24}$/.test(welcome.session));
+  assertInSync(room, members);
+  deepEqual(members[0].events.map((e) => [e.type, e.player, e.data]), [
+    ["player_joined", "p2", { name: "player 2", seat: 1 }],
+  ]);
+  room.dispose();
+});
+
+Deno.test("rejections are typed, go only to the sender and change neither state nor seq", async () => {
+  const { room } = makeRoom(counter);
+  const { members, seats } = await seatPlayers(room, 1);
+  seats[0].act(1, "add", { by: 1 });
+  deepEqual(members[0].rejects.map((r) => r.code), ["waiting_for_players"]);
+  const more = await seatPlayers(room, 1);
+  const watcher = new TestMember();
+  const spectator = await room.join({ spectator: true }, watcher);
+  const all = [...members, ...more.members, watcher];
+  const seq = room.seq;
+  const state = structuredClone(room.state);
+  const framesBefore = all.map((m) => m.frames.length);
+
+  seats[0].act(2, "jump", null);
+  seats[0].act(3, 99, null);
+  seats[0].act(4, "add", { by: 9 });
+  seats[0].act(5, "add", { by: "1" });
+  seats[0].act(5, "add", { by: 1 });
+  spectator.act(1, "add", { by: 1 });
+  room.view(null);
+
+  deepEqual(members[0].rejects.slice(1).map((r) => [r.seq, r.code, r.message]), [
+    [2, "unknown_action", 'counter has no action "jump"; known: add, noop, shout, win.'],
+    [3, "unknown_action", "counter has no action 99; known: add, noop, shout, win."],
+    [4, "bad_payload", "payload.by: expected an integer between 1 and 5, got 9"],
+    [5, "bad_payload", 'payload.by: expected an integer between 1 and 5, got "1"'],
+    [5, "out_of_order", "Client sequence 5 is not above the last one, 5."],
+  ]);
+  deepEqual(watcher.rejects.map((r) => r.code), ["not_a_player"]);
+  equal(room.seq, seq);
+  deepEqual(room.state, state);
+  equal(more.members[0].frames.length, framesBefore[1]);
+
+  // The game's own reason comes back as invalid_action.
+  for (let i = 0; i < 20; i++) seats[0].act(10 + i, "add", { by: 5 });
+  seats[0].act(40, "add", { by: 1 });
+  deepEqual(members[0].rejects.at(-1)!.code, "game_over");
+  room.dispose();
+});
+
+Deno.test("invalid_action carries the game's reason; not_your_turn follows turn()", async () => {
+  const { room } = makeRoom(ticTacToe);
+  const { members, seats } = await seatPlayers(room, 2);
+  seats[1].act(1, "place", { cell: 0 });
+  deepEqual(members[1].rejects.map((r) => r.code), ["not_your_turn"]);
+  seats[0].act(1, "place", { cell: 0 });
+  seats[1].act(2, "place", { cell: 0 });
+  deepEqual(members[1].rejects.at(-1), {
+    kind: "reject",
+    seq: 2,
+    code: "invalid_action",
+    message: "cell 0 is already marked",
+  });
+  room.dispose();
+});
+
+Deno.test("actions can be named by their index in the welcome's list", async () => {
+  const { room } = makeRoom(counter);
+  const { members, seats } = await seatPlayers(room, 2);
+  seats[1].act(1, 0, { by: 3 });
+  equal((room.state as { total: number }).total, 3);
+  assertInSync(room, members);
+  room.dispose();
+});
+
+Deno.test("every recipient sees gap-free sequences and the server's view under random play", async () => {
+  const { room } = makeRoom(counter);
+  const { members, seats } = await seatPlayers(room, 3);
+  const watcher = new TestMember();
+  await room.join({ spectator: true }, watcher);
+  const all = [...members, watcher];
+  const nextSeq = [1, 1, 1];
+  let broadcasts = room.seq;
+  for (let step = 0; step < 200 && !room.outcome; step++) {
+    const who = step % 3;
+    const roll = (step * 7919) % 10;
+    const before = room.seq;
+    if (roll < 6) seats[who].act(nextSeq[who]++, "add", { by: 1 + (step % 5) });
+    else if (roll < 7) seats[who].act(nextSeq[who]++, "noop", null);
+    else if (roll < 8) seats[who].act(nextSeq[who]++, "add", { by: 50 });
+    else seats[who].act(nextSeq[who] - 1, "add", { by: 1 }); // out of order
+    ok(room.seq === before || room.seq === before + 1, "one broadcast per accepted action at most");
+    broadcasts = room.seq;
+    assertInSync(room, all);
+  }
+  for (const m of all) {
+    const seqs = m.received("delta").map((d) => d.seq);
+    deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => m.welcomes[0].seq + 1 + i));
+  }
+  equal(broadcasts, room.seq);
+  // Each player's acks add up to its highest accepted client sequence.
+  for (let i = 0; i < 3; i++) {
+    const accepted = members[i].received("delta").reduce((n, d) => n + d.ackDelta, 0);
+    equal(members[i].ack, accepted);
+  }
+  room.dispose();
+});
+
+Deno.test("an accepted action that changes nothing is still acknowledged with an empty delta", async () => {
+  const { room } = makeRoom(counter);
+  const { members, seats } = await seatPlayers(room, 2);
+  const seq = room.seq;
+  seats[0].act(7, "noop", null);
+  equal(room.seq, seq + 1);
+  const [mine, theirs] = members.map((m) => m.received("delta").at(-1)!);
+  equal(mine.ackDelta, 7);
+  equal(theirs.ackDelta, 0);
+  equal(mine.ops.length, 0);
+  deepEqual(members[0].ops.at(-1), []);
+  equal(members[0].ack, 7);
+  room.dispose();
+});
+
+Deno.test("custom events go after the delta, to everyone or only to the listed players", async () => {
+  const { room } = makeRoom(counter);
+  const { members, seats } = await seatPlayers(room, 2);
+  const watcher = new TestMember();
+  await room.join({ spectator: true }, watcher);
+  seats[1].act(1, "shout", "hi");
+  const kinds = members[0].messages.slice(-3).map((m) => m.kind === "event" ? m.type : m.kind);
+  deepEqual(kinds, ["delta", "shout", "psst"]);
+  deepEqual(members[1].events.at(-1)!.data, { from: "p2", payload: "hi" });
+  equal(members[1].events.some((e) => e.type === "psst"), false);
+  equal(watcher.events.some((e) => e.type === "psst"), false);
+  equal(watcher.events.some((e) => e.type === "shout"), true);
+  room.dispose();
+});
+
+Deno.test("actions are applied one at a time, in arrival order, after the journal made them durable", async () => {
+  const written: JournalEntry[] = [];
+  const releases: (() => void)[] = [];
+  const journal = {
+    append(entry: JournalEntry) {
+      written.push(entry);
+      return new Promise<void>((resolve) => releases.push(resolve));
+    },
+  };
+  const { room, clock } = makeRoom(counter, { journal });
+  const { members, seats } = await seatPlayers(room, 3);
+  const seq = room.seq;
+  const deltasBefore = members[0].received("delta").length;
+  // Nine actions arrive "at once" from three players.
+  for (let round = 1; round <= 3; round++) {
+    for (let p = 0; p < 3; p++) seats[p].act(round, "add", { by: p + 1 });
+  }
+  equal(written.length, 1, "the second action waits for the first to be durable");
+  equal(room.seq, seq, "nothing is broadcast before the append resolved");
+  equal(members[0].received("delta").length, deltasBefore);
+  clock.advance(5);
+  while (releases.length > 0) {
+    releases.shift()!();
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  await room.idle();
+  deepEqual(written.map((e) => [e.index, e.player, e.seq]), [
+    [1, "p1", 1],
+    [2, "p2", 1],
+    [3, "p3", 1],
+    [4, "p1", 2],
+    [5, "p2", 2],
+    [6, "p3", 2],
+    [7, "p1", 3],
+    [8, "p2", 3],
+    [9, "p3", 3],
+  ]);
+  equal(written[0].time, 1_700_000_000_000);
+  deepEqual(written[0].payload, { by: 1 });
+  equal(room.actionIndex, 9);
+  equal(room.seq, seq + 9);
+  deepEqual((room.state as { log: string[] }).log.slice(3), [
+    "p1",
+    "p2",
+    "p3",
+    "p1",
+    "p2",
+    "p3",
+    "p1",
+    "p2",
+    "p3",
+  ]);
+  assertInSync(room, members);
+  room.dispose();
+});
+
+Deno.test("a failing journal refuses the action with internal and changes nothing", async () => {
+  const { room, errors } = makeRoom(counter, {
+    journal: { append: () => Promise.reject(new Error("disk full")) },
+  });
+  const { members, seats } = await seatPlayers(room, 2);
+  const seq = room.seq;
+  seats[0].act(1, "add", { by: 1 });
+  await room.idle();
+  await new Promise((r) => setTimeout(r, 0));
+  deepEqual(members[0].rejects.map((r) => r.code), ["internal"]);
+  equal(room.seq, seq);
+  equal(room.actionIndex, 0);
+  equal((errors[0] as Error).message, "disk full");
+  room.dispose();
+});
+
+Deno.test("tick mode coalesces a tick's changes into one broadcast and stays quiet when idle", async () => {
+  const { room, clock } = makeRoom(arena);
+  const { members, seats } = await seatPlayers(room, 2);
+  clock.advance(50);
+  assertInSync(room, members);
+  const seq = room.seq;
+  seats[0].act(1, "move", { dx: 1, dy: 0, seq: 1 });
+  seats[0].act(2, "move", { dx: 1, dy: 0, seq: 2 });
+  seats[1].act(1, "move", { dx: 0, dy: -1, seq: 1 });
+  equal(room.seq, seq, "moves wait for the tick");
+  clock.advance(50);
+  equal(room.seq, seq + 1, "one broadcast for the whole tick");
+  const [d0, d1] = members.map((m) => m.received("delta").at(-1)!);
+  equal(d0.ackDelta, 2);
+  equal(d1.ackDelta, 1);
+  equal(d0.dt, 50);
+  assertInSync(room, members);
+
+  const frames = members.map((m) => m.frames.length);
+  clock.advance(1000);
+  equal(room.seq, seq + 1, "no change, no acks: no broadcast");
+  deepEqual(members.map((m) => m.frames.length), frames);
+
+  // An acknowledgement alone is worth a broadcast.
+  const me = (room.state as { players: Record<string, { lastSeq: number }> }).players.p1;
+  seats[0].act(3, "move", { dx: 0, dy: 0, seq: me.lastSeq });
+  clock.advance(50);
+  equal(room.seq, seq + 2);
+  deepEqual(members[0].ops.at(-1), []);
+  equal(members[0].received("delta").at(-1)!.ackDelta, 1);
+  equal(members[0].received("delta").at(-1)!.dt, 1050);
+  room.dispose();
+});
+
+Deno.test("game over: the final delta, then game_over to everyone; later actions refused; disposed after retention", async () => {
+  const { room, clock } = makeRoom(counter, { finishedRetentionMs: 5_000 });
+  const { members, seats } = await seatPlayers(room, 2);
+  const watcher = new TestMember();
+  await room.join({ spectator: true }, watcher);
+  seats[1].act(1, "win", null);
+  for (const m of [...members, watcher]) {
+    deepEqual(m.messages.slice(-2).map((x) => x.kind), ["delta", "game_over"]);
+    deepEqual(m.outcome, { winners: ["p1"], reason: "reached 100" });
+  }
+  equal(room.status, "finished");
+  seats[0].act(1, "add", { by: 1 });
+  equal(members[0].rejects.at(-1)!.code, "game_over");
+  // Still readable: a late spectator gets the final state and the outcome.
+  const late = new TestMember();
+  await room.join({ spectator: true }, late);
+  deepEqual(late.welcomes[0].outcome, { winners: ["p1"], reason: "reached 100" });
+  await rejects(
+    room.join({ name: "x" }, new TestMember()),
+    (e: ArbiterError) => e.code === "game_over",
+  );
+  clock.advance(4_999);
+  equal(room.disposed, false);
+  clock.advance(1);
+  equal(room.disposed, true);
+  deepEqual(members[0].closed, { code: 4005, reason: "room_closed" });
+  equal(members[0].messages.at(-1)!.kind, "error");
+  equal(clock.pending, 0);
+});
+
+Deno.test("a dropped player keeps the seat for the grace window and resumes with a replay", async () => {
+  const { room, clock } = makeRoom(counter, { graceMs: 10_000 });
+  const { members, seats } = await seatPlayers(room, 2);
+  seats[1].act(1, "add", { by: 2 });
+  seats[1].disconnect();
+  deepEqual(members[0].events.at(-1), {
+    kind: "event",
+    type: "player_disconnected",
+    player: "p2",
+    data: { name: "player 2", seat: 1 },
+  });
+  equal(room.players[1].presence, "disconnected");
+  equal(room.status, "playing");
+  seats[1].act(2, "add", { by: 1 }); // ignored: that connection is gone
+  for (let i = 1; i <= 3; i++) seats[0].act(i, "add", { by: 1 });
+  clock.advance(9_000);
+
+  const away = members[1];
+  const lastSeen = away.seq;
+  const framesBefore = away.frames.length;
+  away.reopen();
+  const back = await room.join({ resume: { session: seats[1].session, seq: lastSeen } }, away);
+  const welcome = away.welcomes.at(-1)!;
+  equal(welcome.replay, true);
+  equal(welcome.resumed, true);
+  equal(welcome.seq, lastSeen);
+  equal(welcome.ack, 1);
+  equal(away.frames.length - framesBefore, 1 + 3, "the welcome and exactly the missed deltas");
+  deepEqual(away.received("delta").slice(-3).map((d) => d.ackDelta), [0, 0, 0]);
+  assertInSync(room, members);
+  equal(back.player, "p2");
+  equal(room.players[1].presence, "connected");
+  equal(members[0].events.at(-1)!.type, "player_reconnected");
+  back.act(2, "add", { by: 1 });
+  equal(away.rejects.length, 0);
+  equal(away.ack, 2);
+  // The grace timer was cancelled by the resume.
+  clock.advance(60_000);
+  equal(room.players[1].presence, "connected");
+  room.dispose();
+});
+
+Deno.test("a resume older than the ring, or from seq 0, gets the full state", async () => {
+  const { room } = makeRoom(counter, { ringSize: 2 });
+  const { members, seats } = await seatPlayers(room, 2);
+  seats[1].disconnect();
+  const lastSeen = members[1].seq;
+  for (let i = 1; i <= 5; i++) seats[0].act(i, "add", { by: 1 });
+  members[1].reopen();
+  const back = await room.join(
+    { resume: { session: seats[1].session, seq: lastSeen } },
+    members[1],
+  );
+  const welcome = members[1].welcomes.at(-1)!;
+  equal(welcome.replay, undefined);
+  equal(welcome.seq, room.seq);
+  assertInSync(room, members);
+
+  back.disconnect();
+  members[1].reopen();
+  await room.join({ resume: { session: seats[1].session, seq: 0 } }, members[1]);
+  equal(members[1].welcomes.at(-1)!.replay, undefined);
+  // And a resume at the current seq replays nothing.
+  const again = await room.join(
+    { resume: { session: seats[1].session, seq: room.seq } },
+    new TestMember(),
+  );
+  equal(again.player, "p2");
+  room.dispose();
+});
+
+Deno.test("a second socket resuming a seat replaces the first (4004 session_replaced)", async () => {
+  const { room } = makeRoom(counter);
+  const { members, seats } = await seatPlayers(room, 2);
+  const second = new TestMember();
+  const fresh = await room.join(
+    { resume: { session: seats[0].session, seq: members[0].seq } },
+    second,
+  );
+  deepEqual(members[0].closed, { code: 4004, reason: "session_replaced" });
+  deepEqual(members[0].messages.at(-1), {
+    kind: "error",
+    code: "session_replaced",
+    message: "This seat was resumed from another connection.",
+  });
+  const frames = members[0].frames.length;
+  seats[0].act(1, "add", { by: 1 }); // the old handle is dead
+  seats[0].disconnect();
+  equal(room.players[0].presence, "connected");
+  fresh.act(1, "add", { by: 1 });
+  equal(members[0].frames.length, frames);
+  equal(second.ack, 1);
+  equal(members[1].events.some((e) => e.type === "player_disconnected"), false);
+  room.dispose();
+});
+
+Deno.test("wrong, left and expired session tokens are refused with bad_session", async () => {
+  const { room, clock } = makeRoom(counter, { graceMs: 1_000 });
+  const { seats } = await seatPlayers(room, 3);
+  const isBadSession = (e: ArbiterError) => e.code === "bad_session";
+  await rejects(room.join({ resume: { session: "nope", seq: 0 } }, new TestMember()), isBadSession);
+  seats[0].leave();
+  await rejects(
+    room.join({ resume: { session: seats[0].session, seq: 0 } }, new TestMember()),
+    isBadSession,
+  );
+  seats[1].disconnect();
+  clock.advance(1_000);
+  equal(room.players[1].presence, "left");
+  await rejects(
+    room.join({ resume: { session: seats[1].session, seq: 0 } }, new TestMember()),
+    isBadSession,
+  );
+  room.dispose();
+});
+
+Deno.test("a deliberate leave frees the seat at once and is told apart from a drop", async () => {
+  const { room } = makeRoom(counter);
+  const { members, seats } = await seatPlayers(room, 3);
+  seats[2].leave();
+  deepEqual(members[0].events.at(-1)!.data, { name: "player 3", seat: 2, reason: "left" });
+  equal(members[0].events.at(-1)!.type, "player_left");
+  equal(room.players[2].presence, "left");
+  equal(room.playerCount, 2);
+  const newcomer = new TestMember();
+  const seat = await room.join({ name: "newcomer" }, newcomer);
+  equal(seat.player, "p3", "the seat keeps its id");
+  equal(newcomer.welcomes[0].ack, 0);
+  room.dispose();
+});
+
+Deno.test("an expired seat runs onSeatExpired (tic-tac-toe forfeits)", async () => {
+  const { room, clock } = makeRoom(ticTacToe, { graceMs: 30_000 });
+  const { members, seats } = await seatPlayers(room, 2);
+  seats[0].act(1, "place", { cell: 4 });
+  seats[1].disconnect();
+  clock.advance(29_999);
+  equal(room.outcome, null);
+  clock.advance(1);
+  deepEqual(room.outcome, { winners: ["p1"], reason: "p2 forfeited" });
+  deepEqual(members[0].events.at(-1)!.data, { name: "player 2", seat: 1, reason: "expired" });
+  deepEqual(members[0].outcome, room.outcome);
+  assertInSync(room, [members[0]]);
+  room.dispose();
+});
+
+Deno.test("room_full, game_started and spectators_not_allowed", async () => {
+  const { room } = makeRoom(ticTacToe);
+  await seatPlayers(room, 2);
+  await rejects(room.join({}, new TestMember()), (e: ArbiterError) => e.code === "room_full");
+  room.dispose();
+
+  const closed = defineGame({
+    name: "closed",
+    players: { min: 1, max: 3 },
+    lateJoin: false,
+    setup: () => ({ n: 0 }),
+    actions: { go: { apply: (state) => void state.n++ } },
+  });
+  const late = makeRoom(closed).room;
+  const { seats } = await seatPlayers(late, 2);
+  equal(late.acceptsPlayers, true, "joins are fine until the first action");
+  seats[0].act(1, "go", null);
+  equal(late.acceptsPlayers, false);
+  await rejects(late.join({}, new TestMember()), (e: ArbiterError) => e.code === "game_started");
+  late.dispose();
+
+  const hidden = defineGame({
+    name: "hidden",
+    players: { min: 1, max: 1 },
+    spectators: false,
+    setup: () => ({}),
+    actions: {},
+  });
+  const other = makeRoom(hidden).room;
+  await rejects(
+    other.join({ spectator: true }, new TestMember()),
+    (e: ArbiterError) => e.code === "spectators_not_allowed",
+  );
+  other.dispose();
+});
+
+Deno.test("spectators see the spectator view and cannot act", async () => {
+  const { room } = makeRoom(counter);
+  const { members, seats } = await seatPlayers(room, 2);
+  const watcher = new TestMember();
+  const seat = await room.join({ spectator: true, name: "eve" }, watcher);
+  equal(seat.player, null);
+  equal(seat.session, "");
+  equal(watcher.welcomes[0].player, null);
+  equal(room.spectatorCount, 1);
+  seats[0].act(1, "add", { by: 4 });
+  seat.act(1, "add", { by: 1 });
+  deepEqual(watcher.rejects.map((r) => r.code), ["not_a_player"]);
+  assertInSync(room, [...members, watcher]);
+  seat.leave();
+  equal(room.spectatorCount, 0);
+  deepEqual(members[0].events.at(-1), {
+    kind: "event",
+    type: "spectator_left",
+    data: { name: "eve" },
+  });
+  room.dispose();
+});
+
+Deno.test("a seat taken by a user is theirs: only they resume it, even without the token", async () => {
+  const { room } = makeRoom(counter);
+  const ann = new TestMember();
+  const seat = await room.join({ user: { userId: "u-ann", name: "Ann" } }, ann);
+  equal(ann.welcomes[0].players[0].name, "Ann");
+  await seatPlayers(room, 1);
+  await rejects(
+    room.join(
+      { resume: { session: seat.session, seq: 0 }, user: { userId: "u-bob", name: "Bob" } },
+      new TestMember(),
+    ),
+    (e: ArbiterError) => e.code === "bad_session",
+  );
+  await rejects(
+    room.join({ resume: { session: seat.session, seq: 0 } }, new TestMember()),
+    (e: ArbiterError) => e.code === "bad_session",
+  );
+  const laptop = new TestMember();
+  const again = await room.join({ user: { userId: "u-ann", name: "Ann" } }, laptop);
+  equal(again.player, "p1");
+  equal(laptop.welcomes[0].resumed, true);
+  deepEqual(ann.closed, { code: 4004, reason: "session_replaced" });
+  room.dispose();
+});
+
+Deno.test("the turn clock times out the player to move (connect four forfeits)", async () => {
+  const { room, clock } = makeRoom(connectFour, { options: { turnMs: 10_000 } });
+  const { members, seats } = await seatPlayers(room, 2);
+  clock.advance(9_000);
+  seats[0].act(1, "drop", { column: 3 }); // restarts the clock for p2
+  clock.advance(9_999);
+  equal(room.outcome, null);
+  clock.advance(1);
+  deepEqual(room.outcome, { winners: ["p1"], reason: "timeout" });
+  for (const m of members) {
+    deepEqual(m.messages.slice(-2).map((x) => x.kind), ["delta", "game_over"]);
+  }
+  assertInSync(room, members);
+  equal(room.actionIndex, 2, "the timeout counts as a system action");
+  room.dispose();
+});
+
+Deno.test("dispose stops every timer: ticks, turn clocks, grace windows, idle and retention", async () => {
+  for (const game of [arena, connectFour, counter]) {
+    const { room, clock } = makeRoom(game);
+    equal(clock.pending > 0, true, "idle countdown of an empty room");
+    const { members, seats } = await seatPlayers(room, 2);
+    await seatPlayers(room, 0);
+    seats[1].disconnect();
+    clock.advance(120);
+    ok(clock.pending > 0);
+    room.dispose();
+    equal(clock.pending, 0, `${game.name} leaves no timer`);
+    deepEqual(members[0].closed, { code: 4005, reason: "room_closed" });
+    await rejects(room.join({}, new TestMember()), (e: ArbiterError) => e.code === "room_closed");
+  }
+});
+
+Deno.test("rooms nobody is in are disposed after the idle timeout", async () => {
+  const disposed: string[] = [];
+  const { room, clock } = makeRoom(counter, {
+    idleDisposeMs: 1_000,
+    graceMs: 5_000,
+    onDispose: (r) => disposed.push(r.id),
+  });
+  clock.advance(900);
+  const { seats } = await seatPlayers(room, 1);
+  clock.advance(5_000);
+  equal(room.disposed, false, "a member keeps it alive");
+  seats[0].disconnect();
+  clock.advance(4_000);
+  equal(room.disposed, false, "a seat in its grace window keeps it alive");
+  clock.advance(1_000 + 999);
+  equal(room.disposed, false);
+  clock.advance(1);
+  equal(room.disposed, true);
+  deepEqual(disposed, ["r1"]);
+  equal(clock.pending, 0);
+});
+
+Deno.test("hooks change the state like actions and are broadcast", async () => {
+  const { room } = makeRoom(counter);
+  const { members } = await seatPlayers(room, 3);
+  deepEqual((room.state as { log: string[] }).log, ["+p1", "+p2", "+p3"]);
+  assertInSync(room, members);
+});
+
+Deno.test("game code that throws is reported and the room carries on", async () => {
+  const flaky = defineGame({
+    name: "flaky",
+    players: { min: 1, max: 2 },
+    setup: () => ({ n: 0 }),
+    actions: {
+      boom: {
+        apply() {
+          throw new Error("bug");
+        },
+      },
+      bad: {
+        validate() {
+          throw new Error("validate bug");
+        },
+        apply() {},
+      },
+      inc: {
+        apply(state) {
+          state.n++;
+        },
+      },
+    },
+  });
+  const { room, errors } = makeRoom(flaky);
+  const { members, seats } = await seatPlayers(room, 1);
+  seats[0].act(1, "boom", null);
+  seats[0].act(2, "bad", null);
+  seats[0].act(3, "inc", null);
+  deepEqual(errors.map((e) => (e as Error).message), ["bug", "validate bug"]);
+  deepEqual(members[0].rejects.map((r) => r.code), ["internal"]);
+  equal(members[0].ack, 3);
+  assertInSync(room, members);
+  room.dispose();
+});
+
+Deno.test("state that is not data fails at creation with the path", () => {
+  const broken = defineGame({
+    name: "broken",
+    players: { min: 1, max: 1 },
+    setup: () => ({ when: new Map() }),
+    actions: {},
+  });
+  let message = "";
+  try {
+    makeRoom(broken);
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  ok(message.startsWith("state.when: a Map is not data"), message);
+});

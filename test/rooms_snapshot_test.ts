@@ -1,0 +1,154 @@
+import { deepEqual, equal, ok, throws } from "node:assert/strict";
+import {
+  type JournalEntry,
+  ManualClock,
+  Room,
+  RoomManager,
+  type RoomSnapshot,
+} from "../rooms/mod.ts";
+import { TestMember } from "../rooms/testing.ts";
+import { connectFour, exampleGames, secretCards, ticTacToe } from "../games/mod.ts";
+
+Deno.test("a snapshot is plain data, and a restored room continues its sequences", async () => {
+  const clock = new ManualClock();
+  const manager = new RoomManager({ games: exampleGames, clock, seed: "snap" });
+  const ann = new TestMember();
+  const bob = new TestMember();
+  const a = await manager.join({ mode: "create", game: "tic_tac_toe", name: "ann" }, ann);
+  const b = await manager.join({ mode: "join", room: a.room.id, name: "bob" }, bob);
+  a.act(1, "place", { cell: 0 });
+  b.act(1, "place", { cell: 4 });
+  clock.advance(1_234);
+  const snapshot = a.room.snapshot();
+  deepEqual(JSON.parse(JSON.stringify(snapshot)), snapshot, "JSON-safe");
+  equal(snapshot.seq, a.room.seq);
+  equal(snapshot.actionIndex, 2);
+  equal(snapshot.started, true);
+  deepEqual(snapshot.seats.map((s) => [s.player, s.name, s.presence, s.ack, s.lastSeq]), [
+    ["p1", "ann", "connected", 1, 1],
+    ["p2", "bob", "connected", 1, 1],
+  ]);
+  equal(snapshot.seats[0].session, a.session);
+  manager.dispose("server_restart");
+
+  // A new process: same games, same clock, the stored snapshot.
+  const later = new RoomManager({ games: exampleGames, clock });
+  const room = later.restore(snapshot);
+  equal(room.id, snapshot.room);
+  equal(room.seq, snapshot.seq);
+  deepEqual(room.state, snapshot.state);
+  deepEqual(room.players.map((p) => p.presence), ["disconnected", "disconnected"]);
+  ann.reopen();
+  const back = await later.join({
+    mode: "join",
+    room: room.id,
+    resume: { session: a.session, seq: ann.seq },
+  }, ann);
+  const welcome = ann.welcomes.at(-1)!;
+  equal(welcome.replay, undefined, "rings are not kept: a full state");
+  equal(welcome.seq, snapshot.seq);
+  equal(welcome.ack, 1);
+  back.act(1, "place", { cell: 1 });
+  equal(ann.rejects.at(-1)!.code, "out_of_order", "client sequences continue too");
+  back.act(2, "place", { cell: 1 });
+  equal(room.seq, snapshot.seq + 1);
+  equal(room.actionIndex, 3);
+  deepEqual(ann.problems, []);
+  later.dispose();
+});
+
+Deno.test("restored deadlines run on from the stored times", async () => {
+  const clock = new ManualClock();
+  const room = new Room({
+    id: "c4",
+    game: connectFour,
+    clock,
+    options: { turnMs: 10_000 },
+    graceMs: 20_000,
+  });
+  const members = [new TestMember(), new TestMember()];
+  const seats = [await room.join({}, members[0]), await room.join({}, members[1])];
+  seats[0].act(1, "drop", { column: 0 });
+  seats[0].disconnect();
+  clock.advance(4_000);
+  const snapshot = room.snapshot();
+  equal(snapshot.turnDeadline, clock.now() + 6_000);
+  equal(snapshot.seats[0].graceDeadline, clock.now() + 16_000);
+  room.dispose();
+
+  clock.advance(1_000); // the restart took a second
+  const restored = Room.restore(connectFour, snapshot, { clock, graceMs: 20_000 });
+  clock.advance(4_999);
+  equal(restored.outcome, null);
+  clock.advance(1);
+  deepEqual(restored.outcome, { winners: ["p1"], reason: "timeout" }, "p2's clock ran out on time");
+  restored.dispose();
+  equal(clock.pending, 0);
+});
+
+Deno.test("a restored seat that was connected gets a grace window from the restart", () => {
+  const clock = new ManualClock();
+  const room = new Room({ id: "t", game: ticTacToe, clock });
+  const snapshot: RoomSnapshot = room.snapshot();
+  snapshot.seats.push({
+    seat: 0,
+    player: "p1",
+    name: "ann",
+    userId: null,
+    presence: "connected",
+    session: "tok",
+    ack: 0,
+    lastSeq: 0,
+    graceDeadline: null,
+  });
+  room.dispose();
+  const restored = Room.restore(ticTacToe, snapshot, { clock, graceMs: 3_000 });
+  equal(restored.players[0].presence, "disconnected");
+  clock.advance(3_000);
+  equal(restored.players[0].presence, "left");
+  restored.dispose();
+});
+
+Deno.test("journal entries after the snapshot are re-applied on restore", async () => {
+  const clock = new ManualClock();
+  const journal: JournalEntry[] = [];
+  const room = new Room({
+    id: "s",
+    game: secretCards,
+    clock,
+    seed: "cards",
+    journal: { append: (entry) => void journal.push(entry) },
+  });
+  const seats = [await room.join({}, new TestMember()), await room.join({}, new TestMember())];
+  const snapshot = room.snapshot();
+  const hands = (room.state as { hands: { p1: string[]; p2: string[] } }).hands;
+  seats[0].act(1, "play", { card: hands.p1[0] });
+  seats[1].act(1, "play", { card: hands.p2[0] });
+  seats[0].act(2, "play", { card: hands.p1[0] });
+  const expected = structuredClone(room.state);
+  room.dispose();
+  equal(journal.length, 3);
+
+  const restored = Room.restore(secretCards, snapshot, { clock }, journal);
+  deepEqual(restored.state, expected);
+  equal(restored.actionIndex, 3);
+  restored.dispose();
+  throws(() => Room.restore(secretCards, snapshot, { clock }, journal.slice(1)), /gap/);
+  throws(() => Room.restore(ticTacToe, snapshot, { clock }), /snapshot of secret_cards/);
+});
+
+Deno.test("a finished room is restored finished and still disposed on schedule", () => {
+  const clock = new ManualClock();
+  const room = new Room({ id: "t", game: ticTacToe, clock, finishedRetentionMs: 10_000 });
+  const snapshot = room.snapshot();
+  room.dispose();
+  snapshot.outcome = { draw: true };
+  snapshot.finishedAt = clock.now();
+  clock.advance(4_000);
+  const restored = Room.restore(ticTacToe, snapshot, { clock, finishedRetentionMs: 10_000 });
+  equal(restored.status, "finished");
+  clock.advance(5_999);
+  equal(restored.disposed, false);
+  clock.advance(1);
+  ok(restored.disposed);
+});
