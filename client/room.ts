@@ -9,8 +9,8 @@ import {
   applyOps,
   ArbiterError,
   CLOSE_CODES,
-  decodeServerMessage,
   type DecodeLimits,
+  decodeServerMessage,
   DEFAULT_OUTBOUND_LIMITS,
   DeltaDecoder,
   type DeltaMessage,
@@ -46,12 +46,14 @@ export interface ClientOptions {
   /** Auth token for servers that require one, or a function that fetches a fresh one. */
   token?: string | (() => string | Promise<string>);
   /** Reconnect policy; `false` disables automatic reconnect. */
-  reconnect?: false | (BackoffOptions & {
-    /** Give up after this many failed attempts in a row. Default: never. */
-    maxAttempts?: number;
-    /** Report `offline` after this many failed attempts. Default 3. */
-    offlineAfter?: number;
-  });
+  reconnect?:
+    | false
+    | (BackoffOptions & {
+      /** Give up after this many failed attempts in a row. Default: never. */
+      maxAttempts?: number;
+      /** Report `offline` after this many failed attempts. Default 3. */
+      offlineAfter?: number;
+    });
   /** Actions sent while reconnecting: `queue` (default) sends them after the resume; `reject` fails them at once. */
   whileReconnecting?: "queue" | "reject";
   /** How often to ping for round-trip time and clock offset, ms; 0 disables. Default 5 000. */
@@ -393,7 +395,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     }
     if (code !== null && FINAL_CLOSE_CODES.has(code)) {
       this.#close(
-        error ?? new ArbiterError("room_closed", `Server closed the connection (${code} ${reason}).`),
+        error ??
+          new ArbiterError("room_closed", `Server closed the connection (${code} ${reason}).`),
       );
       return;
     }

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { CpuMeter, type CpuWindow } from "./proc.ts";
+import { cores, CpuMeter, type CpuWindow, machineCpuSeconds } from "./proc.ts";
 import { Progress } from "./progress.ts";
 import { type ServerProcess, spawnServer } from "./server_process.ts";
 import { type LatencySummary, round, Samples } from "./stats.ts";
@@ -29,7 +29,12 @@ import {
 } from "./tally.ts";
 import type { FromWorker, SliceSpec, ToWorker } from "./worker.ts";
 import { formatSummary } from "./report.ts";
-import { type ProfileRow, type Profiler, startProfiler, summarizeProfile } from "./inspector_profile.ts";
+import {
+  type Profiler,
+  type ProfileRow,
+  startProfiler,
+  summarizeProfile,
+} from "./inspector_profile.ts";
 import { freePort, REPO_ROOT } from "./server_process.ts";
 
 /** The scenarios. */
@@ -152,6 +157,12 @@ export interface LoadResult {
   server: ProcessFigures;
   /** The generator process itself (all worker threads). */
   generator: { cpuPercent: number | null };
+  /**
+   * The whole machine over the window (`/proc/stat`): busy percent of one core, out of
+   * `cores × 100`. Near the top means the run was CPU-bound (server, generator and whatever
+   * else the machine ran), and latency then includes waiting for a core.
+   */
+  machine: { cores: number; busyPercent: number | null };
   codes: Record<string, number>;
   extra: Record<string, number>;
   /** Why the run counts as failed (empty: passed). */
@@ -448,6 +459,7 @@ export async function runLoad(
       const profiler: Profiler | null = inspectPort ? await startProfiler(inspectPort) : null;
       serverMeter?.start();
       selfMeter.start();
+      const machineStart = machineCpuSeconds();
       rssStart = serverMeter?.lastRss ?? null;
       const mid = warmupEnd + (options.duration * 1000) / 2;
       await sleepUntil(mid);
@@ -455,6 +467,7 @@ export async function runLoad(
       await sleepUntil(measureEnd);
       serverWindow = serverMeter?.stop() ?? null;
       selfWindow = selfMeter.stop();
+      const machineEnd = machineCpuSeconds();
       let profile: LoadResult["profile"];
       if (profiler) {
         const data = await profiler.stop();
@@ -482,6 +495,11 @@ export async function runLoad(
         rssEndBytes: serverMeter ? serverMeter.lastRss : null,
       };
       result.generator = { cpuPercent: selfWindow?.percent ?? null };
+      if (machineStart && machineEnd && selfWindow) {
+        result.machine.busyPercent =
+          ((machineEnd.busy - machineStart.busy) / selfWindow.wallSeconds) *
+          100;
+      }
       if (profile) result.profile = profile;
       if (rssBefore) result.extra.server_rss_before_join_bytes = rssBefore;
       return result;
@@ -527,7 +545,8 @@ function merge(
   if (counters.mirror_mismatches) {
     failures.push(`${counters.mirror_mismatches} state mirrors disagreeing with their acks`);
   }
-  const { serverEnv: _e, serverDenoFlags: _f, json: _j, quiet: _q, profile: _p, ...shown } = options;
+  const { serverEnv: _e, serverDenoFlags: _f, json: _j, quiet: _q, profile: _p, ...shown } =
+    options;
   return {
     scenario: options.scenario,
     target: options.target,
@@ -546,6 +565,7 @@ function merge(
     },
     server: { cpuPercent: null, rssStartBytes: null, rssPeakBytes: null, rssEndBytes: null },
     generator: { cpuPercent: null },
+    machine: { cores: cores(), busyPercent: null },
     codes,
     extra,
     failures,

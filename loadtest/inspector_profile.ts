@@ -104,7 +104,9 @@ export function summarizeProfile(profile: CpuProfile, byFile = false, root = "")
     if (!frame) continue;
     total += dt;
     const file = (frame.url || "(native)").replace(root, "");
-    const key = byFile ? file : `${frame.functionName || "(anonymous)"} ${file}:${frame.lineNumber + 1}`;
+    const key = byFile
+      ? file
+      : `${frame.functionName || "(anonymous)"} ${file}:${frame.lineNumber + 1}`;
     self.set(key, (self.get(key) ?? 0) + dt);
   }
   return [...self].sort((a, b) => b[1] - a[1]).map(([name, us]) => ({

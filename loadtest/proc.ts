@@ -126,3 +126,35 @@ export class CpuMeter {
     return this.#lastRss;
   }
 }
+
+/**
+ * Busy and total CPU seconds of the whole machine so far (all cores, from `/proc/stat`), or
+ * null without `/proc`.
+ *
+ * @example
+ * ```ts
+ * import { machineCpuSeconds } from "./proc.ts";
+ * const cpu = machineCpuSeconds();
+ * console.log(cpu === null || cpu.busy <= cpu.total); // true
+ * ```
+ */
+export function machineCpuSeconds(): { busy: number; total: number } | null {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync("/proc/stat");
+  } catch {
+    return null;
+  }
+  const line = text.split("\n", 1)[0];
+  if (!line.startsWith("cpu ")) return null;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal ...
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  const total = v.slice(0, 8).reduce((a, b) => a + (b || 0), 0);
+  return { busy: (total - idle) / CLOCK_TICKS_PER_SECOND, total: total / CLOCK_TICKS_PER_SECOND };
+}
+
+/** Number of CPU cores (`navigator.hardwareConcurrency`, 1 if unknown). */
+export function cores(): number {
+  return navigator.hardwareConcurrency || 1;
+}

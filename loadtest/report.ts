@@ -118,6 +118,7 @@ export function formatSummary(result: LoadResult): string {
     `${mb(result.server.rssStartBytes)} / ${mb(result.server.rssPeakBytes)}`,
   );
   add("generator CPU %", fmt(result.generator.cpuPercent));
+  add(`machine busy % (of ${result.machine.cores * 100})`, fmt(result.machine.busyPercent));
   const head = `${result.scenario} against ${result.target}: ` +
     (result.scenario === "arena"
       ? `${o.rooms} rooms × ${o.players} players × ${o.rate} moves/s`
@@ -132,7 +133,9 @@ export function formatSummary(result: LoadResult): string {
     ? [
       "",
       `server CPU profile (${result.profile.path}), self time:`,
-      ...result.profile.top.slice(0, 15).map((r) => `  ${r.percent.toFixed(1).padStart(5)} %  ${r.name}`),
+      ...result.profile.top.slice(0, 15).map((r) =>
+        `  ${r.percent.toFixed(1).padStart(5)} %  ${r.name}`
+      ),
     ]
     : [];
   return [

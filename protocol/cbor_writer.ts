@@ -8,6 +8,7 @@
  */
 import { ProtocolError } from "./errors.ts";
 import type { Value } from "./types.ts";
+import { frameBytes } from "./slab.ts";
 import { utf8Length, utf8Write } from "./utf8.ts";
 
 /** Object keys that would reach or shadow prototype machinery in a receiver. */
@@ -262,8 +263,46 @@ export class CborWriter {
     }
   }
 
-  /** The bytes written, as a right-sized copy. */
+  /** The bytes written, as a right-sized copy with a buffer of its own. */
   finish(): Uint8Array {
     return this.buf.slice(0, this.pos);
   }
+
+  /** The bytes written, as a copy that may share a slab with other frames (see slab.ts). */
+  finishFrame(): Uint8Array {
+    const out = frameBytes(this.pos);
+    out.set(this.buf.subarray(0, this.pos));
+    return out;
+  }
+}
+
+let spare: CborWriter | null = new CborWriter(1024);
+
+/**
+ * Takes the shared scratch writer (or a new one if it is in use, should an encoder ever be
+ * re-entered), reset to empty. Give it back with {@linkcode releaseWriter}.
+ *
+ * @example
+ * ```ts
+ * import { acquireWriter, releaseWriter } from "./cbor_writer.ts";
+ * const w = acquireWriter();
+ * try {
+ *   w.value([1, 2]);
+ *   console.log(w.finishFrame());
+ * } finally {
+ *   releaseWriter(w);
+ * }
+ * ```
+ */
+export function acquireWriter(): CborWriter {
+  const w = spare ?? new CborWriter(1024);
+  spare = null;
+  w.pos = 0;
+  return w;
+}
+
+/** Returns a writer from {@linkcode acquireWriter}; an oversized one is dropped. */
+export function releaseWriter(w: CborWriter): void {
+  // One huge welcome must not pin megabytes for the life of the process.
+  spare = w.buf.length > 64 * 1024 ? new CborWriter(1024) : w;
 }

@@ -17,6 +17,7 @@ import {
   FrameCursor,
   startFrame,
 } from "./frame.ts";
+import { frameBytes } from "./slab.ts";
 import { type DecodeLimits, DEFAULT_INBOUND_LIMITS, resolveLimits } from "./limits.ts";
 import {
   type ActionMessage,
@@ -27,7 +28,7 @@ import {
   PROTOCOL_VERSION,
   type Value,
 } from "./types.ts";
-import type { CborWriter } from "./cbor_writer.ts";
+import { acquireWriter, type CborWriter, releaseWriter } from "./cbor_writer.ts";
 
 /** Join modes by their wire number. */
 const JOIN_MODES: readonly JoinMode[] = ["join", "create", "join_or_create"];
@@ -82,6 +83,8 @@ function writeJoinBody(w: CborWriter, msg: JoinMessage): void {
 /**
  * Encodes a client message as one binary WebSocket frame. Throws {@linkcode ProtocolError}
  * (`bad_field`, `forbidden_key`, `unknown_kind`) for a message the decoder would refuse.
+ * Small frames are views into a shared slab: send the view itself (`WebSocket.send` accepts
+ * it), or copy it; never send or keep its `.buffer`.
  *
  * @example
  * ```ts
@@ -91,14 +94,28 @@ function writeJoinBody(w: CborWriter, msg: JoinMessage): void {
  * ```
  */
 export function encodeClientMessage(msg: ClientMessage): Uint8Array {
+  if (msg.kind === "leave") {
+    const frame = frameBytes(1);
+    frame[0] = FRAME_KINDS.leave;
+    return frame;
+  }
+  const w = acquireWriter();
+  try {
+    writeClientMessage(w, msg);
+    return w.finishFrame();
+  } finally {
+    releaseWriter(w);
+  }
+}
+
+function writeClientMessage(w: CborWriter, msg: ClientMessage): void {
   switch (msg.kind) {
-    case "join": {
-      const w = startFrame(FRAME_KINDS.join, [msg.version], ["join.version"]);
+    case "join":
+      startFrame(w, FRAME_KINDS.join, [msg.version], ["join.version"]);
       writeJoinBody(w, msg);
-      return w.finish();
-    }
-    case "action": {
-      const w = startFrame(FRAME_KINDS.action, [msg.seq], ["action.seq"]);
+      return;
+    case "action":
+      startFrame(w, FRAME_KINDS.action, [msg.seq], ["action.seq"]);
       if (typeof msg.name === "string") w.text(msg.name);
       else w.uint(asUint(msg.name, "action.name"));
       // A null payload is left out: the common "no arguments" action costs nothing.
@@ -106,12 +123,10 @@ export function encodeClientMessage(msg: ClientMessage): Uint8Array {
         if (msg.payload === undefined) badField("action.payload", "a Value");
         w.value(msg.payload);
       }
-      return w.finish();
-    }
+      return;
     case "ping":
-      return startFrame(FRAME_KINDS.ping, [msg.time], ["ping.time"]).finish();
-    case "leave":
-      return new Uint8Array([FRAME_KINDS.leave]);
+      startFrame(w, FRAME_KINDS.ping, [msg.time], ["ping.time"]);
+      return;
     default:
       throw new ProtocolError(
         "unknown_kind",

@@ -5,11 +5,11 @@
  * @module
  */
 import { CborReader } from "./cbor_reader.ts";
-import { CborWriter, FORBIDDEN_KEYS } from "./cbor_writer.ts";
+import { type CborWriter, FORBIDDEN_KEYS } from "./cbor_writer.ts";
 import { ProtocolError } from "./errors.ts";
 import type { DecodeLimits } from "./limits.ts";
 import type { Path, Value } from "./types.ts";
-import { checkVarint, readVarint, varintLength, writeVarint } from "./varint.ts";
+import { checkVarint, readVarint, VARINT_MAX_BYTES, writeVarint } from "./varint.ts";
 
 /**
  * The first byte of every frame. Client kinds are below 0x10, server kinds from 0x10.
@@ -83,19 +83,22 @@ export function endBody(r: CborReader): void {
   }
 }
 
-/** Starts a frame in a fresh writer: the kind byte and the header varints. */
-export function startFrame(kind: number, header: readonly number[], names: readonly string[]) {
-  let size = 1;
-  for (let i = 0; i < header.length; i++) {
-    checkVarint(header[i], names[i]);
-    size += varintLength(header[i]);
-  }
-  const w = new CborWriter(Math.max(64, size * 2));
+/**
+ * Writes the kind byte and the header varints into `w` (an empty writer from
+ * `acquireWriter`).
+ */
+export function startFrame(
+  w: CborWriter,
+  kind: number,
+  header: readonly number[],
+  names: readonly string[],
+): void {
+  for (let i = 0; i < header.length; i++) checkVarint(header[i], names[i]);
+  w.ensure(1 + header.length * VARINT_MAX_BYTES);
   w.buf[0] = kind;
   let pos = 1;
   for (let i = 0; i < header.length; i++) pos = writeVarint(header[i], w.buf, pos);
   w.pos = pos;
-  return w;
 }
 
 // ---------------------------------------------------------------------------------------------

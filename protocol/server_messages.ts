@@ -4,7 +4,7 @@
  * @module
  */
 import type { CborReader } from "./cbor_reader.ts";
-import type { CborWriter } from "./cbor_writer.ts";
+import { acquireWriter, type CborWriter, releaseWriter } from "./cbor_writer.ts";
 import { ProtocolError } from "./errors.ts";
 import {
   asArray,
@@ -36,6 +36,7 @@ import type {
   Value,
   WelcomeMessage,
 } from "./types.ts";
+import { frameBytes } from "./slab.ts";
 import { checkVarint, varintLength, writeVarint } from "./varint.ts";
 
 /** Presence values by their wire number. */
@@ -225,8 +226,8 @@ function readWelcome(c: FrameCursor, limits: Required<DecodeLimits>): WelcomeMes
 /**
  * Builds a `delta` frame from its header fields and an encoded ops body (from
  * {@linkcode DeltaEncoder.encode}). The body is shared by every recipient of an audience; only
- * the header (here `ackDelta`) differs, so this is the per-recipient hot path: one allocation,
- * one copy.
+ * the header (here `ackDelta`) differs, so this is the per-recipient hot path: the frame is a
+ * view into a shared slab (send the view, never its `.buffer`) and costs one copy of the body.
  *
  * @example
  * ```ts
@@ -245,7 +246,7 @@ export function encodeDeltaFrame(
   checkVarint(dt, "delta.dt");
   checkVarint(ackDelta, "delta.ackDelta");
   const head = 1 + varintLength(seq) + varintLength(dt) + varintLength(ackDelta);
-  const out = new Uint8Array(head + ops.length);
+  const out = frameBytes(head + ops.length);
   out[0] = FRAME_KINDS.delta;
   let pos = writeVarint(seq, out, 1);
   pos = writeVarint(dt, out, pos);
@@ -257,6 +258,8 @@ export function encodeDeltaFrame(
 /**
  * Encodes a server message as one binary WebSocket frame. Throws {@linkcode ProtocolError}
  * (`bad_field`, `forbidden_key`, `unknown_kind`) for a message the decoder would refuse.
+ * Small frames are views into a shared slab: send the view itself (`WebSocket.send` accepts
+ * it), or copy it; never send or keep its `.buffer`.
  *
  * @example
  * ```ts
@@ -266,50 +269,54 @@ export function encodeDeltaFrame(
  * ```
  */
 export function encodeServerMessage(msg: ServerMessage): Uint8Array {
+  if (msg.kind === "delta") {
+    if (!(msg.ops instanceof Uint8Array)) badField("delta.ops", "a Uint8Array");
+    return encodeDeltaFrame(msg.seq, msg.dt, msg.ackDelta, msg.ops);
+  }
+  const w = acquireWriter();
+  try {
+    writeServerMessage(w, msg);
+    return w.finishFrame();
+  } finally {
+    releaseWriter(w);
+  }
+}
+
+function writeServerMessage(w: CborWriter, msg: ServerMessage): void {
   switch (msg.kind) {
-    case "welcome": {
-      const w = startFrame(FRAME_KINDS.welcome, [msg.seq, msg.time], [
-        "welcome.seq",
-        "welcome.time",
-      ]);
+    case "welcome":
+      startFrame(w, FRAME_KINDS.welcome, [msg.seq, msg.time], ["welcome.seq", "welcome.time"]);
       writeWelcomeBody(w, msg);
-      return w.finish();
-    }
-    case "delta":
-      if (!(msg.ops instanceof Uint8Array)) badField("delta.ops", "a Uint8Array");
-      return encodeDeltaFrame(msg.seq, msg.dt, msg.ackDelta, msg.ops);
-    case "reject": {
-      const w = startFrame(FRAME_KINDS.reject, [msg.seq], ["reject.seq"]);
+      return;
+    case "reject":
+      startFrame(w, FRAME_KINDS.reject, [msg.seq], ["reject.seq"]);
       w.text(asCode(msg.code, "reject.code"));
       w.text(asString(msg.message, "reject.message"));
-      return w.finish();
-    }
-    case "event": {
-      const w = startFrame(FRAME_KINDS.event, [], []);
+      return;
+    case "event":
+      startFrame(w, FRAME_KINDS.event, [], []);
       w.text(asString(msg.type, "event.type"));
       if (msg.player !== undefined || msg.data !== undefined) {
         if (msg.player === undefined) w.byte(0xf6);
         else w.text(asString(msg.player, "event.player"));
       }
       if (msg.data !== undefined) w.value(msg.data);
-      return w.finish();
-    }
-    case "game_over": {
-      const w = startFrame(FRAME_KINDS.game_over, [], []);
+      return;
+    case "game_over":
+      startFrame(w, FRAME_KINDS.game_over, [], []);
       writeOutcome(w, msg.outcome, "game_over.outcome");
-      return w.finish();
-    }
+      return;
     case "pong":
-      return startFrame(FRAME_KINDS.pong, [msg.clientTime, msg.serverTime], [
+      startFrame(w, FRAME_KINDS.pong, [msg.clientTime, msg.serverTime], [
         "pong.clientTime",
         "pong.serverTime",
-      ]).finish();
-    case "error": {
-      const w = startFrame(FRAME_KINDS.error, [], []);
+      ]);
+      return;
+    case "error":
+      startFrame(w, FRAME_KINDS.error, [], []);
       w.text(asCode(msg.code, "error.code"));
       w.text(asString(msg.message, "error.message"));
-      return w.finish();
-    }
+      return;
     default:
       throw new ProtocolError(
         "unknown_kind",
@@ -330,8 +337,9 @@ function readCodeMessage(r: CborReader, kind: string): { code: ErrorCode; messag
 
 /**
  * Decodes one frame from the server. Throws only {@linkcode ProtocolError}; `limits` default to
- * {@linkcode DEFAULT_OUTBOUND_LIMITS}. A `delta`'s ops are returned undecoded (a copy): feed
- * them to the recipient's {@linkcode DeltaDecoder}.
+ * {@linkcode DEFAULT_OUTBOUND_LIMITS}. A `delta`'s ops are returned undecoded, as a view into
+ * `frame`: feed them to the recipient's {@linkcode DeltaDecoder} (and do not reuse `frame`'s
+ * memory while they are needed).
  *
  * @example
  * ```ts
@@ -351,7 +359,9 @@ export function decodeServerMessage(frame: Uint8Array, limits?: DecodeLimits): S
       const seq = c.varint();
       const dt = c.varint();
       const ackDelta = c.varint();
-      const msg: DeltaMessage = { kind: "delta", seq, dt, ackDelta, ops: frame.slice(c.pos) };
+      // A view, not a copy: decoders never write to their input, and a copy costs more than
+      // decoding the whole frame.
+      const msg: DeltaMessage = { kind: "delta", seq, dt, ackDelta, ops: frame.subarray(c.pos) };
       return msg;
     }
     case FRAME_KINDS.reject: {

@@ -319,6 +319,10 @@ export function defineGame<S, A, V = S, O = GameOptions>(
   const actionNames = Object.keys(config.actions);
   for (const name of actionNames) {
     const action = (config.actions as Record<string, ActionDefinition<S, unknown, O>>)[name];
+    if (name.startsWith("@")) {
+      // Journals name system steps "@timeout"; a game action must never be mistaken for one.
+      throw new TypeError(`${where}: action names cannot start with "@" (${name})`);
+    }
     if (typeof action?.apply !== "function") {
       throw new TypeError(`${where}: action ${JSON.stringify(name)} needs an apply function`);
     }

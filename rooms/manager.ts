@@ -79,8 +79,8 @@ export interface RoomManagerOptions {
 export interface ListOptions {
   /** Only rooms of this game. */
   game?: string;
-  /** Include private rooms (hidden by default). */
-  includePrivate?: boolean;
+  /** Leave out private rooms (a public lobby must not show them). Default false. */
+  publicOnly?: boolean;
 }
 
 /**
@@ -128,12 +128,12 @@ export class RoomManager {
     return this.#rooms.get(id);
   }
 
-  /** Summaries of live rooms, oldest first; private rooms only on request. */
+  /** Summaries of live rooms, oldest first (private ones flagged, or left out on request). */
   list(options: ListOptions = {}): RoomSummary[] {
     const out: RoomSummary[] = [];
     for (const room of this.#rooms.values()) {
       if (options.game !== undefined && room.game.name !== options.game) continue;
-      if (room.private && !options.includePrivate) continue;
+      if (room.private && options.publicOnly) continue;
       out.push(room.summary());
     }
     return out;

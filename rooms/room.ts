@@ -953,7 +953,9 @@ export class Room {
       return;
     }
     if (actionApplied || key !== this.#turnKey || this.#turnTimer === null) {
-      this.#armTurnClock(this.#turnMs());
+      const ms = this.#turnMs();
+      if (ms === undefined) return;
+      this.#armTurnClock(ms);
     }
     this.#turnKey = key;
   }
@@ -966,9 +968,13 @@ export class Room {
     return turn.length === 0 ? null : [...turn].sort().join("\u0000");
   }
 
-  #turnMs(): number {
+  /** The turn time, or undefined (reported) when the game's function gives nonsense. */
+  #turnMs(): number | undefined {
     const ms = this.game.turnClock!.ms;
-    return typeof ms === "function" ? ms(this.options) : ms;
+    const value = typeof ms === "function" ? this.#call(() => ms(this.options)) : ms;
+    if (typeof value === "number" && value > 0 && Number.isFinite(value)) return Math.round(value);
+    this.#onError(new TypeError(`${this.game.name}.turnClock.ms gave ${value}`));
+    return undefined;
   }
 
   #armTurnClock(ms: number): void {

@@ -6,6 +6,7 @@
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { secureHeaders } from "hono/secure-headers";
 import { ArbiterError, SUBPROTOCOL, type Value } from "../protocol/mod.ts";
 import type { RoomManager } from "../rooms/mod.ts";
@@ -16,6 +17,7 @@ import { renderPrometheus } from "./prometheus.ts";
 import { type AuthUser, SocketSession } from "./socket_session.ts";
 import { originAllowed } from "./origin.ts";
 import { signedTokenVerifier } from "./tokens.ts";
+import { dashboardStats } from "../web/stats.ts";
 import { webAssets } from "../web/mod.ts";
 
 /** Connection details Deno.serve passes to the handler. */
@@ -40,7 +42,10 @@ export interface AppOptions {
   isDraining?: () => boolean;
 }
 
-const HTTP_STATUS_BY_CODE: Record<string, 400 | 401 | 403 | 404 | 409 | 429 | 503> = {
+/** Largest JSON body the HTTP API reads, bytes (the same bound as a WebSocket frame). */
+const MAX_BODY_BYTES = 16 * 1024;
+
+const HTTP_STATUS_BY_CODE: Record<string, 400 | 401 | 403 | 404 | 409 | 413 | 429 | 503> = {
   room_not_found: 404,
   game_not_found: 404,
   not_found: 404,
@@ -51,6 +56,7 @@ const HTTP_STATUS_BY_CODE: Record<string, 400 | 401 | 403 | 404 | 409 | 429 | 50
   room_full: 409,
   too_many_rooms: 503,
   too_many_connections: 429,
+  payload_too_large: 413,
   server_restart: 503,
 };
 
@@ -116,7 +122,13 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     return c.json(manager.list(game ? { game } : {}).filter((room) => !room.private));
   });
 
-  app.post("/api/rooms", async (c) => {
+  const limitBody = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: (c) =>
+      jsonError(c, "payload_too_large", `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`),
+  });
+
+  app.post("/api/rooms", limitBody, async (c) => {
     let body: { game?: unknown; options?: unknown; private?: unknown };
     try {
       body = await c.req.json();
@@ -140,6 +152,12 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     const summary = manager.list().find((room) => room.id === id);
     if (!summary) return jsonError(c, "room_not_found", `No room with id "${id}".`);
     return c.json(summary);
+  });
+
+  // The /dashboard page polls this every second.
+  app.get("/api/stats", (c) => {
+    c.header("cache-control", "no-store");
+    return c.json(dashboardStats(metrics, manager, startedAt));
   });
 
   app.get("/metrics", (c) => {
@@ -171,23 +189,44 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
         `At most ${config.maxConnectionsPerIp} sockets per address.`,
       );
     }
-    let user: AuthUser | null = null;
-    if (options.authenticate) {
-      user = await options.authenticate(request);
-      if (!user) return jsonError(c, "unauthorized", "Authentication failed.");
-    }
-    const offered = request.headers.get("sec-websocket-protocol")?.split(",").map((p) => p.trim());
-    const { socket, response } = Deno.upgradeWebSocket(request, {
-      // Echo our subprotocol only when asked: browsers fail the handshake on an unasked one.
-      protocol: offered?.includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined,
-      idleTimeout: config.heartbeatSeconds,
-    });
+    // Hold the slot from here on: parallel upgrades waiting on `authenticate` must not all
+    // pass the check above.
     connectionsByIp.set(ip, open + 1);
-    socket.addEventListener("close", () => {
+    const release = () => {
       const left = (connectionsByIp.get(ip) ?? 1) - 1;
       if (left <= 0) connectionsByIp.delete(ip);
       else connectionsByIp.set(ip, left);
-    });
+    };
+    let user: AuthUser | null = null;
+    if (options.authenticate) {
+      try {
+        user = await options.authenticate(request);
+      } catch (error) {
+        release();
+        throw error;
+      }
+      if (!user) {
+        release();
+        return jsonError(c, "unauthorized", "Authentication failed.");
+      }
+    }
+    const offered = request.headers.get("sec-websocket-protocol")?.split(",").map((p) => p.trim());
+    let upgraded: { socket: WebSocket; response: Response };
+    try {
+      upgraded = Deno.upgradeWebSocket(request, {
+        // Echo our subprotocol only when asked: browsers fail the handshake on an unasked one.
+        protocol: offered?.includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined,
+        idleTimeout: config.heartbeatSeconds,
+      });
+    } catch {
+      // A malformed handshake (no Sec-WebSocket-Key, wrong version): the client's fault.
+      release();
+      return jsonError(c, "bad_request", "Not a valid WebSocket upgrade request.");
+    }
+    const { socket, response } = upgraded;
+    // The slot is freed when Deno reports the close, not when the session gives up: a peer
+    // that never completes the close handshake still holds a connection.
+    socket.addEventListener("close", release, { once: true });
     const session = new SocketSession(socket, {
       manager,
       config,

@@ -39,7 +39,10 @@ export class TokenBucket {
   /** Takes one token; false when the bucket is empty. */
   take(): boolean {
     const now = this.#now();
-    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#updated) * this.#rate) / 1000);
+    this.#tokens = Math.min(
+      this.#burst,
+      this.#tokens + ((now - this.#updated) * this.#rate) / 1000,
+    );
     this.#updated = now;
     if (this.#tokens < 1) return false;
     this.#tokens -= 1;

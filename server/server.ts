@@ -63,6 +63,9 @@ export function startServer(options: StartOptions): Promise<RunningServer> {
     idleDisposeMs: config.idleRoomMs,
     maxRooms: config.maxRooms,
     ringSize: config.ringSize,
+    // Game code that throws is logged here (with its stack); clients only get `internal`.
+    onError: (error) =>
+      log.error("room error", { error: String((error as Error)?.stack ?? error) }),
   });
   const sockets = new Set<WebSocket>();
   let draining = false;

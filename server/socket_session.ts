@@ -6,11 +6,11 @@
  */
 import {
   ArbiterError,
-  CLOSE_CODES,
   type ClientMessage,
+  CLOSE_CODES,
   closeCodeFor,
-  type DecodeLimits,
   decodeClientMessage,
+  type DecodeLimits,
   encodeServerMessage,
   type ErrorCode,
   PROTOCOL_VERSION,
@@ -42,6 +42,9 @@ export interface SessionContext {
 
 let nextSessionNumber = 1;
 
+/** The close reason Deno gives when a peer misses the `idleTimeout` ping (close code 1001). */
+const DENO_HEARTBEAT_REASON = "No response from ping frame.";
+
 /**
  * Drives one server-side WebSocket through the protocol. Attach it right after
  * `Deno.upgradeWebSocket`; it installs the socket's handlers itself.
@@ -63,6 +66,7 @@ export class SocketSession {
   readonly #limits: DecodeLimits;
   #seat: Seat | null = null;
   #joining = false;
+  #opened = false;
   #closed = false;
   #rateLimitedInARow = 0;
   #joinTimer: ReturnType<typeof setTimeout> | undefined;
@@ -77,6 +81,8 @@ export class SocketSession {
     this.#limits = { maxFrameBytes: config.maxFrameBytes };
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
+      if (this.#closed) return;
+      this.#opened = true;
       context.metrics.connectionOpened();
       this.#joinTimer = setTimeout(
         () => this.#fail("join_timeout", `No join within ${config.joinTimeoutMs} ms.`),
@@ -84,7 +90,13 @@ export class SocketSession {
       );
     };
     socket.onmessage = (event) => this.#onMessage(event.data);
-    socket.onclose = () => this.#onClose();
+    socket.onclose = (event) => {
+      // Deno's own heartbeat (the `idleTimeout` option): the peer did not answer a ping.
+      if (event.code === 1001 && event.reason === DENO_HEARTBEAT_REASON && !this.#closed) {
+        this.#log.info("heartbeat timeout", { seconds: context.config.heartbeatSeconds });
+      }
+      this.#onClose();
+    };
     socket.onerror = () => {
       // onclose follows; the error event carries nothing more useful.
     };
@@ -92,25 +104,36 @@ export class SocketSession {
 
   /** The member the room sends this session's frames through. */
   readonly #member: Member = {
-    send: (frame) => {
-      if (this.#socket.readyState !== WebSocket.OPEN) return;
-      // A client that stops reading must not grow our memory or hold its room back.
-      if (this.#socket.bufferedAmount > this.#context.config.maxBufferedBytes) {
-        this.#log.warn("slow consumer dropped", { buffered: this.#socket.bufferedAmount });
-        this.#context.metrics.slowConsumerDropped();
-        this.#closeSocket(CLOSE_CODES.slow_consumer, "slow_consumer");
-        return;
-      }
-      this.#socket.send(frame);
-      this.#context.metrics.frameSent(frame.byteLength);
-    },
+    send: (frame) => this.#send(frame),
     close: (code, reason) => this.#closeSocket(code, reason),
   };
+
+  /**
+   * Sends one frame unless the client stopped reading: every frame (room broadcasts, pongs,
+   * rejects) goes through here, so a peer that floods requests and never reads the answers
+   * cannot grow the server's send buffer past `maxBufferedBytes`.
+   */
+  #send(frame: Uint8Array): void {
+    if (this.#closed || this.#socket.readyState !== WebSocket.OPEN) return;
+    const buffered = this.#socket.bufferedAmount;
+    if (buffered > this.#context.config.maxBufferedBytes) {
+      this.#log.warn("slow consumer dropped", { buffered });
+      this.#context.metrics.slowConsumerDropped();
+      // No error frame: it would only queue behind what the client is not reading.
+      this.#closeSocket(CLOSE_CODES.slow_consumer, "slow_consumer");
+      return;
+    }
+    this.#socket.send(frame);
+    this.#context.metrics.frameSent(frame.byteLength);
+  }
 
   #onMessage(data: unknown): void {
     if (this.#closed) return;
     if (!(data instanceof ArrayBuffer)) {
-      this.#fail("text_frame", "Send binary frames only; text frames are not part of the protocol.");
+      this.#fail(
+        "text_frame",
+        "Send binary frames only; text frames are not part of the protocol.",
+      );
       return;
     }
     this.#context.metrics.frameReceived(data.byteLength);
@@ -146,12 +169,9 @@ export class SocketSession {
           this.#reject(message.seq, "not_joined", "Join a room before sending actions.");
           return;
         }
-        if (!this.#bucket.take()) {
+        if (!this.#takeToken()) {
           this.#context.metrics.actionRejected("rate_limited");
-          if (++this.#rateLimitedInARow >= this.#context.config.abuseLimit) {
-            this.#fail("policy_violation", "Sustained action flood.");
-            return;
-          }
+          if (this.#closed) return;
           const { actionRate, actionBurst } = this.#context.config;
           this.#reject(
             message.seq,
@@ -160,12 +180,13 @@ export class SocketSession {
           );
           return;
         }
-        this.#rateLimitedInARow = 0;
         seat.act(message.seq, message.name, message.payload);
         return;
       }
       case "ping":
-        this.#socket.send(encodeServerMessage({
+        // Pings share the action budget; a ping over it gets no pong.
+        if (!this.#takeToken()) return;
+        this.#send(encodeServerMessage({
           kind: "pong",
           clientTime: message.time,
           serverTime: Date.now(),
@@ -234,8 +255,23 @@ export class SocketSession {
     }
   }
 
+  /**
+   * Takes a token of the connection's action budget (actions and pings). Without one, counts
+   * toward the flood streak; `abuseLimit` refusals in a row close with `policy_violation`.
+   */
+  #takeToken(): boolean {
+    if (this.#bucket.take()) {
+      this.#rateLimitedInARow = 0;
+      return true;
+    }
+    if (++this.#rateLimitedInARow >= this.#context.config.abuseLimit) {
+      this.#fail("policy_violation", "Sustained flood of actions or pings over the rate limit.");
+    }
+    return false;
+  }
+
   #reject(seq: number, code: ErrorCode, message: string): void {
-    this.#socket.send(encodeServerMessage({ kind: "reject", seq, code, message }));
+    this.#send(encodeServerMessage({ kind: "reject", seq, code, message }));
   }
 
   /** Sends `error` with the code, then closes with the matching close code. */
@@ -263,7 +299,7 @@ export class SocketSession {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#joinTimer);
-    this.#context.metrics.connectionClosed();
+    if (this.#opened) this.#context.metrics.connectionClosed();
     const seat = this.#seat;
     this.#seat = null;
     // Not a deliberate leave: the seat waits out its grace window for a resume.

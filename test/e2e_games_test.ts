@@ -6,8 +6,6 @@ import { ArbiterError, type Room } from "../client/mod.ts";
 import type { arena, connectFour, ticTacToe } from "../games/mod.ts";
 import { startTestServer, waitFor } from "./support/test_server.ts";
 
-
-
 async function ticTacToePair(t: Awaited<ReturnType<typeof startTestServer>>) {
   const ann = await t.client({ name: "ann" }).create<typeof ticTacToe>("tic_tac_toe");
   const bob = await t.client({ name: "bob" }).join<typeof ticTacToe>(ann.roomId);
@@ -61,8 +59,48 @@ Deno.test("connect four: a full board ends in a draw", async () => {
   const bob = await t.client({ name: "bob" }).join<typeof connectFour>(ann.roomId);
   // A legal 42-move game in which nobody ever gets four in a row.
   const columns = [
-    1, 4, 4, 2, 6, 5, 1, 4, 5, 2, 4, 6, 0, 1, 6, 6, 5, 1, 3, 5, 3,
-    2, 5, 1, 3, 6, 1, 0, 4, 0, 4, 3, 2, 0, 0, 3, 3, 6, 0, 5, 2, 2,
+    1,
+    4,
+    4,
+    2,
+    6,
+    5,
+    1,
+    4,
+    5,
+    2,
+    4,
+    6,
+    0,
+    1,
+    6,
+    6,
+    5,
+    1,
+    3,
+    5,
+    3,
+    2,
+    5,
+    1,
+    3,
+    6,
+    1,
+    0,
+    4,
+    0,
+    4,
+    3,
+    2,
+    0,
+    0,
+    3,
+    3,
+    6,
+    0,
+    5,
+    2,
+    2,
   ];
   for (const [i, column] of columns.entries()) {
     await (i % 2 === 0 ? ann : bob).send("drop", { column });
@@ -259,4 +297,3 @@ Deno.test("HTTP errors are JSON with a code and message", async () => {
   assert.equal((await health.json()).status, "ok");
   assert.equal(health.headers.get("x-content-type-options"), "nosniff");
 });
-

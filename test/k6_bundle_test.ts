@@ -139,8 +139,9 @@ Deno.test("k6 codec bundle round-trips frames without TextEncoder, TextDecoder o
       };
       worker.postMessage({
         bundleUrl: new URL(`file://${BUNDLE_FILE}`).href,
-        welcome: encodeServerMessage(welcome).buffer,
-        deltas: deltas.map((d) => d.buffer),
+        // Encoders may return views into a shared buffer: send exact copies.
+        welcome: encodeServerMessage(welcome).slice().buffer,
+        deltas: deltas.map((d) => d.slice().buffer),
       });
     });
     assert.equal(reply.ok, true, String(reply.error));

@@ -25,7 +25,7 @@ Deno.test("create, get, list and the games registry", () => {
   equal(manager.get(a.id), a);
   equal(manager.get(b.id), b);
   ok(/^[a-z2-9]{8}$/.test(a.id));
-  deepEqual(manager.list(), [{
+  deepEqual(manager.list({ publicOnly: true }), [{
     id: a.id,
     game: "tic_tac_toe",
     players: 0,
@@ -36,8 +36,9 @@ Deno.test("create, get, list and the games registry", () => {
     seq: 0,
     createdAt: clock.now(),
   }]);
-  equal(manager.list({ includePrivate: true }).length, 2);
-  equal(manager.list({ game: "connect_four", includePrivate: true })[0].id, b.id);
+  equal(manager.list().length, 2);
+  equal(manager.list({ game: "connect_four" })[0].id, b.id);
+  equal(manager.list({ game: "connect_four" })[0].private, true);
   manager.dispose();
   equal(clock.pending, 0);
 });
@@ -124,7 +125,7 @@ Deno.test("join_or_create fills open public rooms first and skips private, full 
   ok(!a.room.private);
   const c = await manager.join({ mode: "join_or_create", game: "tic_tac_toe" }, new TestMember());
   ok(c.room !== a.room);
-  equal(manager.list({ game: "tic_tac_toe", includePrivate: true }).length, 3);
+  equal(manager.list({ game: "tic_tac_toe" }).length, 3);
   manager.dispose();
 });
 

@@ -1,6 +1,6 @@
 // The committed browser bundle `web/public/client.js` must match `client/`: rebuild it to a
 // temporary file with the same command as `deno task build:client` and compare.
-import { assert, equal } from "node:assert/strict";
+import { doesNotMatch, equal, match, ok } from "node:assert/strict";
 import { webAssets } from "../web/mod.ts";
 
 const root = new URL("../", import.meta.url);
@@ -15,10 +15,10 @@ Deno.test("web/public/client.js is up to date with client/ (run `deno task build
       stdout: "null",
       stderr: "piped",
     }).output();
-    assert.equal(code, 0, `deno bundle failed:\n${new TextDecoder().decode(stderr)}`);
+    equal(code, 0, `deno bundle failed:\n${new TextDecoder().decode(stderr)}`);
     const fresh = await Deno.readTextFile(out);
     const current = await Deno.readTextFile(committed);
-    assert.ok(
+    ok(
       fresh === current,
       "web/public/client.js is stale: run `deno task build:client` and commit the result",
     );
@@ -30,13 +30,13 @@ Deno.test("web/public/client.js is up to date with client/ (run `deno task build
 Deno.test("the bundle is a browser ES module exporting the client API", async () => {
   const text = await Deno.readTextFile(committed);
   for (const name of ["connect", "ArbiterClient", "RoomConnection", "ArbiterError"]) {
-    assert.match(
+    match(
       text,
       new RegExp(`export\\s*\\{[^}]*\\bas ${name}\\b|export\\s*\\{[^}]*\\b${name}\\b`),
     );
   }
   // Browser code must not reach for Deno APIs.
-  assert.doesNotMatch(text, /\bDeno\./);
+  doesNotMatch(text, /\bDeno\./);
   const asset = webAssets.find((a) => a.path === "/client.js");
   equal(asset?.contentType, "text/javascript; charset=utf-8");
 });
@@ -45,7 +45,7 @@ Deno.test("every page and script the pages load is served", () => {
   const paths = new Set(webAssets.map((a) => a.path));
   const text = (path: string) => {
     const asset = webAssets.find((a) => a.path === path);
-    assert.ok(asset, `${path} is not served`);
+    ok(asset, `${path} is not served`);
     return new TextDecoder().decode(asset.body);
   };
   for (const page of webAssets.filter((a) => a.contentType.startsWith("text/html"))) {
@@ -54,12 +54,12 @@ Deno.test("every page and script the pages load is served", () => {
       if (ref.startsWith("/api/") || ["/health", "/metrics", "/dashboard", "/"].includes(ref)) {
         continue;
       }
-      assert.ok(paths.has(ref), `${page.path} refers to ${ref}, which is not served`);
+      ok(paths.has(ref), `${page.path} refers to ${ref}, which is not served`);
     }
   }
   for (const script of webAssets.filter((a) => a.path.endsWith(".js"))) {
     for (const [, ref] of text(script.path).matchAll(/^import [^;]*? from "\.\/([^"]+)";/gm)) {
-      assert.ok(paths.has(`/${ref}`), `${script.path} imports ./${ref}, which is not served`);
+      ok(paths.has(`/${ref}`), `${script.path} imports ./${ref}, which is not served`);
     }
   }
 });

@@ -81,7 +81,8 @@ export function goldenReplacer(this: unknown, key: string, v: unknown): unknown 
  * @example
  * ```ts
  * import { parseGoldenBlocks } from "./golden_vectors.ts";
- * const md = "```golden value one\n1\n01\n```\n";
+ * const fence = "`".repeat(3);
+ * const md = `${fence}golden value one\n1\n01\n${fence}\n`;
  * console.log(parseGoldenBlocks(md)); // [ { type: "value", name: "one", lines: ["1", "01"] } ]
  * ```
  */
@@ -291,7 +292,7 @@ function json(v: unknown): string {
  * @example
  * ```ts
  * import { goldenSection } from "./golden_vectors.ts";
- * console.log(goldenSection().includes("```golden client ping")); // true
+ * console.log(goldenSection().includes("golden client ping")); // true
  * ```
  */
 export function goldenSection(): string {

@@ -21,8 +21,24 @@ const CONTENT_TYPES: Record<string, string> = {
 
 // Route path → file under web/public. Read once at startup: they are small and immutable.
 const FILES: Record<string, string> = {
+  // Pages
   "/": "index.html",
+  "/dashboard": "dashboard.html",
+  "/play/tic_tac_toe": "tic_tac_toe.html",
+  "/play/connect_four": "connect_four.html",
+  "/play/arena": "arena.html",
+  "/play/room": "room.html",
+  // Scripts and styles the pages load
   "/client.js": "client.js",
+  "/ui.js": "ui.js",
+  "/lobby.js": "lobby.js",
+  "/dashboard.js": "dashboard.js",
+  "/tic_tac_toe.js": "tic_tac_toe.js",
+  "/connect_four.js": "connect_four.js",
+  "/arena.js": "arena.js",
+  "/room.js": "room.js",
+  "/style.css": "style.css",
+  "/favicon.svg": "favicon.svg",
 };
 
 /**

@@ -109,6 +109,22 @@ function resolveLimits(limits, defaults) {
   };
 }
 
+// protocol/slab.ts
+var SLAB_BYTES = 16 * 1024;
+var MAX_SLAB_FRAME = 1024;
+var slab = new Uint8Array(SLAB_BYTES);
+var offset = 0;
+function frameBytes(n) {
+  if (n > MAX_SLAB_FRAME) return new Uint8Array(n);
+  if (offset + n > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    offset = 0;
+  }
+  const out = slab.subarray(offset, offset + n);
+  offset = offset + n + 7 & ~7;
+  return out;
+}
+
 // protocol/utf8.ts
 function utf8Length(s) {
   const n = s.length;
@@ -424,11 +440,27 @@ var CborWriter = class {
       this.value(item, depth + 1, keyIds);
     }
   }
-  /** The bytes written, as a right-sized copy. */
+  /** The bytes written, as a right-sized copy with a buffer of its own. */
   finish() {
     return this.buf.slice(0, this.pos);
   }
+  /** The bytes written, as a copy that may share a slab with other frames (see slab.ts). */
+  finishFrame() {
+    const out = frameBytes(this.pos);
+    out.set(this.buf.subarray(0, this.pos));
+    return out;
+  }
 };
+var spare = new CborWriter(1024);
+function acquireWriter() {
+  const w = spare ?? new CborWriter(1024);
+  spare = null;
+  w.pos = 0;
+  return w;
+}
+function releaseWriter(w) {
+  spare = w.buf.length > 64 * 1024 ? new CborWriter(1024) : w;
+}
 
 // protocol/cbor_reader.ts
 var hasOwn = Object.prototype.hasOwnProperty;
@@ -757,18 +789,13 @@ function endBody(r) {
     throw new ProtocolError("trailing_bytes", `${r.end - r.pos} bytes after the message`);
   }
 }
-function startFrame(kind, header, names) {
-  let size = 1;
-  for (let i = 0; i < header.length; i++) {
-    checkVarint(header[i], names[i]);
-    size += varintLength(header[i]);
-  }
-  const w = new CborWriter(Math.max(64, size * 2));
+function startFrame(w, kind, header, names) {
+  for (let i = 0; i < header.length; i++) checkVarint(header[i], names[i]);
+  w.ensure(1 + header.length * VARINT_MAX_BYTES);
   w.buf[0] = kind;
   let pos = 1;
   for (let i = 0; i < header.length; i++) pos = writeVarint(header[i], w.buf, pos);
   w.pos = pos;
-  return w;
 }
 function badField(field, want) {
   throw new ProtocolError("bad_field", `${field} must be ${want}`);
@@ -916,18 +943,31 @@ function writeJoinBody(w, msg) {
   }
 }
 function encodeClientMessage(msg) {
+  if (msg.kind === "leave") {
+    const frame = frameBytes(1);
+    frame[0] = FRAME_KINDS.leave;
+    return frame;
+  }
+  const w = acquireWriter();
+  try {
+    writeClientMessage(w, msg);
+    return w.finishFrame();
+  } finally {
+    releaseWriter(w);
+  }
+}
+function writeClientMessage(w, msg) {
   switch (msg.kind) {
-    case "join": {
-      const w = startFrame(FRAME_KINDS.join, [
+    case "join":
+      startFrame(w, FRAME_KINDS.join, [
         msg.version
       ], [
         "join.version"
       ]);
       writeJoinBody(w, msg);
-      return w.finish();
-    }
-    case "action": {
-      const w = startFrame(FRAME_KINDS.action, [
+      return;
+    case "action":
+      startFrame(w, FRAME_KINDS.action, [
         msg.seq
       ], [
         "action.seq"
@@ -938,18 +978,14 @@ function encodeClientMessage(msg) {
         if (msg.payload === void 0) badField("action.payload", "a Value");
         w.value(msg.payload);
       }
-      return w.finish();
-    }
+      return;
     case "ping":
-      return startFrame(FRAME_KINDS.ping, [
+      startFrame(w, FRAME_KINDS.ping, [
         msg.time
       ], [
         "ping.time"
-      ]).finish();
-    case "leave":
-      return new Uint8Array([
-        FRAME_KINDS.leave
       ]);
+      return;
     default:
       throw new ProtocolError("unknown_kind", `not a client message kind: ${msg.kind}`);
   }
@@ -1106,9 +1142,18 @@ function writeWelcomeBody(w, msg) {
   w.text("a");
   w.uint(asUint(msg.ack, "welcome.ack"));
   if (!replay) {
+    const keys = asKeys(msg.keys, "welcome.keys");
+    w.text("k");
+    w.value(keys);
+    const refs = asArray(msg.refs, "welcome.refs");
+    w.text("f");
+    w.head(4, refs.length);
+    for (let i = 0; i < refs.length; i++) writePath(w, refs[i], `welcome.refs[${i}]`);
     if (msg.state === void 0) badField("welcome.state", "a Value");
+    const ids = /* @__PURE__ */ new Map();
+    for (let i = 0; i < keys.length; i++) if (!ids.has(keys[i])) ids.set(keys[i], i);
     w.text("v");
-    w.value(msg.state, 1);
+    w.value(msg.state, 1, ids);
   }
   const players = asArray(msg.players, "welcome.players");
   w.text("u");
@@ -1125,14 +1170,6 @@ function writeWelcomeBody(w, msg) {
   }
   w.text("n");
   w.value(asStrings(msg.actions, "welcome.actions"));
-  if (!replay) {
-    w.text("k");
-    w.value(asKeys(msg.keys, "welcome.keys"));
-    const refs = asArray(msg.refs, "welcome.refs");
-    w.text("f");
-    w.head(4, refs.length);
-    for (let i = 0; i < refs.length; i++) writePath(w, refs[i], `welcome.refs[${i}]`);
-  }
   w.text("e");
   w.value(asBoolean(msg.resumed, "welcome.resumed"));
   if (msg.replay !== void 0) {
@@ -1148,8 +1185,24 @@ function readWelcome(c, limits) {
   const seq = c.varint();
   const time = c.varint();
   const r = c.body(limits);
-  if (r.atEnd()) badField("welcome body", "a map");
-  const b = asMap(r.value(), "welcome body");
+  const n = r.mapHead(0, "welcome body");
+  const b = {};
+  let keys;
+  let state;
+  for (let i = 0; i < n; i++) {
+    const key = r.key();
+    if (key === "v") {
+      if (state !== void 0) badField("welcome body", "free of duplicate keys");
+      if (keys === void 0) badField("welcome.keys (k)", "before the state (v)");
+      state = r.value(1, keys);
+    } else {
+      if (Object.prototype.hasOwnProperty.call(b, key)) {
+        badField("welcome body", "free of duplicate keys");
+      }
+      b[key] = r.value(1);
+      if (key === "k") keys = asKeys(b.k, "welcome.keys (k)");
+    }
+  }
   endBody(r);
   const replay = b.y === void 0 ? void 0 : asBoolean(b.y, "welcome.replay (y)");
   const rawPlayers = asArray(b.u, "welcome.players (u)");
@@ -1183,9 +1236,9 @@ function readWelcome(c, limits) {
     resumed: asBoolean(b.e, "welcome.resumed (e)")
   };
   if (replay !== true) {
-    if (b.v === void 0) badField("welcome.state (v)", "present");
-    msg.state = b.v;
-    msg.keys = asKeys(b.k, "welcome.keys (k)");
+    if (state === void 0) badField("welcome.state (v)", "present");
+    msg.state = state;
+    msg.keys = keys;
     msg.refs = asPaths(b.f, "welcome.refs (f)");
   }
   if (replay !== void 0) msg.replay = replay;
@@ -1197,7 +1250,7 @@ function encodeDeltaFrame(seq, dt, ackDelta, ops) {
   checkVarint(dt, "delta.dt");
   checkVarint(ackDelta, "delta.ackDelta");
   const head = 1 + varintLength(seq) + varintLength(dt) + varintLength(ackDelta);
-  const out = new Uint8Array(head + ops.length);
+  const out = frameBytes(head + ops.length);
   out[0] = FRAME_KINDS.delta;
   let pos = writeVarint(seq, out, 1);
   pos = writeVarint(dt, out, pos);
@@ -1206,9 +1259,22 @@ function encodeDeltaFrame(seq, dt, ackDelta, ops) {
   return out;
 }
 function encodeServerMessage(msg) {
+  if (msg.kind === "delta") {
+    if (!(msg.ops instanceof Uint8Array)) badField("delta.ops", "a Uint8Array");
+    return encodeDeltaFrame(msg.seq, msg.dt, msg.ackDelta, msg.ops);
+  }
+  const w = acquireWriter();
+  try {
+    writeServerMessage(w, msg);
+    return w.finishFrame();
+  } finally {
+    releaseWriter(w);
+  }
+}
+function writeServerMessage(w, msg) {
   switch (msg.kind) {
-    case "welcome": {
-      const w = startFrame(FRAME_KINDS.welcome, [
+    case "welcome":
+      startFrame(w, FRAME_KINDS.welcome, [
         msg.seq,
         msg.time
       ], [
@@ -1216,50 +1282,43 @@ function encodeServerMessage(msg) {
         "welcome.time"
       ]);
       writeWelcomeBody(w, msg);
-      return w.finish();
-    }
-    case "delta":
-      if (!(msg.ops instanceof Uint8Array)) badField("delta.ops", "a Uint8Array");
-      return encodeDeltaFrame(msg.seq, msg.dt, msg.ackDelta, msg.ops);
-    case "reject": {
-      const w = startFrame(FRAME_KINDS.reject, [
+      return;
+    case "reject":
+      startFrame(w, FRAME_KINDS.reject, [
         msg.seq
       ], [
         "reject.seq"
       ]);
       w.text(asCode(msg.code, "reject.code"));
       w.text(asString(msg.message, "reject.message"));
-      return w.finish();
-    }
-    case "event": {
-      const w = startFrame(FRAME_KINDS.event, [], []);
+      return;
+    case "event":
+      startFrame(w, FRAME_KINDS.event, [], []);
       w.text(asString(msg.type, "event.type"));
       if (msg.player !== void 0 || msg.data !== void 0) {
         if (msg.player === void 0) w.byte(246);
         else w.text(asString(msg.player, "event.player"));
       }
       if (msg.data !== void 0) w.value(msg.data);
-      return w.finish();
-    }
-    case "game_over": {
-      const w = startFrame(FRAME_KINDS.game_over, [], []);
+      return;
+    case "game_over":
+      startFrame(w, FRAME_KINDS.game_over, [], []);
       writeOutcome(w, msg.outcome, "game_over.outcome");
-      return w.finish();
-    }
+      return;
     case "pong":
-      return startFrame(FRAME_KINDS.pong, [
+      startFrame(w, FRAME_KINDS.pong, [
         msg.clientTime,
         msg.serverTime
       ], [
         "pong.clientTime",
         "pong.serverTime"
-      ]).finish();
-    case "error": {
-      const w = startFrame(FRAME_KINDS.error, [], []);
+      ]);
+      return;
+    case "error":
+      startFrame(w, FRAME_KINDS.error, [], []);
       w.text(asCode(msg.code, "error.code"));
       w.text(asString(msg.message, "error.message"));
-      return w.finish();
-    }
+      return;
     default:
       throw new ProtocolError("unknown_kind", `not a server message kind: ${msg.kind}`);
   }
@@ -1291,7 +1350,7 @@ function decodeServerMessage(frame, limits) {
         seq,
         dt,
         ackDelta,
-        ops: frame.slice(c.pos)
+        ops: frame.subarray(c.pos)
       };
       return msg;
     }

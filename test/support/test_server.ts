@@ -10,6 +10,7 @@ import {
   loadConfig,
   type RunningServer,
   silentLogger,
+  type StartOptions,
   startServer,
 } from "../../server/mod.ts";
 import { type ArbiterClient, type ClientOptions, connect } from "../../client/mod.ts";
@@ -21,6 +22,16 @@ export interface TestServer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/** What a test may set besides the environment. */
+export interface TestServerOptions {
+  /** Logger of the server (default: silent); pass a capturing one to check what was logged. */
+  log?: StartOptions["log"];
+  /** Games to register (default: the example games). */
+  games?: StartOptions["games"];
+  /** Custom authentication at the upgrade. */
+  authenticate?: StartOptions["authenticate"];
+}
+
 /**
  * Starts the server with `env` on top of test defaults (port 0, in-memory KV, quiet logs).
  *
@@ -30,14 +41,22 @@ export interface TestServer extends AsyncDisposable {
  * const room = await t.client().joinOrCreate("tic_tac_toe");
  * ```
  */
-export async function startTestServer(env: Env = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Env = {},
+  options: TestServerOptions = {},
+): Promise<TestServer> {
   const config = loadConfig({
     PORT: "0",
     ARBITER_KV_PATH: ":memory:",
     LOG_LEVEL: "error",
     ...env,
   });
-  const server = await startServer({ config, games: exampleGames, log: silentLogger });
+  const server = await startServer({
+    config,
+    games: options.games ?? exampleGames,
+    log: options.log ?? silentLogger,
+    authenticate: options.authenticate,
+  });
   const close = () => server.shutdown();
   return {
     server,

@@ -1,3 +1,5 @@
+// @ts-check
+/// <reference lib="dom" />
 // The live dashboard: polls /api/stats every second, turns counters into per-second rates,
 // and draws a small chart per number (canvas, no library).
 
@@ -106,7 +108,10 @@ const CARDS = [
     title: "Messages out /s",
     value: (s) => rate(s, (x) => x.framesOut),
     format: perSecond,
-    detail: (s) => `${bytes(rate(s, (x) => x.bytesOut))}/s · ${perSecond(rate(s, (x) => x.deltasSent))} deltas/s`,
+    detail: (s) =>
+      `${bytes(rate(s, (x) => x.bytesOut))}/s · ${
+        perSecond(rate(s, (x) => x.deltasSent))
+      } deltas/s`,
   },
   {
     id: "bytes-in",
@@ -125,7 +130,9 @@ const CARDS = [
   {
     id: "actions",
     title: "Actions /s",
-    value: (s) => rate(s, (x) => x.actionsAccepted),
+    // Summed over the rooms' own action counters (rooms present in both samples), so rooms
+    // that are disposed between two samples do not make the rate jump.
+    value: () => [...roomRates.values()].reduce((total, room) => total + room.actionRate, 0),
     format: perSecond,
     detail: (s) => `${perSecond(rate(s, (x) => sum(x.actionsRejected)))} rejected/s`,
   },
@@ -214,7 +221,8 @@ function drawChart(canvas, history) {
   g.stroke();
   if (history.length < 2) return;
   const max = Math.max(...history) || 1;
-  const step = width / (HISTORY - 1);
+  // A short history spreads over part of the width, a long one is squeezed up to HISTORY.
+  const step = width / (Math.max(history.length, 30) - 1);
   const x0 = width - (history.length - 1) * step;
   const y = (/** @type {number} */ v) => height - 2 - (v / max) * (height - 6);
   g.beginPath();
@@ -247,7 +255,9 @@ function renderRooms(stats) {
       actions: room.actions,
       time: stats.time,
       seqRate: before && seconds > 0 ? Math.max(0, (room.seq - before.seq) / seconds) : 0,
-      actionRate: before && seconds > 0 ? Math.max(0, (room.actions - before.actions) / seconds) : 0,
+      actionRate: before && seconds > 0
+        ? Math.max(0, (room.actions - before.actions) / seconds)
+        : 0,
     });
   }
   for (const id of roomRates.keys()) if (!seen.has(id)) roomRates.delete(id);
@@ -316,7 +326,10 @@ function renderTotals(stats) {
     ["Joins", integer(stats.joins)],
     ["Resumes", integer(stats.resumes)],
     ["Full-state resyncs", integer(stats.resyncs)],
-    ["Actions applied", integer(stats.actionsAccepted)],
+    [
+      "Actions applied",
+      integer(Math.max(stats.actionsAccepted, stats.rooms.reduce((n, r) => n + r.actions, 0))),
+    ],
     ["Deltas sent", integer(stats.deltasSent)],
     ["Slow consumers dropped", integer(stats.slowConsumers)],
   ];
@@ -357,6 +370,7 @@ async function poll() {
       previous,
       seconds: previous ? (stats.time - previous.time) / 1000 : 0,
     };
+    renderRooms(stats);
     for (const card of CARDS) {
       const view = cards.get(card.id);
       if (!view) continue;
@@ -369,7 +383,6 @@ async function poll() {
       }
       drawChart(view.canvas, view.history);
     }
-    renderRooms(stats);
     renderTotals(stats);
     previous = stats;
     updated.textContent = `Live · updated ${new Date(stats.time).toLocaleTimeString()}`;

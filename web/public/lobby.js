@@ -1,3 +1,5 @@
+// @ts-check
+/// <reference lib="dom" />
 // The lobby: lists public rooms by game (polled every second), creates rooms, and links to the
 // game pages to play or watch.
 import { byId, playerName, setPlayerName } from "./ui.js";
@@ -7,6 +9,14 @@ const PAGES = {
   tic_tac_toe: "/play/tic_tac_toe",
   connect_four: "/play/connect_four",
   arena: "/play/arena",
+};
+
+/** How the example games are spelled for people. */
+const TITLES = {
+  tic_tac_toe: "Tic-tac-toe",
+  connect_four: "Connect four",
+  arena: "Arena",
+  secret_cards: "Secret cards",
 };
 
 /**
@@ -41,6 +51,8 @@ function pageFor(game, room, spectate = false) {
  * @returns {string}
  */
 function gameTitle(name) {
+  const known = TITLES[/** @type {keyof TITLES} */ (name)];
+  if (known) return known;
   const words = name.replace(/[_-]+/g, " ");
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
@@ -90,10 +102,19 @@ function linkButton(text, href, label, secondary = false) {
   return link;
 }
 
+let lastRendered = "";
+
 /**
  * @param {RoomInfo[]} rooms
  */
 function renderRooms(rooms) {
+  // Redraw only when something changed, so keyboard focus stays on a Join link between polls.
+  const key = JSON.stringify([
+    games.map((g) => g.name),
+    rooms.map((r) => [r.id, r.game, r.players, r.maxPlayers, r.spectators, r.status]),
+  ]);
+  if (key === lastRendered) return;
+  lastRendered = key;
   const container = byId("rooms");
   const names = [...new Set([...games.map((g) => g.name), ...rooms.map((r) => r.game)])];
   const sections = names.map((name) => {
@@ -206,7 +227,10 @@ async function createRoom() {
     if (!response.ok) throw new Error(body.message ?? `HTTP ${response.status}`);
     location.href = pageFor(game, body.id);
   } catch (error) {
-    lobbyMessage(`Could not create a room: ${error instanceof Error ? error.message : error}`, true);
+    lobbyMessage(
+      `Could not create a room: ${error instanceof Error ? error.message : error}`,
+      true,
+    );
   }
 }
 

@@ -109,7 +109,8 @@ export function bindConnectionBar(room) {
     rtt.textContent = Number.isFinite(ms) ? `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms` : "–";
   };
   showRtt();
-  setInterval(showRtt, 1000);
+  room.onStatus(showRtt);
+  setInterval(showRtt, 500);
   const roomId = document.getElementById("room-id");
   if (roomId) roomId.textContent = room.roomId;
   const drop = document.getElementById("drop");
@@ -213,9 +214,11 @@ export function outcomeText(room, outcome) {
   if (room.player && winners.includes(room.player)) return `You win${reason}!`;
   const names = winners.map((id) => room.players.find((p) => p.id === id)?.name ?? id);
   const verb = names.length === 1 ? "wins" : "win";
-  return room.player ? `You lose: ${names.join(" and ")} ${verb}${reason}.` : `${names.join(
-    " and ",
-  )} ${verb}${reason}.`;
+  return room.player ? `You lose: ${names.join(" and ")} ${verb}${reason}.` : `${
+    names.join(
+      " and ",
+    )
+  } ${verb}${reason}.`;
 }
 
 /**
@@ -236,7 +239,12 @@ export function renderPlayers(room, current = null, extra) {
       swatch.className = `swatch ${player.id}`;
       swatch.setAttribute("aria-hidden", "true");
       name.append(swatch, player.id === room.player ? `${player.name} (you)` : player.name);
-      if (player.id === current) name.append(" — to move");
+      if (player.id === current) {
+        const turn = document.createElement("span");
+        turn.className = "to-move";
+        turn.textContent = "to move";
+        name.append(" ", turn);
+      }
       const right = document.createElement("span");
       if (extra) {
         const text = document.createElement("span");
@@ -244,9 +252,11 @@ export function renderPlayers(room, current = null, extra) {
         text.textContent = extra(player.id);
         right.append(text, " ");
       }
+      // Our own presence is our connection: while it is down, the list is not current.
+      const own = player.id === room.player && room.status !== "connected";
       const presence = document.createElement("span");
-      presence.className = `badge ${player.presence}`;
-      presence.textContent = player.presence;
+      presence.className = `badge ${own ? room.status : player.presence}`;
+      presence.textContent = own ? room.status : player.presence;
       right.append(presence);
       item.append(name, right);
       return item;

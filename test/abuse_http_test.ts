@@ -1,0 +1,155 @@
+/**
+ * Abuse suite, HTTP and internals: security headers on every kind of response, bounded
+ * request bodies, and errors that tell clients a code and a plain message while the stack and
+ * the error text go to the server log only.
+ */
+import assert from "node:assert/strict";
+import { INTERNAL_SECRET, startAbuseServer } from "./support/abuse_harness.ts";
+import { openRaw, rawUpgrade } from "./support/raw_socket.ts";
+
+const explodingAuth = (request: Request) => {
+  if (request.headers.has("x-explode")) throw new Error(`user store down: ${INTERNAL_SECRET}`);
+  return { userId: crypto.randomUUID(), name: "guest" };
+};
+
+function assertSecurityHeaders(headers: Headers, what: string): void {
+  assert.equal(headers.get("x-content-type-options"), "nosniff", what);
+  assert.equal(headers.get("x-frame-options"), "SAMEORIGIN", what);
+  assert.equal(headers.get("referrer-policy"), "no-referrer", what);
+  assert.match(headers.get("strict-transport-security") ?? "", /max-age=\d+/, what);
+  assert.equal(headers.get("cross-origin-opener-policy"), "same-origin", what);
+  assert.match(headers.get("content-security-policy") ?? "", /default-src 'self'/, what);
+  assert.equal(headers.get("x-powered-by"), null, what);
+}
+
+Deno.test("http: security headers on pages, API answers, JSON errors and refused upgrades", async () => {
+  await using s = await startAbuseServer({ ALLOWED_ORIGINS: "https://game.example" });
+  const base = s.t.server.url;
+  const page = await fetch(new URL("/", base));
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type") ?? "", /text\/html/);
+  assertSecurityHeaders(page.headers, "GET /");
+  await page.body?.cancel();
+  for (
+    const [path, status] of [["/health", 200], ["/api/games", 200], ["/nope", 404], [
+      "/ws",
+      400,
+    ]] as const
+  ) {
+    const response = await fetch(new URL(path, base));
+    assert.equal(response.status, status, path);
+    assert.match(response.headers.get("content-type") ?? "", /application\/json/, path);
+    assertSecurityHeaders(response.headers, `GET ${path}`);
+    await response.body?.cancel();
+  }
+  const refused = await rawUpgrade(s.t.server.wsUrl, { origin: "https://evil.example" });
+  assert.ok(!refused.ok);
+  if (!refused.ok) {
+    assert.equal(refused.refused.status, 403);
+    assertSecurityHeaders(refused.refused.headers, "refused upgrade");
+  }
+  await s.finish();
+});
+
+Deno.test("http: request bodies are bounded and bad ones get 4xx JSON", async () => {
+  await using s = await startAbuseServer();
+  const post = (body: BodyInit, type = "application/json") =>
+    fetch(new URL("/api/rooms", s.t.server.url), {
+      method: "POST",
+      headers: { "content-type": type },
+      body,
+    });
+  const cases: [BodyInit, number, string][] = [
+    [
+      JSON.stringify({ game: "tic_tac_toe", options: {}, pad: "x".repeat(1024 * 1024) }),
+      413,
+      "payload_too_large",
+    ],
+    ["{not json", 400, "bad_request"],
+    [JSON.stringify({ game: 7 }), 400, "bad_request"],
+    [JSON.stringify({ game: "tic_tac_toe", options: [1] }), 400, "bad_request"],
+    [JSON.stringify({ game: "no_such_game" }), 404, "game_not_found"],
+    [JSON.stringify({ game: "connect_four", options: { rows: "many" } }), 400, "bad_options"],
+  ];
+  for (const [body, status, code] of cases) {
+    const response = await post(body);
+    assert.equal(response.status, status, code);
+    assert.equal((await response.json()).code, code);
+  }
+  // A chunked body (no Content-Length) is counted as it streams.
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (let i = 0; i < 64; i++) controller.enqueue(new Uint8Array(1024).fill(0x20));
+      controller.close();
+    },
+  });
+  const chunked = await post(stream);
+  assert.equal(chunked.status, 413);
+  await chunked.body?.cancel();
+  assert.equal(s.t.server.manager.size, 0);
+  await s.finish();
+});
+
+Deno.test("http: an unexpected error is a 500 with a plain message; the stack goes to the log", async () => {
+  await using s = await startAbuseServer({ MAX_CONNECTIONS_PER_IP: "2" }, {
+    authenticate: explodingAuth,
+  });
+  // Five in a row with a cap of two connections: a failed upgrade gives its slot back.
+  for (let i = 0; i < 5; i++) {
+    const result = await rawUpgrade(s.t.server.wsUrl, { headers: { "x-explode": "1" } });
+    assert.ok(!result.ok);
+    if (result.ok) continue;
+    assert.equal(result.refused.status, 500);
+    assert.deepEqual(JSON.parse(result.refused.body), {
+      code: "internal",
+      message: "Unexpected server error.",
+    });
+    assert.ok(!result.refused.body.includes(INTERNAL_SECRET));
+    assertSecurityHeaders(result.refused.headers, "500");
+  }
+  // Game code that throws while a room is created over HTTP.
+  const response = await fetch(new URL("/api/rooms", s.t.server.url), {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ game: "faulty", options: { broken: true } }),
+  });
+  assert.equal(response.status, 500);
+  const text = await response.text();
+  assert.ok(!text.includes(INTERNAL_SECRET) && !text.includes(" at "), text);
+  const logged = s.errors().filter((l) => l.msg === "http handler failed");
+  assert.equal(logged.length, 6);
+  assert.ok(logged.every((l) => String(l.error).includes(INTERNAL_SECRET)));
+  assert.ok(String(logged[0].error).includes("at "), "the log has the stack");
+  await s.finish({ expectedErrors: ["http handler failed"] });
+});
+
+Deno.test("ws: game code that throws reaches the client as a bare internal code", async () => {
+  await using s = await startAbuseServer();
+  using raw = await openRaw(s.t.server.wsUrl);
+  await raw.join({ mode: "create", game: "faulty" });
+  const from = raw.messages.length;
+  await raw.send({ kind: "action", seq: 1, name: "explode", payload: null });
+  const reject = await raw.next((m) => m.kind === "reject", 5000, from);
+  assert.equal(reject.kind === "reject" && reject.code, "internal");
+  assert.ok(reject.kind === "reject" && !reject.message.includes(INTERNAL_SECRET));
+  // The room goes on: the next action is applied.
+  await raw.send({ kind: "action", seq: 2, name: "bump", payload: null });
+  await raw.next((m) => m.kind === "delta", 5000, from);
+  assert.equal(raw.close, null);
+  const roomErrors = s.errors().filter((l) => l.msg === "room error");
+  assert.equal(roomErrors.length, 1);
+  assert.ok(String(roomErrors[0].error).includes(INTERNAL_SECRET));
+
+  // A room whose setup throws: the join fails with internal and 1011, the text stays here.
+  using broken = await openRaw(s.t.server.wsUrl);
+  await assert.rejects(
+    broken.join({ mode: "create", game: "faulty", options: { broken: true } }),
+    /internal Unexpected server error\./,
+  );
+  const close = await broken.closedWithin(5000);
+  assert.equal(close.code, 1011);
+  assert.ok(!JSON.stringify(broken.messages).includes(INTERNAL_SECRET));
+  assert.ok(s.errors().some((l) => l.msg === "join failed"));
+  raw.abort();
+  await s.finish({ expectedErrors: ["room error", "join failed"] });
+});

@@ -1,0 +1,325 @@
+/**
+ * Abuse suite, limits: every bound the edge enforces, hit over real sockets by a raw client
+ * (frame size, text frames, action and ping floods, the per-IP cap, the room cap, seats per
+ * room, the join timeout, the heartbeat), each ending with the documented code and a server
+ * that still serves a tic-tac-toe game.
+ */
+import assert from "node:assert/strict";
+import { ArbiterError } from "../client/mod.ts";
+import { encodeClientMessage, type RejectMessage } from "../protocol/mod.ts";
+import { loadConfig } from "../server/mod.ts";
+import { startAbuseServer } from "./support/abuse_harness.ts";
+import { OPCODES, openRaw, type RawSocket, rawUpgrade } from "./support/raw_socket.ts";
+import { waitFor } from "./support/test_server.ts";
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function actionFrames(from: number, count: number) {
+  return Array.from({ length: count }, (_, i) => ({
+    opcode: OPCODES.binary,
+    payload: encodeClientMessage({
+      kind: "action",
+      seq: from + i,
+      name: "place",
+      payload: { cell: 0 },
+    }).slice(),
+  }));
+}
+
+function rejects(socket: RawSocket): RejectMessage[] {
+  return socket.messages.filter((m): m is RejectMessage => m.kind === "reject");
+}
+
+function errorCodes(close: { errors: { code: string }[] }): string[] {
+  return close.errors.map((e) => e.code);
+}
+
+Deno.test("limits: frames above MAX_FRAME_BYTES get frame_too_large and 1009, up to 10 MiB and fragmented", async () => {
+  await using s = await startAbuseServer();
+  const url = s.t.server.wsUrl;
+  const max = loadConfig({}).maxFrameBytes;
+  assert.equal(max, 16 * 1024);
+
+  // Exactly at the limit the frame is read (and refused for what it holds, not its size).
+  {
+    using raw = await openRaw(url);
+    const frame = new Uint8Array(max);
+    frame[0] = 0x03; // a ping of time 0 followed by trailing bytes
+    await raw.sendBinary(frame);
+    const close = await raw.closedWithin(5000);
+    assert.equal(close.code, 1002);
+    assert.deepEqual(errorCodes(close), ["trailing_bytes"]);
+  }
+  for (const size of [max + 1, 10 * 1024 * 1024]) {
+    using raw = await openRaw(url);
+    await raw.sendBinary(new Uint8Array(size).fill(0x03));
+    const close = await raw.closedWithin(5000);
+    assert.equal(close.code, 1009, `${size} bytes`);
+    assert.deepEqual(errorCodes(close), ["frame_too_large"]);
+  }
+  // Deno reassembles a fragmented message before the server sees it: 20 fragments of 1 MiB
+  // still end in frame_too_large once complete.
+  {
+    using raw = await openRaw(url);
+    const chunk = new Uint8Array(1024 * 1024);
+    await raw.sendFrame(OPCODES.binary, chunk, { fin: false });
+    for (let i = 0; i < 19; i++) {
+      await raw.sendFrame(OPCODES.continuation, chunk, { fin: i === 18 });
+    }
+    const close = await raw.closedWithin(5000);
+    assert.equal(close.code, 1009);
+    assert.deepEqual(errorCodes(close), ["frame_too_large"]);
+  }
+  // A single frame declaring 64 MiB or more is refused by Deno's WebSocket layer itself: the
+  // TCP connection is dropped at once, before any payload is buffered.
+  {
+    using raw = await openRaw(url);
+    await raw.sendFrame(OPCODES.binary, new Uint8Array(8), { declaredLength: 100 * 1024 * 1024 });
+    const close = await raw.closedWithin(5000);
+    assert.equal(close.code, 1006);
+    assert.deepEqual(close.errors, []);
+  }
+  await s.finish();
+});
+
+Deno.test("limits: a text frame gets text_frame and 1003", async () => {
+  await using s = await startAbuseServer();
+  using raw = await openRaw(s.t.server.wsUrl);
+  await raw.join({ mode: "create", game: "tic_tac_toe" });
+  await raw.sendText(JSON.stringify({ kind: "action", name: "place", payload: { cell: 4 } }));
+  const close = await raw.closedWithin(5000);
+  assert.equal(close.code, 1003);
+  assert.deepEqual(errorCodes(close), ["text_frame"]);
+  await s.finish();
+});
+
+Deno.test("limits: actions over the rate get reject rate_limited; a sustained flood closes 1008", async () => {
+  await using s = await startAbuseServer({
+    ACTION_RATE: "1",
+    ACTION_BURST: "10",
+    ABUSE_LIMIT: "50",
+  });
+  using raw = await openRaw(s.t.server.wsUrl);
+  await raw.join({ mode: "create", game: "tic_tac_toe" });
+  // 30 actions in one TCP write: the burst of 10 passes the limiter (the room then refuses
+  // them itself, a second player is missing), the rest are rate_limited.
+  await raw.sendFrames(actionFrames(1, 30));
+  await waitFor(() => rejects(raw).length === 30, "30 rejects");
+  const limited = rejects(raw).filter((r) => r.code === "rate_limited");
+  const reachedRoom = rejects(raw).filter((r) => r.code === "waiting_for_players");
+  assert.ok(limited.length >= 18 && limited.length <= 20, `${limited.length} rate_limited`);
+  assert.equal(limited.length + reachedRoom.length, 30);
+  assert.match(limited[0].message, /1 actions\/s \(bursts of 10\)/);
+  assert.equal(raw.close, null, "a burst alone does not close the connection");
+  assert.ok((s.t.server.metrics.actionsRejected.get("rate_limited") ?? 0) >= 18);
+
+  // Keep going, one action after another: ABUSE_LIMIT refusals in a row end the connection.
+  let seq = 31;
+  while (raw.close === null && seq < 200) {
+    const from = raw.messages.length;
+    await raw.sendFrames(actionFrames(seq++, 1));
+    await raw.next((m) => m.kind === "reject" || m.kind === "error", 5000, from).catch(() => {});
+  }
+  const close = await raw.closedWithin(5000);
+  assert.equal(close.code, 1008);
+  assert.deepEqual(errorCodes(close), ["policy_violation"]);
+  assert.ok(seq - 31 <= 50, `closed after ${seq - 31} more`);
+  await s.finish();
+});
+
+Deno.test("limits: pings share the action budget; a ping flood gets no extra pongs and closes 1008", async () => {
+  await using s = await startAbuseServer({
+    ACTION_RATE: "5",
+    ACTION_BURST: "10",
+    ABUSE_LIMIT: "50",
+  });
+  using raw = await openRaw(s.t.server.wsUrl);
+  const ping = encodeClientMessage({ kind: "ping", time: 1 }).slice();
+  await raw.sendFrames(
+    Array.from({ length: 1000 }, () => ({ opcode: OPCODES.binary, payload: ping })),
+  );
+  const close = await raw.closedWithin(5000);
+  // The error frame always arrives; the close frame does only if the peer stops sending after
+  // it: Deno drops a connection that keeps sending data after the server's close frame.
+  assert.deepEqual(errorCodes(close), ["policy_violation"]);
+  assert.ok(close.code === 1008 || close.code === 1006, `close ${close.code}`);
+  const pongs = raw.messages.filter((m) => m.kind === "pong").length;
+  assert.ok(pongs >= 10 && pongs <= 12, `${pongs} pongs for 1000 pings`);
+  await s.finish();
+});
+
+Deno.test("limits: MAX_CONNECTIONS_PER_IP refuses the upgrade with HTTP 429 JSON", async () => {
+  await using s = await startAbuseServer({ MAX_CONNECTIONS_PER_IP: "4" });
+  const url = s.t.server.wsUrl;
+  const open = await Promise.all(Array.from({ length: 4 }, () => openRaw(url)));
+  const refused = await rawUpgrade(url);
+  assert.equal(refused.ok, false);
+  if (refused.ok) return;
+  assert.equal(refused.refused.status, 429);
+  assert.match(refused.refused.headers.get("content-type") ?? "", /application\/json/);
+  const body = JSON.parse(refused.refused.body);
+  assert.equal(body.code, "too_many_connections");
+  assert.match(body.message, /At most 4 sockets/);
+
+  // A closed connection frees its slot.
+  await open[0].sendClose(1000);
+  await open[0].closedWithin(5000);
+  let again = await rawUpgrade(url);
+  for (let i = 0; i < 100 && !again.ok; i++) {
+    await delay(20);
+    again = await rawUpgrade(url);
+  }
+  assert.equal(again.ok, true, "a slot came free");
+  if (again.ok) open.push(again.socket);
+  for (const socket of open) socket.abort();
+  await waitFor(() => s.t.server.metrics.connections === 0, "all closed");
+  await s.finish();
+});
+
+Deno.test("limits: parallel upgrades waiting on an async authenticate cannot overshoot the per-IP cap", async () => {
+  const authenticate = async (request: Request) => {
+    await delay(50);
+    return { userId: request.headers.get("x-user") ?? crypto.randomUUID(), name: "n" };
+  };
+  await using s = await startAbuseServer({ MAX_CONNECTIONS_PER_IP: "4" }, { authenticate });
+  const results = await Promise.all(
+    Array.from(
+      { length: 12 },
+      (_, i) => rawUpgrade(s.t.server.wsUrl, { headers: { "x-user": `u${i}` } }),
+    ),
+  );
+  const opened = results.filter((r) => r.ok);
+  const statuses = results.flatMap((r) => r.ok ? [] : [r.refused.status]);
+  assert.equal(opened.length, 4);
+  assert.deepEqual(statuses, Array(8).fill(429));
+  for (const r of results) if (r.ok) r.socket.abort();
+  await s.finish();
+});
+
+Deno.test("limits: MAX_ROOMS gives too_many_rooms (4000 / HTTP 503) and a full room gives room_full", async () => {
+  await using s = await startAbuseServer({ MAX_ROOMS: "3" });
+  const url = s.t.server.wsUrl;
+  const ann = await s.t.client({ name: "ann", reconnect: false }).create("tic_tac_toe");
+  const bob = await s.t.client({ name: "bob", reconnect: false }).join(ann.roomId);
+  {
+    using carl = await openRaw(url);
+    await assert.rejects(carl.join({ mode: "join", room: ann.roomId }), /room_full/);
+    assert.equal((await carl.closedWithin(5000)).code, 4000);
+  }
+  const more = [
+    await s.t.client({ reconnect: false }).create("connect_four"),
+    await s.t.client({ reconnect: false }).create("arena"),
+  ];
+  assert.equal(s.t.server.manager.size, 3);
+  {
+    using dave = await openRaw(url);
+    await assert.rejects(dave.join({ mode: "create", game: "tic_tac_toe" }), /too_many_rooms/);
+    const close = await dave.closedWithin(5000);
+    assert.equal(close.code, 4000);
+    assert.deepEqual(errorCodes(close), ["too_many_rooms"]);
+  }
+  await assert.rejects(
+    s.t.client({ reconnect: false }).joinOrCreate("secret_cards"),
+    (e) => e instanceof ArbiterError && e.code === "too_many_rooms",
+  );
+  const response = await fetch(new URL("/api/rooms", s.t.server.url), {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ game: "tic_tac_toe" }),
+  });
+  assert.equal(response.status, 503);
+  assert.equal((await response.json()).code, "too_many_rooms");
+  assert.equal(s.t.server.manager.size, 3, "refused creations leave no room behind");
+  for (const room of [ann, bob, ...more]) room.leave();
+  // Empty rooms go after IDLE_ROOM_MS; then games can be created again.
+  await waitFor(() => s.t.server.manager.size === 0, "rooms disposed");
+  await s.finish();
+});
+
+Deno.test("limits: a socket that never joins is closed after JOIN_TIMEOUT_MS with 4001, pings or not", async () => {
+  assert.equal(loadConfig({}).joinTimeoutMs, 10_000);
+  await using s = await startAbuseServer({ JOIN_TIMEOUT_MS: "300" });
+  using quiet = await openRaw(s.t.server.wsUrl);
+  using pinging = await openRaw(s.t.server.wsUrl);
+  const started = performance.now();
+  const timer = setInterval(() => void pinging.send({ kind: "ping", time: 1 }), 50);
+  try {
+    for (const raw of [quiet, pinging]) {
+      const close = await raw.closedWithin(5000);
+      assert.equal(close.code, 4001);
+      assert.deepEqual(errorCodes(close), ["join_timeout"]);
+    }
+  } finally {
+    clearInterval(timer);
+  }
+  assert.ok(performance.now() - started >= 250, "not before the timeout");
+  assert.ok(pinging.messages.some((m) => m.kind === "pong"), "pings were answered meanwhile");
+  await s.finish();
+});
+
+Deno.test("limits: a peer that stops answering pings is dropped by the heartbeat; its seat waits for a resume", async () => {
+  await using s = await startAbuseServer({ HEARTBEAT_S: "1", GRACE_MS: "10000" });
+  const url = s.t.server.wsUrl;
+  const started = performance.now();
+  const ann = await s.t.client({ name: "ann", reconnect: false }).create("tic_tac_toe");
+  using dead = await openRaw(url, { autoPong: false });
+  const welcome = await dead.join({ mode: "join", room: ann.roomId, name: "bob" });
+  assert.equal(welcome.player, "p2");
+  // A silent peer that does answer pings is not dropped.
+  using alive = await openRaw(url);
+  await alive.join({ mode: "join", room: ann.roomId, spectator: true });
+  // A peer stuck half-way through a frame (10 MiB announced, 1 KiB sent) cannot answer pings
+  // either: the heartbeat bounds how long a partial frame is buffered.
+  using stuck = await openRaw(url);
+  await stuck.sendFrame(OPCODES.binary, new Uint8Array(1024), { declaredLength: 10 << 20 });
+
+  const close = await dead.closedWithin(4000);
+  assert.equal(close.code, 1001);
+  assert.equal(close.reason, "No response from ping frame.");
+  assert.ok(dead.pingsReceived >= 1);
+  assert.equal((await stuck.closedWithin(4000)).code, 1001);
+  await waitFor(
+    () => ann.players.find((p) => p.id === "p2")?.presence === "disconnected",
+    "p2 shown as disconnected",
+  );
+  assert.ok(s.logs.some((l) => l.msg === "heartbeat timeout"));
+  // Well past two heartbeat periods, the live connections are still there.
+  await delay(Math.max(0, 2500 - (performance.now() - started)));
+  assert.equal(alive.close, null);
+  assert.equal(ann.status, "connected");
+
+  using back = await openRaw(url);
+  const resumed = await back.join({
+    mode: "join",
+    room: ann.roomId,
+    resume: { session: welcome.session, seq: welcome.seq },
+  });
+  assert.equal(resumed.resumed, true);
+  assert.equal(resumed.player, "p2");
+  await waitFor(
+    () => ann.players.find((p) => p.id === "p2")?.presence === "connected",
+    "p2 back",
+  );
+  const from = back.messages.length;
+  await ann.send("place", { cell: 4 });
+  await back.next((m) => m.kind === "delta", 5000, from);
+  ann.leave();
+  back.abort();
+  alive.abort();
+  // p2's seat waits out its grace window (10 s) in the first room; not worth waiting for.
+  await s.finish({ roomsDrain: false });
+});
+
+Deno.test("limits: malformed upgrade requests get 400 JSON, not a logged server error", async () => {
+  await using s = await startAbuseServer();
+  const noKey = await rawUpgrade(s.t.server.wsUrl, { omitKey: true });
+  assert.equal(noKey.ok, false);
+  if (!noKey.ok) {
+    assert.equal(noKey.refused.status, 400);
+    assert.equal(JSON.parse(noKey.refused.body).code, "bad_request");
+  }
+  const plain = await fetch(new URL("/ws", s.t.server.url));
+  assert.equal(plain.status, 400);
+  assert.equal((await plain.json()).code, "bad_request");
+  await s.finish();
+});

@@ -1,0 +1,217 @@
+// @ts-check
+/// <reference lib="dom" />
+// Connect four: click a column to drop a disc. Each turn has a clock; running out of time
+// forfeits. The countdown uses the deadline from the state when the game exposes one
+// (`deadline`, server ms since the epoch); otherwise it is worked out from the server time of
+// the broadcast that started the turn plus the turn length (`?turnMs=` in the address, which
+// quick play also passes as the room option, or the game's default of 30 s).
+import {
+  bindConnectionBar,
+  byId,
+  errorText,
+  joinFromUrl,
+  outcomeText,
+  playerLabel,
+  renderPlayers,
+  showJoinError,
+  showMessage,
+} from "./ui.js";
+
+/**
+ * @typedef {{ board: (string | null)[][], next: string, moves: number, winner: string | null,
+ *   line: [number, number][] | null, reason: string | null, deadline?: number }} ConnectFourState
+ * @typedef {import("../../client/mod.ts").RoomConnection<ConnectFourState, { drop: { column: number } }>} ConnectFourRoom
+ */
+
+const ROWS = 6;
+const COLUMNS = 7;
+const DEFAULT_TURN_MS = 30_000;
+const COLOURS = { p1: "orange", p2: "blue" };
+
+/** @param {string} player */
+function colour(player) {
+  return COLOURS[/** @type {keyof COLOURS} */ (player)] ?? player;
+}
+
+const params = new URLSearchParams(location.search);
+const requestedTurnMs = Number(params.get("turnMs"));
+const turnMs = Number.isInteger(requestedTurnMs) && requestedTurnMs >= 100
+  ? requestedTurnMs
+  : DEFAULT_TURN_MS;
+
+/** @type {HTMLButtonElement[]} */
+const columns = [];
+
+function buildBoard() {
+  const board = byId("board");
+  board.style.gridTemplateColumns = `repeat(${COLUMNS}, 1fr)`;
+  for (let c = 0; c < COLUMNS; c++) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "column";
+    button.dataset.column = String(c);
+    for (let r = 0; r < ROWS; r++) {
+      const cell = document.createElement("div");
+      cell.className = "c4-cell";
+      cell.dataset.row = String(r);
+      button.append(cell);
+    }
+    columns.push(button);
+    board.append(button);
+  }
+}
+
+// Server time (ms since the epoch) the current turn started, estimated when the state carries
+// no deadline; and what the turn was then, to notice when it changes.
+let turnStartedAt = NaN;
+let turnKey = "";
+
+/**
+ * @param {ConnectFourRoom} room
+ * @param {boolean} fromBroadcast whether `room.serverTime` is the time of this change
+ */
+function trackTurn(room, fromBroadcast) {
+  const state = room.state;
+  const seated = room.players.filter((p) => p.presence !== "left").length;
+  const key = seated < 2 ? "" : `${state.moves}:${state.next}`;
+  if (key === turnKey) return;
+  turnKey = key;
+  if (key === "") {
+    turnStartedAt = NaN;
+  } else {
+    // A move restarts the clock at the time of its broadcast; the first turn starts when the
+    // second player sits down (a presence event, which carries no time: use the server clock).
+    turnStartedAt = fromBroadcast && state.moves > 0
+      ? room.serverTime
+      : Date.now() + room.clockOffset;
+  }
+}
+
+/**
+ * The turn's deadline in server time, or NaN when no clock is running.
+ *
+ * @param {ConnectFourRoom} room
+ */
+function deadline(room) {
+  const state = room.state;
+  if (room.outcome || state.winner) return NaN;
+  if (typeof state.deadline === "number") return state.deadline;
+  return turnStartedAt + turnMs;
+}
+
+/** @param {ConnectFourRoom} room */
+function renderClock(room) {
+  const clock = byId("clock");
+  const bar = byId("clock-bar");
+  const end = deadline(room);
+  if (!Number.isFinite(end)) {
+    clock.textContent = room.outcome ? "stopped" : "starts when both players are here";
+    clock.classList.remove("low");
+    bar.style.width = "0";
+    return;
+  }
+  // Clamped: the clock offset is an estimate, good to about half a round trip.
+  const left = Math.min(turnMs, Math.max(0, end - (Date.now() + room.clockOffset)));
+  clock.textContent = `${(left / 1000).toFixed(left < 10_000 ? 1 : 0)} s left for ${
+    playerLabel(room, room.state.next)
+  }`;
+  clock.dataset.msLeft = String(Math.round(left));
+  clock.classList.toggle("low", left < 5000);
+  bar.style.width = `${Math.min(100, (left / turnMs) * 100)}%`;
+}
+
+/** @param {ConnectFourRoom} room */
+function render(room) {
+  const state = room.state;
+  const over = room.outcome !== null || state.winner !== null;
+  const winning = new Set((state.line ?? []).map(([r, c]) => `${r},${c}`));
+  columns.forEach((button, c) => {
+    const full = state.board[0][c] !== null;
+    button.disabled = full || over || room.player === null;
+    let discs = 0;
+    button.querySelectorAll(".c4-cell").forEach((element, r) => {
+      const owner = state.board[r][c];
+      if (owner) discs++;
+      element.className = `c4-cell${owner ? ` ${owner}` : ""}${
+        winning.has(`${r},${c}`) ? " win" : ""
+      }`;
+    });
+    button.setAttribute(
+      "aria-label",
+      `Column ${c + 1}: ${full ? "full" : `${discs} disc${discs === 1 ? "" : "s"}, drop here`}`,
+    );
+  });
+  const seated = room.players.filter((p) => p.presence !== "left").length;
+  const turn = byId("turn");
+  if (over) turn.textContent = "Game over";
+  else if (seated < 2) turn.textContent = "Waiting for an opponent to join…";
+  else if (state.next === room.player) {
+    const disc = colour(room.player);
+    turn.textContent = `Your turn: drop ${/^[aeiou]/.test(disc) ? "an" : "a"} ${disc} disc`;
+  } else {
+    turn.textContent = `${playerLabel(room, state.next)} to move (${colour(state.next)})`;
+  }
+  turn.dataset.next = state.next;
+  renderPlayers(room, over ? null : state.next, (id) => colour(id));
+  renderClock(room);
+}
+
+/**
+ * @param {ConnectFourRoom} room
+ * @param {import("../../client/mod.ts").Outcome} outcome
+ */
+function showOutcome(room, outcome) {
+  const element = byId("outcome");
+  element.textContent = outcomeText(room, outcome);
+  element.dataset.outcome = outcome.draw ? "draw" : (outcome.winners ?? []).join(",");
+  element.hidden = false;
+  byId("again").hidden = false;
+  render(room);
+}
+
+async function start() {
+  buildBoard();
+  /** @type {ConnectFourRoom} */
+  let room;
+  try {
+    const options = params.has("turnMs") ? { turnMs } : undefined;
+    room = /** @type {ConnectFourRoom} */ (await joinFromUrl("connect_four", options));
+  } catch (error) {
+    showJoinError(error);
+    byId("turn").textContent = "";
+    return;
+  }
+  byId("title").textContent = room.player
+    ? `Connect four: you are ${colour(room.player)}`
+    : "Connect four (watching)";
+  bindConnectionBar(room);
+  for (const button of columns) {
+    button.addEventListener("click", async () => {
+      try {
+        await room.send("drop", { column: Number(button.dataset.column) });
+        showMessage("");
+      } catch (error) {
+        showMessage(errorText(error), true);
+      }
+    });
+  }
+  room.onState(() => {
+    trackTurn(room, true);
+    render(room);
+  });
+  room.onPresence(() => {
+    trackTurn(room, false);
+    render(room);
+  });
+  room.onGameOver((outcome) => showOutcome(room, outcome));
+  room.onStatus((status) => {
+    render(room);
+    if (status === "closed" && room.lastError) showMessage(errorText(room.lastError), true);
+  });
+  trackTurn(room, room.state.moves > 0);
+  render(room);
+  if (room.outcome) showOutcome(room, room.outcome);
+  setInterval(() => renderClock(room), 200);
+}
+
+void start();
