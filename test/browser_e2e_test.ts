@@ -66,10 +66,32 @@ async function arenaPosition(page: Page): Promise<{ x: number; y: number }> {
 }
 
 /** Holds `key` for `ms`. */
-async function hold(page: Page, key: string, ms: number): Promise<void> {
+/**
+ * Holds `key` until the player's coordinate on `axis` (0 = x, 1 = y) has moved at least
+ * `distance` from `from`. Waiting on the position rather than a fixed time keeps the test
+ * independent of how fast a loaded machine runs the page's 20 Hz send loop.
+ */
+async function holdUntilMoved(
+  page: Page,
+  key: string,
+  axis: 0 | 1,
+  from: number,
+  distance = 50,
+): Promise<void> {
   await page.keyboard.down(key);
-  await page.waitForTimeout(ms);
-  await page.keyboard.up(key);
+  try {
+    await page.waitForFunction(
+      ([axis, from, distance]) =>
+        Math.abs(
+          Number(document.querySelector("#field")?.getAttribute("data-me")?.split(",")[axis]) -
+            from,
+        ) >= distance,
+      [axis, from, distance],
+      { timeout: 20_000 },
+    );
+  } finally {
+    await page.keyboard.up(key);
+  }
 }
 
 Deno.test({
@@ -167,14 +189,7 @@ Deno.test({
       const start = await arenaPosition(ann.page);
       const key = start.x > 500 ? "ArrowLeft" : "ArrowRight";
       await ann.page.locator("#field").focus();
-      await hold(ann.page, key, 600);
-      await ann.page.waitForFunction(
-        ([x0]) =>
-          Math.abs(
-            Number(document.querySelector("#field")?.getAttribute("data-me")?.split(",")[0]) - x0,
-          ) >= 50,
-        [start.x],
-      );
+      await holdUntilMoved(ann.page, key, 0, start.x);
       const moved = await arenaPosition(ann.page);
       ok(Math.abs(moved.x - start.x) >= 50, `moved from ${start.x} to ${moved.x}`);
       equal(moved.y, start.y);
@@ -227,14 +242,7 @@ Deno.test({
       // Play continues after the resume.
       const before = await arenaPosition(ann.page);
       const back = before.y > 500 ? "ArrowUp" : "ArrowDown";
-      await hold(ann.page, back, 600);
-      await ann.page.waitForFunction(
-        ([y0]) =>
-          Math.abs(
-            Number(document.querySelector("#field")?.getAttribute("data-me")?.split(",")[1]) - y0,
-          ) >= 50,
-        [before.y],
-      );
+      await holdUntilMoved(ann.page, back, 1, before.y);
       match(await ann.page.innerText("#rtt"), /\d+(\.\d)? ms/);
 
       // Pointer (touch or mouse) steering: hold a press on the field; the player heads there.
@@ -246,9 +254,19 @@ Deno.test({
         box.y + (target.y / 1000) * box.height,
       );
       await ann.page.mouse.down();
-      await ann.page.waitForTimeout(700);
-      await ann.page.mouse.up();
-      await ann.page.waitForTimeout(200);
+      try {
+        await ann.page.waitForFunction(
+          ([fx, fy, tx, ty]) => {
+            const [x, y] = (document.querySelector("#field")?.getAttribute("data-me") ?? "")
+              .split(",").map(Number);
+            return Math.hypot(tx - fx, ty - fy) - Math.hypot(tx - x, ty - y) >= 50;
+          },
+          [from.x, from.y, target.x, target.y],
+          { timeout: 20_000 },
+        );
+      } finally {
+        await ann.page.mouse.up();
+      }
       const to = await arenaPosition(ann.page);
       const closer = Math.hypot(target.x - from.x, target.y - from.y) -
         Math.hypot(target.x - to.x, target.y - to.y);
