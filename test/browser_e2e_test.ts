@@ -7,7 +7,7 @@
 //
 // Skipped (reported as ignored) when no Chromium is installed: .ci/setup_extras.sh installs
 // Debian's `chromium`. (The DOM types are for the functions that run in the pages.)
-import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { deepEqual, equal, fail, match, ok } from "node:assert/strict";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { hasChromium, launchBrowser, screenshotPath } from "./support/browser.ts";
 import { startTestServer } from "./support/test_server.ts";
@@ -65,7 +65,28 @@ async function arenaPosition(page: Page): Promise<{ x: number; y: number }> {
   return { x, y };
 }
 
-/** Holds `key` for `ms`. */
+/** Ann's p1 x as her page predicts it, as her mirror has it, and as Bob's mirror has it. */
+async function settledX(ann: Page, bob: Page): Promise<number> {
+  const serverX = (page: Page) =>
+    page.evaluate(() =>
+      (globalThis as unknown as { arbiterRoom: { state: { players: { p1: { x: number } } } } })
+        .arbiterRoom.state.players.p1.x
+    );
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const [predicted, own, seen] = [
+      (await arenaPosition(ann)).x,
+      await serverX(ann),
+      await serverX(bob),
+    ];
+    if (predicted === own && own === seen) return own;
+    if (Date.now() > deadline) {
+      fail(`p1.x never settled: predicted ${predicted}, Ann ${own}, Bob ${seen}`);
+    }
+    await ann.waitForTimeout(100);
+  }
+}
+
 /**
  * Holds `key` until the player's coordinate on `axis` (0 = x, 1 = y) has moved at least
  * `distance` from `from`. Waiting on the position rather than a fixed time keeps the test
@@ -190,16 +211,10 @@ Deno.test({
       const key = start.x > 500 ? "ArrowLeft" : "ArrowRight";
       await ann.page.locator("#field").focus();
       await holdUntilMoved(ann.page, key, 0, start.x);
-      const moved = await arenaPosition(ann.page);
-      ok(Math.abs(moved.x - start.x) >= 50, `moved from ${start.x} to ${moved.x}`);
-      equal(moved.y, start.y);
-      // Bob's page sees Ann's new position too.
-      await bob.page.waitForFunction(
-        (x) =>
-          (globalThis as unknown as { arbiterRoom: { state: { players: { p1: { x: number } } } } })
-            .arbiterRoom.state.players.p1.x === x,
-        moved.x,
-      );
+      // Once every move is applied, Ann's prediction, her mirror and Bob's mirror agree.
+      const movedX = await settledX(ann.page, bob.page);
+      ok(Math.abs(movedX - start.x) >= 50, `moved from ${start.x} to ${movedX}`);
+      equal((await arenaPosition(ann.page)).y, start.y);
       await ann.page.screenshot({ path: screenshotPath("arena"), fullPage: true });
 
       // Record every status the badge shows, then cut the socket and refuse reconnects for a
