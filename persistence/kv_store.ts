@@ -1,20 +1,21 @@
 /**
  * Room persistence in Deno KV: snapshots of any size (chunked, switched atomically), an
- * append-only action log for `log` durability, resume sessions, and expiry that does not trust
- * `expireIn` alone.
+ * append-only action log for `log` durability, and expiry that does not trust `expireIn`.
  *
  * Key layout (all under the store's prefix, default `["arbiter"]`):
  *
  * | key | value |
  * | --- | --- |
- * | `rooms, <id>, meta` | {@linkcode SnapshotMeta}: version, game, generation, chunk count, seq, expiry |
+ * | `meta, <id>` | {@linkcode SnapshotMeta}: version, game, generation, chunk count, seq, expiry |
  * | `rooms, <id>, chunk, <generation>, <i>` | `Uint8Array` part `i` of snapshot `generation` |
  * | `rooms, <id>, log, <actionIndex>` | {@linkcode LogEntry} (log durability) |
  * | `rooms, <id>, head` | `{ index }`: last logged action index (checked on append) |
- * | `sessions, <token>` | {@linkcode SessionRecord} |
+ *
+ * Resume tokens need no keys of their own: they are part of each seat in the snapshot.
  *
  * @module
  */
+import type { JournalEntry } from "../rooms/mod.ts";
 
 /** Current snapshot format version; loaders refuse newer ones and migrate older ones. */
 export const SNAPSHOT_FORMAT_VERSION = 1;
@@ -35,6 +36,12 @@ export interface SnapshotMeta {
   /** Room sequence and action index the snapshot was taken at. */
   seq: number;
   actionIndex: number;
+  /**
+   * A room sequence the room will not reach before its next snapshot: a room restored after a
+   * crash continues from here, so sequences stay monotonic even for deltas that went out
+   * after this snapshot.
+   */
+  seqCeiling: number;
   status: string;
   savedAt: number;
   /** When the room's data may be deleted (ms since epoch); checked by {@linkcode KvRoomStore.sweep}. */
@@ -42,22 +49,7 @@ export interface SnapshotMeta {
 }
 
 /** One accepted action, as logged in `log` durability mode before it is acknowledged. */
-export interface LogEntry {
-  index: number;
-  time: number;
-  player: string | null;
-  action: string;
-  payload: unknown;
-  clientSeq: number;
-}
-
-/** A resume session: which room and seat a token belongs to, and until when. */
-export interface SessionRecord {
-  room: string;
-  player: string;
-  userId?: string;
-  expiresAt: number;
-}
+export type LogEntry = JournalEntry;
 
 /** A typed failure of the store (e.g. a snapshot written by a newer release). */
 export class PersistenceError extends Error {
@@ -92,8 +84,8 @@ export interface KvRoomStoreOptions {
  * const kv = await Deno.openKv(":memory:");
  * const store = new KvRoomStore(kv);
  * await store.saveSnapshot({
- *   room: "r1", game: "tic_tac_toe", seq: 3, actionIndex: 3, status: "playing",
- *   expiresAt: Date.now() + 60_000,
+ *   room: "r1", game: "tic_tac_toe", seq: 3, actionIndex: 3, seqCeiling: 1003,
+ *   status: "playing", expiresAt: Date.now() + 60_000,
  * }, new Uint8Array([1, 2, 3]));
  * const loaded = await store.loadSnapshot("r1");
  * console.log(loaded?.bytes.length); // 3
@@ -106,6 +98,8 @@ export class KvRoomStore {
   readonly #chunkBytes: number;
   readonly #now: () => number;
   readonly #onWrite: (ms: number) => void;
+  /** Versionstamp of each room's log head as this store last wrote it (saves a read). */
+  readonly #heads = new Map<string, { index: number; versionstamp: string | null }>();
 
   /** Wraps an open Deno KV handle. */
   constructor(kv: Deno.Kv, options: KvRoomStoreOptions = {}) {
@@ -120,6 +114,11 @@ export class KvRoomStore {
     return [...this.#prefix, "rooms", room, ...rest];
   }
 
+  // Metadata has its own key space so that listing rooms reads no chunks or log entries.
+  #metaKey(room: string): Deno.KvKey {
+    return [...this.#prefix, "meta", room];
+  }
+
   /**
    * Writes a snapshot. Chunks go under a new generation in as many commits as KV's limits
    * need; one final atomic commit switches `meta` to it (checked against concurrent writers),
@@ -130,7 +129,7 @@ export class KvRoomStore {
     bytes: Uint8Array,
   ): Promise<SnapshotMeta> {
     const started = performance.now();
-    const metaKey = this.#roomKey(meta.room, "meta");
+    const metaKey = this.#metaKey(meta.room);
     const previous = await this.kv.get<SnapshotMeta>(metaKey);
     const generation = (previous.value?.generation ?? 0) + 1;
     const chunks = Math.max(1, Math.ceil(bytes.length / this.#chunkBytes));
@@ -171,7 +170,7 @@ export class KvRoomStore {
 
   /** Reads the latest snapshot, or null. Throws {@linkcode PersistenceError} on a bad one. */
   async loadSnapshot(room: string): Promise<{ meta: SnapshotMeta; bytes: Uint8Array } | null> {
-    const meta = (await this.kv.get<SnapshotMeta>(this.#roomKey(room, "meta"))).value;
+    const meta = (await this.kv.get<SnapshotMeta>(this.#metaKey(room))).value;
     if (!meta) return null;
     if (meta.version > SNAPSHOT_FORMAT_VERSION) {
       throw new PersistenceError(
@@ -198,35 +197,42 @@ export class KvRoomStore {
   /** Metadata of every stored room (for recovery at boot and listings). */
   async listRooms(): Promise<SnapshotMeta[]> {
     const metas: SnapshotMeta[] = [];
-    for await (const entry of this.kv.list<SnapshotMeta>({ prefix: [...this.#prefix, "rooms"] })) {
-      if (entry.key.at(-1) === "meta") metas.push(entry.value);
+    for await (const entry of this.kv.list<SnapshotMeta>({ prefix: [...this.#prefix, "meta"] })) {
+      metas.push(entry.value);
     }
     return metas;
   }
 
   /**
-   * Appends an accepted action to the room's log, atomically with the room's log head: it
-   * fails with `log_conflict` if another writer appended the same index (two owners).
+   * Appends an accepted action to the room's log, atomically with the room's log head, and
+   * checked against the head this store last saw: it fails with `log_conflict` if anyone
+   * else appended meanwhile (two owners) or the index does not follow the head.
    */
   async appendLog(room: string, entry: LogEntry, expiresAt: number): Promise<void> {
     const started = performance.now();
     const headKey = this.#roomKey(room, "head");
-    const head = await this.kv.get<{ index: number }>(headKey);
-    if (head.value && head.value.index >= entry.index) {
+    let head = this.#heads.get(room);
+    if (head === undefined) {
+      const stored = await this.kv.get<{ index: number }>(headKey);
+      head = { index: stored.value?.index ?? 0, versionstamp: stored.versionstamp };
+    }
+    if (entry.index <= head.index) {
       throw new PersistenceError(
         "log_conflict",
-        `Action ${entry.index} of room ${room} is already logged (head ${head.value.index}).`,
+        `Action ${entry.index} of room ${room} is already logged (head ${head.index}).`,
       );
     }
     const expireIn = Math.max(1, expiresAt - this.#now());
     const result = await this.kv.atomic()
-      .check(head)
+      .check({ key: headKey, versionstamp: head.versionstamp })
       .set(this.#roomKey(room, "log", entry.index), entry, { expireIn })
       .set(headKey, { index: entry.index }, { expireIn })
       .commit();
     if (!result.ok) {
+      this.#heads.delete(room);
       throw new PersistenceError("log_conflict", `Room ${room}'s log was appended concurrently.`);
     }
+    this.#heads.set(room, { index: entry.index, versionstamp: result.versionstamp });
     this.#onWrite(performance.now() - started);
   }
 
@@ -249,54 +255,29 @@ export class KvRoomStore {
     });
   }
 
-  /** Stores a resume session. */
-  async putSession(token: string, record: SessionRecord): Promise<void> {
-    const expireIn = Math.max(1, record.expiresAt - this.#now());
-    await this.kv.set([...this.#prefix, "sessions", token], record, { expireIn });
-  }
-
-  /** The session for `token`, or null when unknown or past its stored expiry. */
-  async getSession(token: string): Promise<SessionRecord | null> {
-    const record = (await this.kv.get<SessionRecord>([...this.#prefix, "sessions", token])).value;
-    // expireIn is only a lower bound: the stored time decides.
-    if (!record || record.expiresAt <= this.#now()) return null;
-    return record;
-  }
-
-  /** Forgets a session. */
-  async deleteSession(token: string): Promise<void> {
-    await this.kv.delete([...this.#prefix, "sessions", token]);
-  }
-
   /** Deletes everything stored for a room. */
   async deleteRoom(room: string): Promise<void> {
+    this.#heads.delete(room);
+    // Metadata first: a room without it is invisible, so a half-finished delete is harmless.
+    await this.kv.delete(this.#metaKey(room));
     await this.#deleteAll({ prefix: this.#roomKey(room) });
   }
 
   /**
-   * Deletes rooms and sessions whose stored expiry has passed. KV's own `expireIn` sweep is
-   * only a lower bound (and runs rarely), so this is what keeps storage bounded.
-   * Returns how many rooms and sessions were removed.
+   * Deletes rooms whose stored expiry has passed, except those `keep` names (rooms still live
+   * in this process). KV's own `expireIn` sweep is only a lower bound (and runs rarely), so
+   * this is what keeps storage bounded. Returns the ids of the deleted rooms.
    */
-  async sweep(): Promise<{ rooms: number; sessions: number }> {
+  async sweep(keep: (room: string) => boolean = () => false): Promise<string[]> {
     const now = this.#now();
-    let rooms = 0;
+    const deleted: string[] = [];
     for (const meta of await this.listRooms()) {
-      if (meta.expiresAt <= now) {
+      if (meta.expiresAt <= now && !keep(meta.room)) {
         await this.deleteRoom(meta.room);
-        rooms++;
+        deleted.push(meta.room);
       }
     }
-    let sessions = 0;
-    for await (
-      const entry of this.kv.list<SessionRecord>({ prefix: [...this.#prefix, "sessions"] })
-    ) {
-      if (entry.value.expiresAt <= now) {
-        await this.kv.delete(entry.key);
-        sessions++;
-      }
-    }
-    return { rooms, sessions };
+    return deleted;
   }
 
   async #deleteGeneration(room: string, generation: number): Promise<void> {

@@ -145,7 +145,11 @@ export interface GameConfig<S, A, V, O> {
   lateJoin?: boolean;
   /** Default: `"tick"` when `tick` is defined, else `"immediate"`. */
   broadcast?: BroadcastMode;
-  /** Kept on the definition for the persistence layer. Default `"snapshot"`. */
+  /**
+   * How the persistence layer keeps this game's rooms: `"log"` writes every accepted action to
+   * storage before it is acknowledged; `"snapshot"` saves the room periodically. Default: the
+   * server's setting (`ARBITER_DURABILITY`).
+   */
   durability?: Durability;
   /** Schema of the room options given at creation; a failure refuses with `bad_options`. */
   options?: Schema<O>;
@@ -197,7 +201,8 @@ export interface GameDefinition<S, A, V, O = any> extends GameConfig<S, A, V, O>
   readonly spectators: boolean;
   readonly lateJoin: boolean;
   readonly broadcast: BroadcastMode;
-  readonly durability: Durability;
+  /** The game's own durability, or undefined to follow the server's setting. */
+  readonly durability: Durability | undefined;
   /** Action names in declaration order: the list `welcome` sends (actions by index). */
   readonly actionNames: readonly string[];
 }
@@ -348,7 +353,7 @@ export function defineGame<S, A, V = S, O = GameOptions>(
     spectators: config.spectators ?? true,
     lateJoin: config.lateJoin ?? true,
     broadcast,
-    durability: config.durability ?? "snapshot",
+    durability: config.durability,
     actionNames: Object.freeze(actionNames),
   };
 }

@@ -12,9 +12,11 @@ import type { AnyGame } from "./game.ts";
 import type { Member, Seat } from "./member.ts";
 import { Random } from "./rng.ts";
 import {
+  type DisposeReason,
   type Journal,
   type JournalEntry,
   Room,
+  type RoomChange,
   type RoomSettings,
   type RoomSummary,
 } from "./room.ts";
@@ -69,8 +71,12 @@ export interface RoomManagerOptions {
   seed?: string;
   /** The journal of each room (e.g. `log` durability), by room. */
   journal?: (room: { id: string; game: AnyGame }) => Journal | undefined;
-  /** Called when a room is disposed (e.g. to delete its stored snapshot). */
-  onRoomDisposed?: (room: Room) => void;
+  /** Called with every room created or restored, before anyone joins it. */
+  onRoomCreated?: (room: Room) => void;
+  /** Called after each step that changed a room (e.g. to save it). */
+  onRoomChanged?: (room: Room, change: RoomChange) => void;
+  /** Called when a room is disposed (e.g. to delete its stored snapshot), with the reason. */
+  onRoomDisposed?: (room: Room, reason: DisposeReason) => void;
   /** Receives errors from game code and members. Default `console.error`. */
   onError?: (error: unknown) => void;
 }
@@ -167,6 +173,7 @@ export class RoomManager {
       seed,
     });
     this.#rooms.set(id, room);
+    this.#options.onRoomCreated?.(room);
     return room;
   }
 
@@ -183,7 +190,10 @@ export class RoomManager {
       throw new TypeError(`Room ${snapshot.room} is already live`);
     }
     const room = Room.restore(game, snapshot, this.#settings(snapshot.room, game), journal);
-    if (!room.disposed) this.#rooms.set(room.id, room);
+    if (!room.disposed) {
+      this.#rooms.set(room.id, room);
+      this.#options.onRoomCreated?.(room);
+    }
     return room;
   }
 
@@ -233,7 +243,7 @@ export class RoomManager {
   }
 
   /** Disposes every room (members get `code` and are closed) and refuses further work. */
-  dispose(code: "room_closed" | "server_restart" = "room_closed"): void {
+  dispose(code: DisposeReason = "room_closed"): void {
     this.#disposed = true;
     for (const room of [...this.#rooms.values()]) room.dispose(code);
     this.#rooms.clear();
@@ -290,9 +300,10 @@ export class RoomManager {
       ringSize: o.ringSize,
       journal: o.journal?.({ id, game }),
       onError: o.onError,
-      onDispose: (room) => {
+      onChange: o.onRoomChanged,
+      onDispose: (room, reason) => {
         if (this.#rooms.get(room.id) === room) this.#rooms.delete(room.id);
-        o.onRoomDisposed?.(room);
+        o.onRoomDisposed?.(room, reason);
       },
     };
   }

@@ -66,9 +66,11 @@ export { clone, diff, Mirror } from "./diff.ts";
 export type { Member, Seat } from "./member.ts";
 export {
   checkOptions,
+  type DisposeReason,
   type Journal,
   type JournalEntry,
   Room,
+  type RoomChange,
   type RoomInit,
   type RoomJoin,
   type RoomSettings,

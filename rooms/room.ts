@@ -68,6 +68,16 @@ export interface Journal {
   append(entry: JournalEntry): void | PromiseLike<void>;
 }
 
+/**
+ * What changed in a room, as reported to {@linkcode RoomSettings.onChange} after the
+ * broadcast: an accepted action or turn timeout, the seats (join, leave, drop, reconnect,
+ * expiry), a simulation tick, or the end of the game.
+ */
+export type RoomChange = "action" | "seats" | "tick" | "finished";
+
+/** Why a room was disposed: closed for good, or stopped because the server is restarting. */
+export type DisposeReason = "room_closed" | "server_restart";
+
 /** Where a room stands: fewer than `players.min` seated, running, or over. */
 export type RoomStatus = "waiting" | "playing" | "finished";
 
@@ -124,8 +134,13 @@ export interface RoomSettings {
   ringSize?: number;
   /** Write-ahead hook for accepted actions (see {@linkcode Journal}). */
   journal?: Journal;
-  /** Called once when the room is disposed. */
-  onDispose?: (room: Room) => void;
+  /**
+   * Called after each step that changed the room (see {@linkcode RoomChange}), e.g. so the
+   * persistence layer can save it. Never called for a disposed room.
+   */
+  onChange?: (room: Room, change: RoomChange) => void;
+  /** Called once when the room is disposed, with the reason. */
+  onDispose?: (room: Room, reason: DisposeReason) => void;
   /** Receives errors thrown by game code or members. Default `console.error`. */
   onError?: (error: unknown) => void;
 }
@@ -235,7 +250,8 @@ export class Room {
   readonly #idleMs: number;
   readonly #ringSize: number;
   readonly #journal: Journal | undefined;
-  readonly #onDispose: ((room: Room) => void) | undefined;
+  readonly #onDispose: ((room: Room, reason: DisposeReason) => void) | undefined;
+  readonly #onChange: ((room: Room, change: RoomChange) => void) | undefined;
   readonly #onError: (error: unknown) => void;
   readonly #mailbox: Mailbox;
   readonly #seed: string;
@@ -288,6 +304,7 @@ export class Room {
     this.#ringSize = init.ringSize ?? DEFAULTS.ringSize;
     this.#journal = init.journal;
     this.#onDispose = init.onDispose;
+    this.#onChange = init.onChange;
     this.#onError = init.onError ?? ((error) => console.error(error));
     this.#mailbox = new Mailbox((error) => this.#onError(error));
     this.#actionNames = [...game.actionNames];
@@ -465,7 +482,7 @@ export class Room {
    * Stops the room: every timer is cleared, queued inputs are dropped, and members get an
    * `error` frame with `code` and are closed with its close code. Idempotent.
    */
-  dispose(code: "room_closed" | "server_restart" = "room_closed"): void {
+  dispose(code: DisposeReason = "room_closed"): void {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#mailbox.clear();
@@ -489,7 +506,7 @@ export class Room {
       this.#close(conn, closeCodeFor(code), code);
     }
     try {
-      this.#onDispose?.(this);
+      this.#onDispose?.(this, code);
     } catch (error) {
       this.#onError(error);
     }
@@ -906,6 +923,7 @@ export class Room {
     this.#broadcast();
     this.#flushEvents();
     if (ended) this.#announceEnd();
+    else this.#changed("tick");
   }
 
   #scheduleTick(): void {
@@ -1026,6 +1044,16 @@ export class Room {
       this.#flushEvents();
     }
     if (ended) this.#announceEnd();
+    else this.#changed(actionApplied ? "action" : "seats");
+  }
+
+  #changed(change: RoomChange): void {
+    if (this.#disposed || !this.#onChange) return;
+    try {
+      this.#onChange(this, change);
+    } catch (error) {
+      this.#onError(error);
+    }
   }
 
   #checkOutcome(): boolean {
@@ -1047,6 +1075,7 @@ export class Room {
     const frame = encodeServerMessage({ kind: "game_over", outcome: this.#outcome! });
     for (const conn of this.#connections) this.#send(conn, frame);
     this.#scheduleRetention(this.#retentionMs);
+    this.#changed("finished");
   }
 
   #scheduleRetention(ms: number): void {

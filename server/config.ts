@@ -16,6 +16,14 @@ export interface ServerConfig {
   host: string;
   /** Deno KV location: a file path, `:memory:`, or `""` for the platform default (Deno Deploy). `ARBITER_KV_PATH`, default `data/arbiter.kv`. */
   kvPath: string;
+  /** `snapshot` (saved every N actions or T ms) or `log` (every action stored before it is acknowledged); a game's own setting wins. `ARBITER_DURABILITY`, default snapshot. */
+  durability: "snapshot" | "log";
+  /** Save a room after this many accepted actions. `SNAPSHOT_EVERY_ACTIONS`, default 20. */
+  snapshotEveryActions: number;
+  /** Save a changed room within this long, ms. `SNAPSHOT_EVERY_MS`, default 5000. */
+  snapshotEveryMs: number;
+  /** Stored data of a room not saved for this long is deleted (rooms orphaned by a crash), ms. `ROOM_DATA_TTL_MS`, default 86 400 000 (24 h). */
+  roomDataTtlMs: number;
   /** Origins allowed to open a WebSocket; `["*"]` allows any. `ALLOWED_ORIGINS` (comma separated), default: localhost origins and clients that send no Origin. */
   allowedOrigins: string[] | null;
   /** How long a disconnected player's seat is held, ms. `GRACE_MS`, default 30 000. */
@@ -73,6 +81,10 @@ export function loadConfig(env: Env = {}): ServerConfig {
     port: int(env, "PORT", 8000, 0, 65535),
     host: env.HOST ?? (onDeploy ? "0.0.0.0" : "127.0.0.1"),
     kvPath: env.ARBITER_KV_PATH ?? (onDeploy ? "" : "data/arbiter.kv"),
+    durability: durability(env.ARBITER_DURABILITY),
+    snapshotEveryActions: int(env, "SNAPSHOT_EVERY_ACTIONS", 20, 1),
+    snapshotEveryMs: int(env, "SNAPSHOT_EVERY_MS", 5000, 1),
+    roomDataTtlMs: int(env, "ROOM_DATA_TTL_MS", 86_400_000, 1000),
     allowedOrigins: origins ? origins.split(",").map((o) => o.trim()).filter(Boolean) : null,
     graceMs: int(env, "GRACE_MS", 30_000, 0),
     finishedRetentionMs: int(env, "FINISHED_RETENTION_MS", 60_000, 0),
@@ -101,6 +113,12 @@ function int(env: Env, name: string, fallback: number, min: number, max = 2 ** 3
     throw new TypeError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+function durability(raw: string | undefined): "snapshot" | "log" {
+  const value = (raw || "snapshot").toLowerCase();
+  if (value === "snapshot" || value === "log") return value;
+  throw new TypeError(`ARBITER_DURABILITY must be snapshot or log, got "${raw}"`);
 }
 
 function level(raw: string | undefined): LogLevel {

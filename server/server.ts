@@ -1,9 +1,11 @@
 /**
- * Starts an Arbiter server: room manager, routes, WebSocket sessions, and a graceful
- * shutdown that closes every socket with 1012 so clients resume elsewhere or after restart.
+ * Starts an Arbiter server: Deno KV and durable rooms (restored at boot), room manager,
+ * routes, WebSocket sessions, and a graceful shutdown that stops every room, closes its
+ * sockets with 1012 so clients resume after the restart, and saves every room.
  *
  * @module
  */
+import { DurableRooms, KvRoomStore, openKv, type RestoreReport } from "../persistence/mod.ts";
 import { CLOSE_CODES } from "../protocol/mod.ts";
 import { type GameDefinition, RoomManager } from "../rooms/mod.ts";
 import { type AppOptions, createApp } from "./app.ts";
@@ -23,7 +25,12 @@ export interface StartOptions {
   authenticate?: AppOptions["authenticate"];
   /** Called once the server listens (the ready line is logged either way). */
   onListen?: (url: URL) => void;
+  /** An open Deno KV to use instead of opening `config.kvPath` (the caller closes it). */
+  kv?: Deno.Kv;
 }
+
+/** Saves at shutdown get this long: Deno Deploy kills a process 5 s after SIGINT. */
+const SHUTDOWN_SAVE_MS = 4000;
 
 /** A running server. */
 export interface RunningServer {
@@ -34,7 +41,14 @@ export interface RunningServer {
   port: number;
   manager: RoomManager;
   metrics: Metrics;
-  /** Stops accepting, closes sockets with 1012, disposes rooms; resolves when done. */
+  /** Durable rooms: saving, the action log, expiry. */
+  durable: DurableRooms;
+  /** The rooms brought back at boot. */
+  restored: RestoreReport;
+  /**
+   * Stops accepting, stops every room and closes its sockets with 1012, saves every room
+   * (at most 4 s), closes KV; resolves when done.
+   */
   shutdown(): Promise<void>;
   /** Resolves when the HTTP server has stopped. */
   finished: Promise<void>;
@@ -52,11 +66,22 @@ export interface RunningServer {
  * await server.shutdown();
  * ```
  */
-export function startServer(options: StartOptions): Promise<RunningServer> {
+export async function startServer(options: StartOptions): Promise<RunningServer> {
   const { config } = options;
   const log = options.log ?? createLogger(config.logLevel);
   const metrics = new Metrics();
+  const kv = options.kv ?? await openKv(config.kvPath);
+  const durable = new DurableRooms({
+    store: new KvRoomStore(kv, { onWrite: (ms) => metrics.kvWrite(ms) }),
+    durability: config.durability,
+    snapshotEveryActions: config.snapshotEveryActions,
+    snapshotEveryMs: config.snapshotEveryMs,
+    finishedRetentionMs: config.finishedRetentionMs,
+    roomDataTtlMs: config.roomDataTtlMs,
+    log,
+  });
   const manager = new RoomManager({
+    ...durable.hooks(),
     games: options.games,
     graceMs: config.graceMs,
     finishedRetentionMs: config.finishedRetentionMs,
@@ -67,6 +92,8 @@ export function startServer(options: StartOptions): Promise<RunningServer> {
     onError: (error) =>
       log.error("room error", { error: String((error as Error)?.stack ?? error) }),
   });
+  const restored = await durable.restore(manager);
+  durable.startSweeping();
   const sockets = new Set<WebSocket>();
   let draining = false;
   const app = createApp({
@@ -91,16 +118,27 @@ export function startServer(options: StartOptions): Promise<RunningServer> {
   const addr = server.addr;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = new URL(`http://${host}:${addr.port}/`);
-  log.info(`Arbiter listening on ${url}`, { url: url.href, games: manager.games.size });
+  log.info(`Arbiter listening on ${url}`, {
+    url: url.href,
+    games: manager.games.size,
+    kv: config.kvPath || "platform default",
+    durability: config.durability,
+    restoredRooms: restored.restored.length,
+  });
   options.onListen?.(url);
 
   let shuttingDown: Promise<void> | null = null;
   const shutdown = () =>
     shuttingDown ??= (async () => {
       draining = true;
-      log.info("shutting down", { sockets: sockets.size });
+      log.info("shutting down", { sockets: sockets.size, rooms: manager.size });
+      // Stopping the rooms first freezes them (members get `server_restart` and 1012), so the
+      // snapshots below hold everything any client was told.
+      manager.dispose("server_restart");
+      const saved = durable.flush(SHUTDOWN_SAVE_MS);
       const closed = [...sockets].map((socket) =>
         new Promise<void>((resolve) => {
+          if (socket.readyState === WebSocket.CLOSED) return resolve();
           socket.addEventListener("close", () => resolve(), { once: true });
           try {
             socket.close(CLOSE_CODES.service_restart, "server_restart");
@@ -116,16 +154,21 @@ export function startServer(options: StartOptions): Promise<RunningServer> {
         new Promise((resolve) => timer = setTimeout(resolve, 2000)),
       ]);
       clearTimeout(timer);
-      await manager.dispose();
+      const report = await saved;
+      log.info("rooms saved", { ...report });
+      await durable.close();
+      if (!options.kv) kv.close();
       await server.shutdown();
     })();
-  return Promise.resolve({
+  return {
     url,
     wsUrl: `ws://${host}:${addr.port}/ws`,
     port: addr.port,
     manager,
     metrics,
+    durable,
+    restored,
     finished: server.finished,
     shutdown,
-  });
+  };
 }

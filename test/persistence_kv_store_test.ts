@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { KvRoomStore, PersistenceError, SNAPSHOT_FORMAT_VERSION } from "../persistence/mod.ts";
 
 function meta(room: string, expiresAt: number) {
-  return { room, game: "arena", seq: 7, actionIndex: 5, status: "playing", expiresAt };
+  return {
+    room,
+    game: "arena",
+    seq: 7,
+    actionIndex: 5,
+    seqCeiling: 1007,
+    status: "playing",
+    expiresAt,
+  };
 }
 
 function randomBytes(n: number, seed: number): Uint8Array {
@@ -38,7 +46,7 @@ Deno.test("a snapshot from a newer format version is refused with a typed error"
   using kv = await Deno.openKv(":memory:");
   const store = new KvRoomStore(kv);
   await store.saveSnapshot(meta("r", Date.now() + 60_000), new Uint8Array([1]));
-  const key = ["arbiter", "rooms", "r", "meta"];
+  const key = ["arbiter", "meta", "r"];
   const stored = (await kv.get<Record<string, unknown>>(key)).value!;
   await kv.set(key, { ...stored, version: SNAPSHOT_FORMAT_VERSION + 1 });
   await assert.rejects(
@@ -57,23 +65,31 @@ Deno.test("the action log appends in order and refuses a second writer of the sa
     player: "p1",
     action: "move",
     payload: { dx: 1 },
-    clientSeq: index,
+    seq: index,
   });
   for (let i = 1; i <= 5; i++) await store.appendLog("r", entry(i), expires);
   await assert.rejects(
     () => store.appendLog("r", entry(3), expires),
     (e) => e instanceof PersistenceError && e.code === "log_conflict",
   );
-  assert.deepEqual((await store.readLog("r", 2)).map((e) => e.index), [3, 4, 5]);
+  // A second store on the same KV (another owner) cannot append behind the first one's back.
+  const other = new KvRoomStore(kv);
+  await other.appendLog("r", entry(6), expires);
+  await assert.rejects(
+    () => store.appendLog("r", entry(6), expires),
+    (e) => e instanceof PersistenceError && e.code === "log_conflict",
+  );
+  assert.deepEqual((await store.readLog("r", 2)).map((e) => e.index), [3, 4, 5, 6]);
   await store.trimLog("r", 4);
-  assert.deepEqual((await store.readLog("r", 0)).map((e) => e.index), [5]);
+  assert.deepEqual((await store.readLog("r", 0)).map((e) => e.index), [5, 6]);
 });
 
-Deno.test("sweep deletes rooms and sessions by their stored expiry time", async () => {
+Deno.test("sweep deletes rooms by their stored expiry time, sparing live ones", async () => {
   using kv = await Deno.openKv(":memory:");
   let now = 1_000_000;
   const store = new KvRoomStore(kv, { now: () => now });
   await store.saveSnapshot(meta("old", now + 1000), new Uint8Array(10));
+  await store.saveSnapshot(meta("busy", now + 1000), new Uint8Array(10));
   await store.saveSnapshot(meta("live", now + 100_000), new Uint8Array(10));
   await store.appendLog("old", {
     index: 1,
@@ -81,17 +97,14 @@ Deno.test("sweep deletes rooms and sessions by their stored expiry time", async 
     player: "p1",
     action: "a",
     payload: null,
-    clientSeq: 1,
+    seq: 1,
   }, now + 1000);
-  await store.putSession("tok-old", { room: "old", player: "p1", expiresAt: now + 1000 });
-  await store.putSession("tok-live", { room: "live", player: "p1", expiresAt: now + 100_000 });
   now += 5000;
-  // Past its stored expiry a session is refused even before the sweep removes it.
-  assert.equal(await store.getSession("tok-old"), null);
-  assert.deepEqual(await store.sweep(), { rooms: 1, sessions: 1 });
-  assert.deepEqual((await store.listRooms()).map((m) => m.room), ["live"]);
+  // KV's own expireIn has not fired yet (it is a lower bound); the stored time decides.
+  assert.deepEqual(await store.sweep((room) => room === "busy"), ["old"]);
+  assert.deepEqual((await store.listRooms()).map((m) => m.room).sort(), ["busy", "live"]);
   let leftovers = 0;
   for await (const _ of kv.list({ prefix: ["arbiter", "rooms", "old"] })) leftovers++;
   assert.equal(leftovers, 0);
-  assert.equal((await store.getSession("tok-live"))?.room, "live");
+  assert.equal(await store.loadSnapshot("old"), null);
 });

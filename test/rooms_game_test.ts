@@ -21,7 +21,7 @@ Deno.test("defineGame fills in the defaults", () => {
   equal(game.spectators, true);
   equal(game.lateJoin, true);
   equal(game.broadcast, "immediate");
-  equal(game.durability, "snapshot");
+  equal(game.durability, undefined);
   deepEqual(game.actionNames, ["b", "a"]);
   equal(arena.broadcast, "tick", "tick games broadcast per tick unless told otherwise");
   equal(ticTacToe.lateJoin, false);

@@ -1,0 +1,26 @@
+/**
+ * Opens the Deno KV database a server keeps its rooms in.
+ *
+ * @module
+ */
+
+/**
+ * Opens Deno KV at `path`: `""` for the platform's default (Deno Deploy's managed database),
+ * `":memory:"` for a throwaway one (tests), or a file path, whose folder is created first.
+ *
+ * @example
+ * ```ts
+ * import { openKv } from "./open_kv.ts";
+ * const kv = await openKv(":memory:");
+ * await kv.set(["hello"], "world");
+ * kv.close();
+ * ```
+ */
+export async function openKv(path: string): Promise<Deno.Kv> {
+  if (path === "") return await Deno.openKv();
+  if (path !== ":memory:") {
+    const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+    if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true });
+  }
+  return await Deno.openKv(path);
+}
