@@ -64,6 +64,16 @@ export class ArbiterClient {
     return this.#open<G>({ mode: "join_or_create", game, options: gameOptions }, options);
   }
 
+  /**
+   * Takes back a seat held for this client, e.g. after a page reload: `session` is the token
+   * from an earlier join ({@linkcode Room.session}, kept in `sessionStorage`). Fails with
+   * `bad_session` when the token is wrong, expired (the grace window is over) or not for
+   * this room.
+   */
+  resume<G = unknown>(roomId: string, session: string, options?: ClientOptions): Promise<Room<G>> {
+    return this.#open<G>({ mode: "join", room: roomId, session }, options);
+  }
+
   /** Watches the room with this id as a spectator (no seat; cannot act). */
   spectate<G = unknown>(roomId: string, options?: ClientOptions): Promise<Room<G>> {
     return this.#open<G>({ mode: "join", room: roomId, spectator: true }, options);

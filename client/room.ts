@@ -71,6 +71,8 @@ export interface JoinTarget {
   game?: string;
   options?: { [key: string]: Value };
   spectator?: boolean;
+  /** Resume this seat (a session token kept from an earlier `welcome`) in `room`. */
+  session?: string;
 }
 
 interface PendingAction {
@@ -163,6 +165,12 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     this.#url = url;
     this.#target = target;
     this.#options = options;
+    if (target.session !== undefined) {
+      // Resuming a seat from a stored token: there is no mirror yet, so ask for the full state.
+      this.#session = target.session;
+      this.#roomId = target.room ?? "";
+      this.#forceFullState = true;
+    }
   }
 
   /** Opens the socket and joins; resolves once the `welcome` arrived. */
@@ -313,9 +321,11 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
 
   /**
    * Drops the socket without leaving, as a network failure would (the seat waits for the
-   * resume that follows automatically). Useful to test reconnection.
+   * resume that follows automatically). Useful to test reconnection; `fullState` makes the
+   * resume ask for the full state instead of the missed deltas.
    */
-  dropConnection(): void {
+  dropConnection(fullState = false): void {
+    if (fullState) this.#forceFullState = true;
     this.#socket?.close(4100, "client dropped the connection");
   }
 
@@ -501,6 +511,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     this.#seq = welcome.seq;
     this.#time = welcome.time;
     this.#ack = welcome.ack;
+    // A seat resumed from a stored token continues above the actions applied before.
+    this.#nextActionSeq = Math.max(this.#nextActionSeq, welcome.ack + 1);
     const fullState = !welcome.replay;
     if (welcome.resumed) {
       if (fullState) this.#fullResumes++;

@@ -236,6 +236,14 @@ export class DurableRooms {
     };
   }
 
+  /** Resolves when no save or delete is writing (without starting any). */
+  async idle(): Promise<void> {
+    await Promise.all([
+      ...[...this.#tracked.values()].map((t) => this.#settled(t)),
+      ...this.#deletes,
+    ]);
+  }
+
   /** Deletes expired data of rooms not live here every `intervalMs` (KV's `expireIn` is lax). */
   startSweeping(intervalMs = 60_000): void {
     if (this.#sweeper !== null) return;

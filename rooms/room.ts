@@ -487,7 +487,10 @@ export class Room {
     this.#disposed = true;
     this.#mailbox.clear();
     this.#stopTicks();
+    const turnDeadline = this.#turnDeadline;
     this.#clearTurnClock();
+    // Stopped for a restart, the room keeps its deadline: the snapshot taken next carries it.
+    if (code === "server_restart") this.#turnDeadline = turnDeadline;
     this.#clearTimer(this.#idleTimer);
     this.#idleTimer = null;
     this.#clearTimer(this.#retentionTimer);
@@ -645,6 +648,9 @@ export class Room {
       seat.presence = "connected";
       this.#players = null;
     }
+    // Only this connection acts for the seat from now on: any client sequence above the last
+    // applied action is new (the old connection's refused actions are not replayed).
+    seat.lastSeq = seat.ack;
     const conn = this.#connect(member, seat, seat.audience!);
     this.#welcome(conn, true, since);
     if (wasAway) {
