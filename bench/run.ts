@@ -43,7 +43,7 @@ const DURATION = Number(env("BENCH_DURATION", QUICK ? "4" : "20"));
 const TICKS = env("BENCH_TICKS", "16,50").split(",").map(Number);
 const SCENARIOS = env("BENCH_SCENARIOS", "S1,S2,S3").split(",");
 const IDLE = env("BENCH_IDLE", QUICK ? "1000" : "1000,2000,5000").split(",").map(Number);
-const PARTS = env("BENCH_PARTS", "arena,idle,turns").split(",");
+const PARTS = env("BENCH_PARTS", "arena,idle,turns,durability").split(",");
 const WORKERS = Number(env("BENCH_WORKERS", "1"));
 const NODELAY = env("BENCH_NODELAY", "") === "1";
 const VARIANTS = env(
@@ -279,10 +279,42 @@ async function main(): Promise<void> {
       games: ["tic_tac_toe"],
     });
   }
+  // What `log` durability costs: the same workloads with a file-backed KV in both modes.
+  const durability: DurabilityRow[] = [];
+  if (PARTS.includes("durability")) {
+    for (const mode of ["snapshot", "log"] as const) {
+      const dir = await Deno.makeTempDir({ prefix: "arbiter-bench-kv-" });
+      const serverEnv = { ARBITER_KV_PATH: `${dir}/bench.kv`, ARBITER_DURABILITY: mode };
+      try {
+        durability.push({
+          mode,
+          workload: "tic-tac-toe, 50 games at a time",
+          result: await run(`durability ${mode}: tic-tac-toe, 50 games at a time`, {
+            scenario: "turns",
+            rooms: 50,
+            games: ["tic_tac_toe"],
+            serverEnv,
+          }),
+        });
+        durability.push({
+          mode,
+          workload: "arena 1 × 8, 20 moves/s, tick 50 ms",
+          result: await run(`durability ${mode}: arena 1 × 8`, {
+            scenario: "arena",
+            rooms: 1,
+            rate: 20,
+            serverEnv,
+          }),
+        });
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    }
+  }
   progress.done();
 
   const machine = await machineInfo();
-  const markdown = renderMarkdown(started, machine, rows, idle, turns);
+  const markdown = renderMarkdown(started, machine, rows, idle, turns, durability);
   const dir = `${REPO_ROOT}loadtest/results`;
   await Deno.mkdir(dir, { recursive: true });
   const base_ = `${dir}/bench-${stamp}`;
@@ -306,6 +338,7 @@ async function main(): Promise<void> {
         arena: rows,
         idle,
         turns,
+        durability,
       },
       null,
       2,
@@ -316,12 +349,19 @@ async function main(): Promise<void> {
   console.log(`\nwritten: loadtest/results/bench-${stamp}.json and .md`);
 }
 
+interface DurabilityRow {
+  mode: "snapshot" | "log";
+  workload: string;
+  result: LoadResult;
+}
+
 function renderMarkdown(
   started: Date,
   machine: Record<string, string>,
   rows: Row[],
   idle: { clients: number; server: string; result: LoadResult; rssPerClientKB: number | null }[],
   turns: LoadResult | null,
+  durability: DurabilityRow[],
 ): string {
   const out: string[] = [];
   out.push(`# Arbiter benchmark, ${started.toISOString().slice(0, 16).replace("T", " ")} UTC`);
@@ -496,6 +536,32 @@ function renderMarkdown(
         String(COLYSEUS_TURNS_GAMES_PER_S),
       ],
     ]));
+  }
+  if (durability.length) {
+    out.push("", "## Durability: `snapshot` against `log` (file-backed Deno KV)", "");
+    const t: string[][] = [[
+      "workload",
+      "durability",
+      "actions/s",
+      "games/s",
+      "action p50 ms",
+      "action p99 ms",
+      "server CPU %",
+      "lost acks",
+    ]];
+    for (const d of durability) {
+      t.push([
+        d.workload,
+        d.mode,
+        fmt(d.result.rates.actionsAckedPerSecond),
+        d.result.scenario === "turns" ? fmt(d.result.rates.gamesPerSecond) : "",
+        fmt(d.result.latency.p50),
+        fmt(d.result.latency.p99),
+        fmt(d.result.server.cpuPercent),
+        String(d.result.counters.lost_acks),
+      ]);
+    }
+    out.push(markdownTable(t));
   }
   out.push("", "## Targets", "");
   out.push(...targets(rows, idle));
