@@ -146,6 +146,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   #pingTimer: ReturnType<typeof setInterval> | undefined;
   #rtt = NaN;
   #clockOffset = 0;
+  #turnDeadline: number | null = null;
   #lastError: ArbiterError | null = null;
   #forceFullState = false;
   #replayedResumes = 0;
@@ -228,6 +229,17 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   /** Estimated `serverClock - localClock`, ms. */
   get clockOffset(): number {
     return this.#clockOffset;
+  }
+  /**
+   * When the running turn clock ends, in server time (ms since the epoch), or null when the
+   * game has no clock running. Compare with {@linkcode RoomConnection.serverNow}.
+   */
+  get turnDeadline(): number | null {
+    return this.#turnDeadline;
+  }
+  /** The server's clock as this client estimates it: `Date.now()` plus the measured offset. */
+  serverNow(): number {
+    return Date.now() + this.#clockOffset;
   }
   /** Actions sent and not yet applied or rejected. */
   get pendingActions(): number {
@@ -335,7 +347,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     const WS = this.#options.WebSocket ?? globalThis.WebSocket;
     let socket: WebSocket;
     try {
-      socket = new WS(this.#url, SUBPROTOCOL);
+      socket = new WS(this.#socketUrl(), SUBPROTOCOL);
     } catch (error) {
       this.#onSocketGone(null, `cannot open socket: ${(error as Error).message}`);
       return;
@@ -366,6 +378,23 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     socket.onerror = () => {
       // onclose follows and decides what to do.
     };
+  }
+
+  /**
+   * The socket URL, with `room=<id>` once the room is known: a load balancer in front of
+   * several servers can then send every player of a room to the same one (nginx
+   * `hash $arg_room consistent`; see docs/DEPLOYMENT.md). Servers ignore the parameter.
+   */
+  #socketUrl(): string {
+    const room = this.#roomId || this.#target.room;
+    if (!room) return this.#url;
+    try {
+      const url = new URL(this.#url);
+      url.searchParams.set("room", room);
+      return url.href;
+    } catch {
+      return this.#url;
+    }
   }
 
   async #sendJoin(socket: WebSocket): Promise<void> {
@@ -479,6 +508,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       }
       case "event":
         this.#onPresenceEvent(message);
+        if (message.type === "turn_clock") this.#onTurnClock(message);
         this.#eventListeners.emit(message);
         return;
       case "game_over":
@@ -511,6 +541,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     this.#seq = welcome.seq;
     this.#time = welcome.time;
     this.#ack = welcome.ack;
+    // The server follows a welcome with the running turn clock, if any.
+    this.#turnDeadline = null;
     // A seat resumed from a stored token continues above the actions applied before.
     this.#nextActionSeq = Math.max(this.#nextActionSeq, welcome.ack + 1);
     const fullState = !welcome.replay;
@@ -557,6 +589,11 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     } catch (error) {
       this.#resync(true, error);
     }
+  }
+
+  #onTurnClock(event: EventMessage): void {
+    const deadline = (event.data as { deadline?: unknown } | undefined)?.deadline;
+    this.#turnDeadline = typeof deadline === "number" ? deadline : null;
   }
 
   #onPresenceEvent(event: EventMessage): void {

@@ -1002,20 +1002,34 @@ export class Room {
   }
 
   #armTurnClock(ms: number): void {
-    this.#clearTurnClock();
+    this.#clearTimer(this.#turnTimer);
     const generation = ++this.#turnGeneration;
     this.#turnDeadline = this.#now + ms;
     this.#turnTimer = this.#clock.setTimer(() => {
       this.#turnTimer = null;
       this.#mailbox.post(() => this.#timeout(generation));
     }, ms);
+    this.#events.push({ frame: this.#turnClockFrame(), to: null });
   }
 
   #clearTurnClock(): void {
     this.#clearTimer(this.#turnTimer);
     this.#turnTimer = null;
+    const wasRunning = this.#turnDeadline !== null;
     this.#turnDeadline = null;
     this.#turnGeneration++;
+    if (wasRunning && !this.#disposed) {
+      this.#events.push({ frame: this.#turnClockFrame(), to: null });
+    }
+  }
+
+  /** The `turn_clock` event: when the running turn ends (server time), or null when none runs. */
+  #turnClockFrame(): Uint8Array {
+    return encodeServerMessage({
+      kind: "event",
+      type: "turn_clock",
+      data: { deadline: this.#turnDeadline },
+    });
   }
 
   #checkIdle(): void {
@@ -1232,19 +1246,21 @@ export class Room {
       for (const entry of replay.entries) {
         this.#send(conn, encodeDeltaFrame(entry.seq, entry.dt, 0, entry.body));
       }
-      return;
+    } else {
+      this.#send(
+        conn,
+        encodeServerMessage({
+          ...common,
+          seq: this.#seq,
+          time: this.#time,
+          state: audience.state,
+          keys: audience.keys(),
+          refs: audience.refs(),
+        }),
+      );
     }
-    this.#send(
-      conn,
-      encodeServerMessage({
-        ...common,
-        seq: this.#seq,
-        time: this.#time,
-        state: audience.state,
-        keys: audience.keys(),
-        refs: audience.refs(),
-      }),
-    );
+    // Events are not replayed: a newcomer learns the running turn clock here.
+    if (this.#turnDeadline !== null) this.#send(conn, this.#turnClockFrame());
   }
 
   // --- members, events -----------------------------------------------------------------

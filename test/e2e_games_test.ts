@@ -53,6 +53,33 @@ Deno.test("tic-tac-toe: a full game to a win, seen the same by both players", as
   bob.leave();
 });
 
+Deno.test("connect four: clients see the turn clock's deadline, also after joining late", async () => {
+  await using t = await startTestServer();
+  const ann = await t.client({ name: "ann", pingIntervalMs: 50 }).create<typeof connectFour>(
+    "connect_four",
+    { turnMs: 5000 },
+  );
+  assert.equal(ann.turnDeadline, null, "no clock before the second player sits down");
+  const bob = await t.client({ name: "bob" }).join<typeof connectFour>(ann.roomId);
+  await waitFor(() => ann.turnDeadline !== null && bob.turnDeadline !== null, "clock started");
+  const first = ann.turnDeadline!;
+  assert.equal(bob.turnDeadline, first);
+  const left = first - ann.serverNow();
+  assert.ok(left > 0 && left <= 5000 + 100, `${left} ms left of 5000`);
+  await ann.send("drop", { column: 3 });
+  // Bob's turn: a new deadline, no earlier than the first.
+  await waitFor(() => ann.turnDeadline !== first, "clock re-armed");
+  assert.ok(ann.turnDeadline! >= first);
+  // A spectator who arrives mid-turn learns the running clock right after its welcome.
+  const watcher = await t.client().spectate<typeof connectFour>(ann.roomId);
+  await waitFor(() => watcher.turnDeadline === ann.turnDeadline, "spectator sees the clock");
+  // Bob leaves: the game ends by forfeit and the clock stops for everyone.
+  bob.leave();
+  await waitFor(() => ann.outcome !== null && ann.turnDeadline === null, "clock stopped");
+  ann.leave();
+  watcher.leave();
+});
+
 Deno.test("connect four: a full board ends in a draw", async () => {
   await using t = await startTestServer();
   const ann = await t.client({ name: "ann" }).create<typeof connectFour>("connect_four");

@@ -1,9 +1,9 @@
 // @ts-check
 /// <reference lib="dom" />
 // Connect four: click a column to drop a disc. Each turn has a clock; running out of time
-// forfeits. The countdown uses the deadline from the state when the game exposes one
-// (`deadline`, server ms since the epoch); otherwise it is worked out from the server time of
-// the broadcast that started the turn plus the turn length (`?turnMs=` in the address, which
+// forfeits. The countdown shows the room's turn deadline (`room.turnDeadline`, which the
+// server sends as a `turn_clock` event, in server time) against the server's clock as this
+// client estimates it; the bar is scaled to the turn length (`?turnMs=` in the address, which
 // quick play also passes as the room option, or the game's default of 30 s).
 import {
   bindConnectionBar,
@@ -61,42 +61,14 @@ function buildBoard() {
   }
 }
 
-// Server time (ms since the epoch) the current turn started, estimated when the state carries
-// no deadline; and what the turn was then, to notice when it changes.
-let turnStartedAt = NaN;
-let turnKey = "";
-
-/**
- * @param {ConnectFourRoom} room
- * @param {boolean} fromBroadcast whether `room.serverTime` is the time of this change
- */
-function trackTurn(room, fromBroadcast) {
-  const state = room.state;
-  const seated = room.players.filter((p) => p.presence !== "left").length;
-  const key = seated < 2 ? "" : `${state.moves}:${state.next}`;
-  if (key === turnKey) return;
-  turnKey = key;
-  if (key === "") {
-    turnStartedAt = NaN;
-  } else {
-    // A move restarts the clock at the time of its broadcast; the first turn starts when the
-    // second player sits down (a presence event, which carries no time: use the server clock).
-    turnStartedAt = fromBroadcast && state.moves > 0
-      ? room.serverTime
-      : Date.now() + room.clockOffset;
-  }
-}
-
 /**
  * The turn's deadline in server time, or NaN when no clock is running.
  *
  * @param {ConnectFourRoom} room
  */
 function deadline(room) {
-  const state = room.state;
-  if (room.outcome || state.winner) return NaN;
-  if (typeof state.deadline === "number") return state.deadline;
-  return turnStartedAt + turnMs;
+  if (room.outcome || room.state.winner) return NaN;
+  return room.turnDeadline ?? NaN;
 }
 
 /** @param {ConnectFourRoom} room */
@@ -111,7 +83,7 @@ function renderClock(room) {
     return;
   }
   // Clamped: the clock offset is an estimate, good to about half a round trip.
-  const left = Math.min(turnMs, Math.max(0, end - (Date.now() + room.clockOffset)));
+  const left = Math.min(turnMs, Math.max(0, end - room.serverNow()));
   clock.textContent = `${(left / 1000).toFixed(left < 10_000 ? 1 : 0)} s left for ${
     playerLabel(room, room.state.next)
   }`;
@@ -195,20 +167,13 @@ async function start() {
       }
     });
   }
-  room.onState(() => {
-    trackTurn(room, true);
-    render(room);
-  });
-  room.onPresence(() => {
-    trackTurn(room, false);
-    render(room);
-  });
+  room.onState(() => render(room));
+  room.onPresence(() => render(room));
   room.onGameOver((outcome) => showOutcome(room, outcome));
   room.onStatus((status) => {
     render(room);
     if (status === "closed" && room.lastError) showMessage(errorText(room.lastError), true);
   });
-  trackTurn(room, room.state.moves > 0);
   render(room);
   if (room.outcome) showOutcome(room, room.outcome);
   setInterval(() => renderClock(room), 200);
