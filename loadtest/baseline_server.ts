@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { listen } from "../server/listen.ts";
 import { ENTRY_BYTES, JOIN_BYTES, MOVE_BYTES } from "./baseline_protocol.ts";
 
 /** Options of {@linkcode startBaselineServer}. */
@@ -172,79 +173,18 @@ export function startBaselineServer(options: BaselineOptions = {}): Promise<Base
     return response;
   };
 
-  if (options.noDelay) return serveNoDelay(options, handler, sockets, () => clearInterval(timer));
-
-  return new Promise((resolve) => {
-    const server = Deno.serve({
-      port: options.port ?? 8100,
-      hostname: options.hostname ?? "127.0.0.1",
-      onListen: (addr) => {
-        options.onListen?.(addr);
-        resolve({
-          port: addr.port,
-          wsUrl: `ws://${addr.hostname}:${addr.port}/ws`,
-          shutdown: async () => {
-            clearInterval(timer);
-            for (const socket of sockets) {
-              try {
-                socket.close(1001, "shutdown");
-              } catch {
-                // Already closing.
-              }
-            }
-            await server.shutdown();
-          },
-        });
-      },
-    }, handler);
-  });
-}
-
-/** The deprecated connection-level HTTP API, still in Deno 2 but no longer in its types. */
-interface HttpConnLike
-  extends AsyncIterable<{ request: Request; respondWith(r: Response): Promise<void> }> {
-  close(): void;
-}
-
-function serveNoDelay(
-  options: BaselineOptions,
-  handler: (request: Request) => Response,
-  sockets: Set<WebSocket>,
-  stopTimer: () => void,
-): Promise<BaselineServer> {
-  const listener = Deno.listen({
+  // The same listener as Arbiter's own (`server/listen.ts`), so both compare like for like.
+  const server = listen({
     port: options.port ?? 8100,
     hostname: options.hostname ?? "127.0.0.1",
-  });
-  const addr = listener.addr as Deno.NetAddr;
-  const serveHttp = (Deno as unknown as { serveHttp(conn: Deno.Conn): HttpConnLike }).serveHttp;
-  const conns = new Set<HttpConnLike>();
-  const accepting = (async () => {
-    try {
-      for await (const conn of listener) {
-        conn.setNoDelay(true);
-        const http = serveHttp(conn);
-        conns.add(http);
-        (async () => {
-          try {
-            for await (const event of http) await event.respondWith(handler(event.request));
-          } catch {
-            // The connection ended.
-          } finally {
-            conns.delete(http);
-          }
-        })();
-      }
-    } catch {
-      // The listener closed.
-    }
-  })();
-  options.onListen?.(addr);
+    noDelay: options.noDelay ?? false,
+  }, handler);
+  options.onListen?.(server.addr);
   return Promise.resolve({
-    port: addr.port,
-    wsUrl: `ws://${addr.hostname}:${addr.port}/ws`,
+    port: server.addr.port,
+    wsUrl: `ws://${server.addr.hostname}:${server.addr.port}/ws`,
     shutdown: async () => {
-      stopTimer();
+      clearInterval(timer);
       for (const socket of sockets) {
         try {
           socket.close(1001, "shutdown");
@@ -252,15 +192,7 @@ function serveNoDelay(
           // Already closing.
         }
       }
-      listener.close();
-      for (const http of conns) {
-        try {
-          http.close();
-        } catch {
-          // Already closed.
-        }
-      }
-      await accepting;
+      await server.shutdown();
     },
   });
 }
@@ -276,7 +208,8 @@ if (import.meta.main) {
   const server = await startBaselineServer({
     port: Number(Deno.env.get("PORT") ?? 8100),
     tickMs: Number(Deno.env.get("TICK_MS") ?? 0),
-    noDelay: Deno.env.get("NODELAY") === "1",
+    // Like Arbiter (`TCP_NODELAY`, on by default): Nagle off unless NODELAY=0.
+    noDelay: Deno.env.get("NODELAY") !== "0",
     onListen: (addr) =>
       console.log(`baseline relay listening on ws://${addr.hostname}:${addr.port}/ws`),
   });

@@ -8,13 +8,14 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { secureHeaders } from "hono/secure-headers";
-import { ArbiterError, SUBPROTOCOL, type Value } from "../protocol/mod.ts";
+import { ArbiterError, CLOSE_CODES, SUBPROTOCOL, type Value } from "../protocol/mod.ts";
+import type { ConnectionInfo } from "./listen.ts";
 import type { RoomManager } from "../rooms/mod.ts";
 import type { ServerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { renderPrometheus } from "./prometheus.ts";
-import { type AuthUser, SocketSession } from "./socket_session.ts";
+import { type AuthUser, type SessionContext, SocketSession } from "./socket_session.ts";
 import { originAllowed } from "./origin.ts";
 import { signedTokenVerifier } from "./tokens.ts";
 import { dashboardStats } from "../web/stats.ts";
@@ -22,7 +23,7 @@ import { webAssets } from "../web/mod.ts";
 
 /** Connection details Deno.serve passes to the handler. */
 export interface AppEnv {
-  Bindings: { info?: Deno.ServeHandlerInfo };
+  Bindings: { info?: ConnectionInfo };
 }
 
 /** What the routes need. */
@@ -36,16 +37,39 @@ export interface AppOptions {
    * 401. Runs before the built-in signed tokens (which need `ARBITER_SECRET`).
    */
   authenticate?: (request: Request) => AuthUser | null | Promise<AuthUser | null>;
-  /** Called for every socket session (the server tracks them for shutdown). */
+  /** Called for every socket session once its socket is open (the server tracks them for shutdown). */
   onSession?: (session: SocketSession, socket: WebSocket) => void;
   /** When true, new WebSocket upgrades get 503 (the server is shutting down). */
   isDraining?: () => boolean;
+  /** Routes joins to rooms on any instance (`cluster/`); default `manager.join`. */
+  join?: SessionContext["join"];
 }
 
-/** Largest JSON body the HTTP API reads, bytes (the same bound as a WebSocket frame). */
-const MAX_BODY_BYTES = 16 * 1024;
+/**
+ * Largest JSON body the HTTP API reads, bytes (the same bound as a WebSocket frame); larger
+ * gets 413 `payload_too_large`.
+ *
+ * @example
+ * ```ts
+ * import { MAX_BODY_BYTES } from "./app.ts";
+ * console.log(MAX_BODY_BYTES); // 16384
+ * ```
+ */
+export const MAX_BODY_BYTES = 16 * 1024;
 
-const HTTP_STATUS_BY_CODE: Record<string, 400 | 401 | 403 | 404 | 409 | 413 | 429 | 503> = {
+/**
+ * The HTTP status of each error code an HTTP route answers with (anything else is 400; an
+ * unexpected error is 500 `internal`). PROTOCOL.md section 10 lists them.
+ *
+ * @example
+ * ```ts
+ * import { HTTP_STATUS_BY_CODE } from "./app.ts";
+ * console.log(HTTP_STATUS_BY_CODE.forbidden_origin); // 403
+ * ```
+ */
+export const HTTP_STATUS_BY_CODE: Readonly<
+  Record<string, 400 | 401 | 403 | 404 | 413 | 429 | 503>
+> = {
   room_not_found: 404,
   game_not_found: 404,
   not_found: 404,
@@ -53,7 +77,6 @@ const HTTP_STATUS_BY_CODE: Record<string, 400 | 401 | 403 | 404 | 409 | 413 | 42
   bad_request: 400,
   unauthorized: 401,
   forbidden_origin: 403,
-  room_full: 409,
   too_many_rooms: 503,
   too_many_connections: 429,
   payload_too_large: 413,
@@ -61,7 +84,7 @@ const HTTP_STATUS_BY_CODE: Record<string, 400 | 401 | 403 | 404 | 409 | 413 | 42
 };
 
 /**
- * Builds the Hono app. `main.ts` and the tests serve it with `Deno.serve`.
+ * Builds the Hono app. `startServer` serves it with `listen` (`server/listen.ts`).
  *
  * @example
  * ```ts ignore
@@ -128,7 +151,22 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       jsonError(c, "payload_too_large", `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`),
   });
 
+  /**
+   * With authentication on, creating rooms over HTTP needs it too (the `authenticate` option,
+   * or `Authorization: Bearer <signed token>`): rooms count against `MAX_ROOMS`, so anonymous
+   * clients must not be able to fill the process with them.
+   */
+  const mayCreate = async (request: Request): Promise<boolean> => {
+    if (options.authenticate) return (await options.authenticate(request)) !== null;
+    if (!verifyToken) return true;
+    const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "");
+    return (await verifyToken(bearer?.[1])) !== null;
+  };
+
   app.post("/api/rooms", limitBody, async (c) => {
+    if (!(await mayCreate(c.req.raw))) {
+      return jsonError(c, "unauthorized", "Authentication failed.");
+    }
     let body: { game?: unknown; options?: unknown; private?: unknown };
     try {
       body = await c.req.json();
@@ -192,7 +230,10 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     // Hold the slot from here on: parallel upgrades waiting on `authenticate` must not all
     // pass the check above.
     connectionsByIp.set(ip, open + 1);
+    let released = false;
     const release = () => {
+      if (released) return;
+      released = true;
       const left = (connectionsByIp.get(ip) ?? 1) - 1;
       if (left <= 0) connectionsByIp.delete(ip);
       else connectionsByIp.set(ip, left);
@@ -227,6 +268,10 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     // The slot is freed when Deno reports the close, not when the session gives up: a peer
     // that never completes the close handshake still holds a connection.
     socket.addEventListener("close", release, { once: true });
+    // A peer that left before the upgrade response never opens the socket nor closes it.
+    c.env?.info?.completed?.catch(() => {
+      if (socket.readyState === WebSocket.CONNECTING) release();
+    });
     const session = new SocketSession(socket, {
       manager,
       config,
@@ -234,8 +279,18 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       metrics,
       verifyToken: user ? null : verifyToken,
       user,
+      join: options.join,
     });
-    options.onSession?.(session, socket);
+    // Handed over once open: a socket whose upgrade response never reached the peer never
+    // opens nor fires `close`, and whoever tracked it would hold it forever.
+    socket.addEventListener("open", () => {
+      if (options.isDraining?.()) {
+        // Opened after the shutdown closed every tracked socket.
+        socket.close(CLOSE_CODES.service_restart, "server_restart");
+        return;
+      }
+      options.onSession?.(session, socket);
+    }, { once: true });
     return response;
   });
 

@@ -38,7 +38,12 @@ export interface SessionContext {
   verifyToken: ((token: string | undefined) => Promise<AuthUser | null>) | null;
   /** The user the upgrade request authenticated as, if an `authenticate` option is set. */
   user: AuthUser | null;
+  /** Routes joins instead of `manager.join` (`cluster/`: to rooms on any instance). */
+  join?: (request: JoinRequest, member: Member) => Promise<SessionSeat>;
 }
+
+/** What a join gives a session: a seat in a room here, or one relayed to another instance. */
+export type SessionSeat = Omit<Seat, "room"> & { readonly room: { readonly id: string } };
 
 let nextSessionNumber = 1;
 
@@ -64,7 +69,7 @@ export class SocketSession {
   readonly #log: Logger;
   readonly #bucket: TokenBucket;
   readonly #limits: DecodeLimits;
-  #seat: Seat | null = null;
+  #seat: SessionSeat | null = null;
   #joining = false;
   #opened = false;
   #closed = false;
@@ -80,14 +85,16 @@ export class SocketSession {
     this.#bucket = new TokenBucket(config.actionRate, config.actionBurst);
     this.#limits = { maxFrameBytes: config.maxFrameBytes };
     socket.binaryType = "arraybuffer";
+    // Counted from the upgrade, not from `open`: a socket whose upgrade response never reached
+    // the peer (it hung up first) never opens, and must not hold its session forever either.
+    this.#joinTimer = setTimeout(
+      () => this.#fail("join_timeout", `No join within ${config.joinTimeoutMs} ms.`),
+      config.joinTimeoutMs,
+    );
     socket.onopen = () => {
       if (this.#closed) return;
       this.#opened = true;
       context.metrics.connectionOpened();
-      this.#joinTimer = setTimeout(
-        () => this.#fail("join_timeout", `No join within ${config.joinTimeoutMs} ms.`),
-        config.joinTimeoutMs,
-      );
     };
     socket.onmessage = (event) => this.#onMessage(event.data);
     socket.onclose = (event) => {
@@ -164,11 +171,8 @@ export class SocketSession {
         void this.#join(message);
         return;
       case "action": {
-        const seat = this.#seat;
-        if (!seat) {
-          this.#reject(message.seq, "not_joined", "Join a room before sending actions.");
-          return;
-        }
+        // The budget comes first: a connection that never joins must not get unlimited
+        // `not_joined` replies out of a flood either.
         if (!this.#takeToken()) {
           this.#context.metrics.actionRejected("rate_limited");
           if (this.#closed) return;
@@ -178,6 +182,11 @@ export class SocketSession {
             "rate_limited",
             `At most ${actionRate} actions/s (bursts of ${actionBurst}); this one was dropped.`,
           );
+          return;
+        }
+        const seat = this.#seat;
+        if (!seat) {
+          this.#reject(message.seq, "not_joined", "Join a room before sending actions.");
           return;
         }
         seat.act(message.seq, message.name, message.payload);
@@ -232,7 +241,9 @@ export class SocketSession {
         resume: message.resume,
         user: user ?? undefined,
       };
-      const seat = await manager.join(request, this.#member);
+      const seat = this.#context.join
+        ? await this.#context.join(request, this.#member)
+        : await manager.join(request, this.#member);
       if (this.#closed) {
         // The socket went away while the join was in flight: free the seat's connection.
         seat.disconnect();

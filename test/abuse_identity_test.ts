@@ -217,10 +217,31 @@ Deno.test("identity: with ARBITER_SECRET, joins need a valid token (4006) and a 
     assert.deepEqual(close.errors.map((e) => e.code), ["unauthorized"], what);
   }
   assert.equal(s.t.server.manager.size, 0, "refused joins create no room");
+  // Creating a room over HTTP needs a valid token too (as a bearer token).
+  for (const { what, token } of forged) {
+    const response = await fetch(new URL("/api/rooms", s.t.server.url), {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      body: JSON.stringify({ game: "tic_tac_toe" }),
+    });
+    assert.equal(response.status, 401, what);
+    assert.equal((await response.json()).code, "unauthorized", what);
+  }
+  assert.equal(s.t.server.manager.size, 0, "refused creations create no room");
 
   const annToken = await signToken(SECRET, { userId: "u-ann", name: "Ann" });
   const bobToken = await signToken(SECRET, { userId: "u-bob", name: "Bob" });
   const malloryToken = await signToken(SECRET, { userId: "u-mallory", name: "Mallory" });
+  const created = await fetch(new URL("/api/rooms", s.t.server.url), {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${annToken}` },
+    body: JSON.stringify({ game: "tic_tac_toe" }),
+  });
+  assert.equal(created.status, 201, "a valid bearer token may create a room");
+  await created.body?.cancel();
   using ann = await openRaw(url);
   const annWelcome = await ann.join({
     mode: "create",
@@ -308,15 +329,50 @@ Deno.test("identity: the authenticate option refuses the upgrade with 401 JSON a
         message: "Authentication failed.",
       });
     }
-    const one = await rawUpgrade(server.wsUrl, { headers: { authorization: "Bearer good-1" } });
-    const two = await rawUpgrade(server.wsUrl, { headers: { authorization: "Bearer good-2" } });
-    assert.ok(one.ok && two.ok);
-    const welcome = await one.socket.join({ mode: "create", game: "tic_tac_toe", name: "x" });
-    await two.socket.join({ mode: "join", room: welcome.room, name: "y" });
+    const upgrade = async (authorization: string) => {
+      const result = await rawUpgrade(server.wsUrl, { headers: { authorization } });
+      assert.ok(result.ok, authorization);
+      return result.socket;
+    };
+    const one = await upgrade("Bearer good-1");
+    const two = await upgrade("Bearer good-2");
+    const welcome = await one.join({ mode: "create", game: "tic_tac_toe", name: "x" });
+    const twoWelcome = await two.join({ mode: "join", room: welcome.room, name: "y" });
     const players = server.manager.get(welcome.room)!.players.map((p) => p.name);
     assert.deepEqual(players, ["Uno", "Dos"]);
-    one.socket.abort();
-    two.socket.abort();
+
+    // The seat belongs to its user: Uno holding Dos's session token cannot resume it ...
+    const thief = await upgrade("Bearer good-1");
+    await assert.rejects(
+      thief.join({
+        mode: "join",
+        room: welcome.room,
+        resume: { session: twoWelcome.session, seq: 0 },
+      }),
+      /bad_session/,
+    );
+    assert.equal((await thief.closedWithin(5000)).code, 4000);
+    assert.equal(two.close, null, "Dos was not displaced");
+    // ... while Dos, from another connection, gets the same seat back.
+    const twoAgain = await upgrade("Bearer good-2");
+    assert.equal((await twoAgain.join({ mode: "join", room: welcome.room })).player, "p2");
+    assert.equal((await two.closedWithin(5000)).code, 4004);
+
+    // Creating rooms over HTTP needs the same authentication.
+    const create = (headers: Record<string, string>) =>
+      fetch(new URL("/api/rooms", server.url), {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify({ game: "tic_tac_toe" }),
+      });
+    const anonymous = await create({});
+    assert.equal(anonymous.status, 401);
+    assert.equal((await anonymous.json()).code, "unauthorized");
+    const signedIn = await create({ authorization: "Bearer good-1" });
+    assert.equal(signedIn.status, 201);
+    await signedIn.body?.cancel();
+
+    for (const socket of [one, twoAgain]) socket.abort();
     await waitFor(() => server.metrics.connections === 0, "closed");
   } finally {
     await server.shutdown();

@@ -36,6 +36,7 @@ function errorCodes(close: { errors: { code: string }[] }): string[] {
 
 Deno.test("limits: frames above MAX_FRAME_BYTES get frame_too_large and 1009, up to 10 MiB and fragmented", async () => {
   await using s = await startAbuseServer();
+  await s.bystander();
   const url = s.t.server.wsUrl;
   const max = loadConfig({}).maxFrameBytes;
   assert.equal(max, 16 * 1024);
@@ -99,6 +100,8 @@ Deno.test("limits: actions over the rate get reject rate_limited; a sustained fl
     ACTION_BURST: "10",
     ABUSE_LIMIT: "50",
   });
+  // Each bystander has its own budget: one action per second stays within it.
+  await s.bystander({ intervalMs: 1000 });
   using raw = await openRaw(s.t.server.wsUrl);
   await raw.join({ mode: "create", game: "tic_tac_toe" });
   // 30 actions in one TCP write: the burst of 10 passes the limiter (the room then refuses
@@ -124,6 +127,17 @@ Deno.test("limits: actions over the rate get reject rate_limited; a sustained fl
   assert.equal(close.code, 1008);
   assert.deepEqual(errorCodes(close), ["policy_violation"]);
   assert.ok(seq - 31 <= 50, `closed after ${seq - 31} more`);
+
+  // The budget applies before a join too: a flood of actions from a connection that never
+  // joined gets `not_joined` for the burst, `rate_limited` after it, then the close.
+  using stranger = await openRaw(s.t.server.wsUrl);
+  await stranger.sendFrames(actionFrames(1, 200));
+  const strangerClose = await stranger.closedWithin(5000);
+  assert.deepEqual(errorCodes(strangerClose), ["policy_violation"]);
+  assert.ok(strangerClose.code === 1008 || strangerClose.code === 1006, `${strangerClose.code}`);
+  const codes = rejects(stranger).map((r) => r.code);
+  assert.deepEqual(codes.slice(0, 10), Array(10).fill("not_joined"));
+  assert.ok(codes.length >= 10 + 49 && codes.slice(10).every((c) => c === "rate_limited"));
   await s.finish();
 });
 
@@ -133,6 +147,7 @@ Deno.test("limits: pings share the action budget; a ping flood gets no extra pon
     ACTION_BURST: "10",
     ABUSE_LIMIT: "50",
   });
+  await s.bystander({ intervalMs: 500 });
   using raw = await openRaw(s.t.server.wsUrl);
   const ping = encodeClientMessage({ kind: "ping", time: 1 }).slice();
   await raw.sendFrames(

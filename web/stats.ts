@@ -92,7 +92,7 @@ export function dashboardStats(
   const memory = Deno.memoryUsage();
   const now = Date.now();
   const rooms: RoomStats[] = [];
-  for (const summary of manager.list()) {
+  for (const summary of manager.list({ localOnly: true })) {
     const room = manager.get(summary.id);
     let connected = 0;
     let disconnected = 0;

@@ -1,0 +1,162 @@
+/**
+ * Listening for HTTP with Nagle's algorithm off. Game traffic is many small frames; with
+ * Nagle on, a frame written while an earlier one is unacknowledged waits for the peer's
+ * delayed ACK (up to 40 ms on Linux), which dominated Arbiter's latency percentiles (see
+ * docs/PERFORMANCE.md). `Deno.serve` (Deno 2.5) cannot set `TCP_NODELAY`, so when asked this
+ * accepts with `Deno.listen`, sets it per connection and serves each one with
+ * `Deno.serveHttp`. Elsewhere (Deno Deploy, whose edge terminates TCP, or a runtime without
+ * `Deno.serveHttp`) it is plain `Deno.serve`.
+ *
+ * @module
+ */
+
+/** What a request handler learns about the connection. */
+export interface ConnectionInfo {
+  remoteAddr: Deno.NetAddr;
+  /**
+   * Settles once the response went out, or rejects when it could not be delivered (the peer
+   * left first): a WebSocket whose upgrade response was never delivered never opens and never
+   * fires `close`, so whoever counted it must let go here.
+   */
+  completed: Promise<void>;
+}
+
+/** A request handler, as for `Deno.serve`. */
+export type Handler = (request: Request, info: ConnectionInfo) => Response | Promise<Response>;
+
+/** Options of {@linkcode listen}. */
+export interface ListenOptions {
+  port: number;
+  hostname: string;
+  /** Set `TCP_NODELAY` on every accepted connection (when the runtime allows). */
+  noDelay: boolean;
+}
+
+/** A listening server. */
+export interface Listening {
+  addr: Deno.NetAddr;
+  /** Whether accepted connections have `TCP_NODELAY` set. */
+  noDelay: boolean;
+  /** Stops accepting and closes idle connections; resolves once stopped. */
+  shutdown(): Promise<void>;
+  /** Resolves once the server has stopped. */
+  finished: Promise<void>;
+}
+
+interface RequestEventLike {
+  request: Request;
+  respondWith(response: Response | Promise<Response>): Promise<void>;
+}
+
+interface HttpConnLike extends AsyncIterable<RequestEventLike> {
+  close(): void;
+}
+
+type ServeHttp = (conn: Deno.Conn) => HttpConnLike;
+
+/**
+ * Starts serving `handler` and returns once the port is bound.
+ *
+ * @example
+ * ```ts
+ * import { listen } from "./listen.ts";
+ * const server = listen(
+ *   { port: 0, hostname: "127.0.0.1", noDelay: true },
+ *   () => new Response("hello"),
+ * );
+ * const response = await fetch(`http://127.0.0.1:${server.addr.port}/`);
+ * console.log(await response.text()); // "hello"
+ * await server.shutdown();
+ * ```
+ */
+export function listen(options: ListenOptions, handler: Handler): Listening {
+  // Deprecated, but the only way to serve a connection whose socket options we set.
+  const serveHttp = (Deno as unknown as { serveHttp?: ServeHttp }).serveHttp;
+  if (options.noDelay && typeof serveHttp === "function") {
+    return listenNoDelay(options, handler, serveHttp);
+  }
+  const server = Deno.serve({
+    port: options.port,
+    hostname: options.hostname,
+    onListen: () => {},
+  }, (request, info) => handler(request, info));
+  return {
+    addr: server.addr,
+    noDelay: false,
+    shutdown: () => server.shutdown(),
+    finished: server.finished,
+  };
+}
+
+function listenNoDelay(options: ListenOptions, handler: Handler, serveHttp: ServeHttp): Listening {
+  const listener = Deno.listen({ port: options.port, hostname: options.hostname });
+  const connections = new Set<HttpConnLike>();
+  const serveConnection = async (conn: Deno.Conn) => {
+    const remoteAddr = conn.remoteAddr as Deno.NetAddr;
+    let http: HttpConnLike;
+    try {
+      (conn as Deno.TcpConn).setNoDelay(true);
+      http = serveHttp(conn);
+    } catch {
+      conn.close();
+      return;
+    }
+    connections.add(http);
+    try {
+      for await (const event of http) {
+        let delivered!: () => void;
+        let lost!: (error: unknown) => void;
+        const completed = new Promise<void>((resolve, reject) => {
+          delivered = resolve;
+          lost = reject;
+        });
+        completed.catch(() => {});
+        // Requests on one connection are answered in order, as HTTP/1.1 requires.
+        await event.respondWith(respond(handler, event.request, { remoteAddr, completed }))
+          .then(delivered, lost);
+      }
+    } catch {
+      // The peer went away mid-request.
+    } finally {
+      connections.delete(http);
+    }
+  };
+  const finished = (async () => {
+    try {
+      for await (const conn of listener) serveConnection(conn);
+    } catch {
+      // The listener was closed.
+    }
+  })();
+  return {
+    addr: listener.addr as Deno.NetAddr,
+    noDelay: true,
+    async shutdown() {
+      try {
+        listener.close();
+      } catch {
+        // Already closed.
+      }
+      for (const http of connections) {
+        try {
+          http.close();
+        } catch {
+          // Already closed (upgraded connections close with their socket).
+        }
+      }
+      await finished;
+    },
+    finished,
+  };
+}
+
+async function respond(handler: Handler, request: Request, info: ConnectionInfo) {
+  try {
+    return await handler(request, info);
+  } catch {
+    return new Response(JSON.stringify({ code: "internal", message: "Unexpected server error." }), {
+      status: 500,
+      headers: { "content-type": "application/json" },
+    });
+  }
+}
