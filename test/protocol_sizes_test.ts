@@ -3,6 +3,9 @@ import assert from "node:assert/strict";
 import { DeltaDecoder, DeltaEncoder, encodeDeltaFrame } from "../protocol/mod.ts";
 import { measureSizes } from "../tools/frame_sizes.ts";
 import { arenaState, moveOps } from "../tools/protocol_fixtures.ts";
+import { ManualClock, RoomManager } from "../rooms/mod.ts";
+import { TestMember } from "../rooms/testing.ts";
+import { arena } from "../games/mod.ts";
 
 const rows = new Map(measureSizes().map((r) => [r.what, r]));
 const row = (what: string) => {
@@ -42,4 +45,34 @@ Deno.test("the full-state welcome is smaller than the bare state as JSON", () =>
 
 Deno.test("every frame is smaller than its JSON", () => {
   for (const r of rows.values()) assert.ok(r.bytes < r.json, `${r.what}: ${r.bytes} ≥ ${r.json}`);
+});
+
+Deno.test("the shipped arena: what one real move costs the other players", async () => {
+  // The fixtures above measure x,y alone; the real game also echoes the mover's `lastSeq`.
+  const clock = new ManualClock();
+  const manager = new RoomManager({ games: [arena], clock, seed: "sizes" });
+  const members = Array.from({ length: 8 }, () => new TestMember());
+  const seats = [await manager.join({ mode: "create", game: "arena" }, members[0])];
+  for (const member of members.slice(1)) {
+    seats.push(await manager.join({ mode: "join", room: seats[0].room.id }, member));
+  }
+  clock.advance(50);
+  const watcher = members[7];
+  const sizes: number[] = [];
+  for (let i = 1; i <= 20; i++) {
+    seats[0].act(i, "move", { dx: i % 2 ? 0.25 : -0.25, dy: 0.5, seq: i });
+    await seats[0].room.idle();
+    const before = watcher.frames.length;
+    clock.advance(50);
+    const deltas = watcher.frames.slice(before).filter((frame) => frame[0] === 0x11);
+    assert.equal(deltas.length, 1, "one delta per tick");
+    sizes.push(deltas[0].byteLength);
+  }
+  assert.deepEqual(watcher.problems, []);
+  // The first move also teaches the receivers a reference to the mover's path; after that,
+  // x and y (float32-exact after the clamp) and lastSeq (a small int) stay within the target.
+  assert.ok(sizes[0] <= 28, `the first move cost ${sizes[0]} bytes`);
+  const worst = Math.max(...sizes.slice(1));
+  assert.ok(worst <= 18, `a real move cost the others ${worst} bytes: ${sizes}`);
+  manager.dispose();
 });
