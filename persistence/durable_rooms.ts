@@ -11,6 +11,9 @@
  *
  * Rooms are restored eagerly, at boot: their turn clocks and grace windows keep running (a
  * player who never comes back still times out), and listings and join-or-create see them.
+ * In a cluster (`cluster/`) each room is restored instead by the instance that claims its lease
+ * ({@linkcode DurableRooms.restoreRoom}), and a room that moved away is dropped without a save
+ * ({@linkcode DurableRooms.forget}).
  *
  * @module
  */
@@ -60,6 +63,11 @@ export interface DurableRoomsOptions {
   log?: DurabilityLog;
   /** Clock for expiry times, ms since the epoch. */
   now?: () => number;
+  /**
+   * Rooms the expiry sweep must leave alone besides those live here (`cluster/`: rooms live
+   * on other instances). Default: none.
+   */
+  keep?: (room: string) => boolean;
 }
 
 /** What {@linkcode DurableRooms.restore} did. */
@@ -132,6 +140,7 @@ export class DurableRooms {
   readonly #ttlMs: number;
   readonly #log: DurabilityLog | undefined;
   readonly #now: () => number;
+  readonly #keep: (room: string) => boolean;
   readonly #tracked = new Map<string, Tracked>();
   readonly #deletes = new Set<Promise<void>>();
   #restoring = false;
@@ -150,6 +159,11 @@ export class DurableRooms {
     this.#ttlMs = options.roomDataTtlMs ?? 24 * 60 * 60 * 1000;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
+    this.#keep = options.keep ?? (() => false);
+  }
+
+  #keeps(id: string): boolean {
+    return this.#tracked.has(id) || this.#keep(id);
   }
 
   /** The durability `game` runs with: its own, else the server's. */
@@ -177,23 +191,11 @@ export class DurableRooms {
    */
   async restore(manager: RoomManager): Promise<RestoreReport> {
     const report: RestoreReport = { restored: [], expired: [], failed: [] };
-    report.expired = await this.store.sweep((id) => this.#tracked.has(id));
+    report.expired = await this.store.sweep((id) => this.#keeps(id));
     for (const meta of await this.store.listRooms()) {
       if (manager.get(meta.room)) continue;
       try {
-        const loaded = await this.store.loadSnapshot(meta.room);
-        if (!loaded) continue;
-        const snapshot = decodeSnapshot(loaded.bytes);
-        const journal = await this.store.readLog(meta.room, snapshot.actionIndex);
-        // Deltas may have gone out after this snapshot: continue above anything sent.
-        snapshot.seq = Math.max(snapshot.seq, loaded.meta.seqCeiling ?? snapshot.seq);
-        this.#restoring = true;
-        try {
-          manager.restore(snapshot, journal);
-        } finally {
-          this.#restoring = false;
-        }
-        report.restored.push(meta.room);
+        if (await this.restoreRoom(manager, meta.room)) report.restored.push(meta.room);
       } catch (error) {
         const code = (error as { code?: string }).code ?? "restore_failed";
         const message = error instanceof Error ? error.message : String(error);
@@ -209,6 +211,48 @@ export class DurableRooms {
       });
     }
     return report;
+  }
+
+  /**
+   * Brings one stored room back into `manager` (its snapshot, then the actions logged after
+   * it); resolves with the room, or null when nothing is stored for `id`. Throws a
+   * {@linkcode PersistenceError} or the manager's error when the room cannot be restored. The
+   * cluster calls it for a room whose lease it just claimed.
+   *
+   * @example
+   * ```ts ignore
+   * const room = await durable.restoreRoom(manager, "ab3k9mzq");
+   * ```
+   */
+  async restoreRoom(manager: RoomManager, id: string): Promise<Room | null> {
+    // The log head this store cached is stale if another instance ran the room meanwhile.
+    this.store.forget(id);
+    const loaded = await this.store.loadSnapshot(id);
+    if (!loaded) return null;
+    const snapshot = decodeSnapshot(loaded.bytes);
+    const journal = await this.store.readLog(id, snapshot.actionIndex);
+    // Deltas may have gone out after this snapshot: continue above anything sent.
+    snapshot.seq = Math.max(snapshot.seq, loaded.meta.seqCeiling ?? snapshot.seq);
+    this.#restoring = true;
+    try {
+      return manager.restore(snapshot, journal);
+    } finally {
+      this.#restoring = false;
+    }
+  }
+
+  /**
+   * Stops tracking `id` without saving or deleting anything: the room stopped running here
+   * because another instance owns it now (`cluster/`), and only the owner writes it.
+   */
+  forget(id: string): void {
+    const tracked = this.#tracked.get(id);
+    if (!tracked) return;
+    if (tracked.timer !== null) clearTimeout(tracked.timer);
+    tracked.timer = null;
+    tracked.closed = true;
+    this.#tracked.delete(id);
+    this.store.forget(id);
   }
 
   /**
@@ -248,7 +292,7 @@ export class DurableRooms {
   startSweeping(intervalMs = 60_000): void {
     if (this.#sweeper !== null) return;
     this.#sweeper = setInterval(() => {
-      this.store.sweep((id) => this.#tracked.has(id)).then((deleted) => {
+      this.store.sweep((id) => this.#keeps(id)).then((deleted) => {
         if (deleted.length) this.#log?.info("expired rooms deleted", { rooms: deleted.length });
       }, (error) => this.#log?.error("sweep failed", { error: String(error) }));
     }, intervalMs);

@@ -16,6 +16,7 @@
  * @module
  */
 import type { JournalEntry } from "../rooms/mod.ts";
+import { retryLocked } from "./kv_retry.ts";
 
 /** Current snapshot format version; loaders refuse newer ones and migrate older ones. */
 export const SNAPSHOT_FORMAT_VERSION = 1;
@@ -73,6 +74,12 @@ export interface KvRoomStoreOptions {
   now?: () => number;
   /** Called with the duration of each KV write, ms (metrics). */
   onWrite?: (ms: number) => void;
+  /**
+   * The check that fences writes of `room`'s owner (`cluster/`: the room's owner record), or
+   * null for none. Log appends, snapshot switches and room deletions commit only while it
+   * holds, so an instance that lost a room cannot write it anymore.
+   */
+  fence?: (room: string) => Deno.AtomicCheck | null | Promise<Deno.AtomicCheck | null>;
 }
 
 /**
@@ -98,6 +105,7 @@ export class KvRoomStore {
   readonly #chunkBytes: number;
   readonly #now: () => number;
   readonly #onWrite: (ms: number) => void;
+  readonly #fence: KvRoomStoreOptions["fence"];
   /** Versionstamp of each room's log head as this store last wrote it (saves a read). */
   readonly #heads = new Map<string, { index: number; versionstamp: string | null }>();
 
@@ -108,6 +116,14 @@ export class KvRoomStore {
     this.#chunkBytes = Math.min(options.chunkBytes ?? DEFAULT_CHUNK_BYTES, 64 * 1024 - 256);
     this.#now = options.now ?? Date.now;
     this.#onWrite = options.onWrite ?? (() => {});
+    this.#fence = options.fence;
+  }
+
+  /** Adds the owner's fence (if any) to `atomic`. */
+  async #fenced(room: string, atomic: Deno.AtomicOperation): Promise<void> {
+    // (An AtomicOperation cannot be a promise's value: it has a `then` that throws.)
+    const check = await this.#fence?.(room);
+    if (check) atomic.check(check);
   }
 
   #roomKey(room: string, ...rest: Deno.KvKeyPart[]): Deno.KvKey {
@@ -156,7 +172,8 @@ export class KvRoomStore {
       pending += part.length;
     }
     atomic.check(previous).set(metaKey, next, { expireIn });
-    const result = await atomic.commit();
+    await this.#fenced(meta.room, atomic);
+    const result = await retryLocked(() => atomic.commit());
     if (!result.ok) {
       throw new PersistenceError(
         "log_conflict",
@@ -194,6 +211,11 @@ export class KvRoomStore {
     return { meta, bytes };
   }
 
+  /** The metadata of `room`'s latest snapshot, or null when nothing is stored. */
+  async readMeta(room: string): Promise<SnapshotMeta | null> {
+    return (await this.kv.get<SnapshotMeta>(this.#metaKey(room))).value;
+  }
+
   /** Metadata of every stored room (for recovery at boot and listings). */
   async listRooms(): Promise<SnapshotMeta[]> {
     const metas: SnapshotMeta[] = [];
@@ -223,11 +245,13 @@ export class KvRoomStore {
       );
     }
     const expireIn = Math.max(1, expiresAt - this.#now());
-    const result = await this.kv.atomic()
+    const atomic = this.kv.atomic();
+    await this.#fenced(room, atomic);
+    atomic
       .check({ key: headKey, versionstamp: head.versionstamp })
       .set(this.#roomKey(room, "log", entry.index), entry, { expireIn })
-      .set(headKey, { index: entry.index }, { expireIn })
-      .commit();
+      .set(headKey, { index: entry.index }, { expireIn });
+    const result = await retryLocked(() => atomic.commit());
     if (!result.ok) {
       this.#heads.delete(room);
       throw new PersistenceError("log_conflict", `Room ${room}'s log was appended concurrently.`);
@@ -255,11 +279,24 @@ export class KvRoomStore {
     });
   }
 
+  /**
+   * Forgets what this store remembers of `room` between calls (the log head it last wrote):
+   * call it when the room stops or starts running here, as another instance may write it.
+   */
+  forget(room: string): void {
+    this.#heads.delete(room);
+  }
+
   /** Deletes everything stored for a room. */
   async deleteRoom(room: string): Promise<void> {
     this.#heads.delete(room);
     // Metadata first: a room without it is invisible, so a half-finished delete is harmless.
-    await this.kv.delete(this.#metaKey(room));
+    const atomic = this.kv.atomic();
+    await this.#fenced(room, atomic);
+    atomic.delete(this.#metaKey(room));
+    if (!(await retryLocked(() => atomic.commit())).ok) {
+      throw new PersistenceError("log_conflict", `Room ${room} has another owner now.`);
+    }
     await this.#deleteAll({ prefix: this.#roomKey(room) });
   }
 
@@ -299,7 +336,7 @@ export class KvRoomStore {
   }
 
   async #commit(atomic: Deno.AtomicOperation): Promise<void> {
-    const result = await atomic.commit();
+    const result = await retryLocked(() => atomic.commit());
     if (!result.ok) throw new PersistenceError("log_conflict", "A KV commit failed its checks.");
   }
 }

@@ -24,3 +24,4 @@ export * from "./kv_store.ts";
 export * from "./durable_rooms.ts";
 export * from "./snapshot_codec.ts";
 export * from "./open_kv.ts";
+export * from "./kv_retry.ts";

@@ -79,6 +79,11 @@ export interface RoomManagerOptions {
   onRoomDisposed?: (room: Room, reason: DisposeReason) => void;
   /** Receives errors from game code and members. Default `console.error`. */
   onError?: (error: unknown) => void;
+  /**
+   * Rooms live on other instances (`cluster/`'s directory): {@linkcode RoomManager.list}
+   * includes those not live here.
+   */
+  remoteRooms?: () => Iterable<RoomSummary>;
 }
 
 /** Options of {@linkcode RoomManager.list}. */
@@ -87,6 +92,8 @@ export interface ListOptions {
   game?: string;
   /** Leave out private rooms (a public lobby must not show them). Default false. */
   publicOnly?: boolean;
+  /** Only rooms live in this process, not those of other instances. Default false. */
+  localOnly?: boolean;
 }
 
 /**
@@ -134,13 +141,23 @@ export class RoomManager {
     return this.#rooms.get(id);
   }
 
-  /** Summaries of live rooms, oldest first (private ones flagged, or left out on request). */
+  /**
+   * Summaries of live rooms, oldest first (private ones flagged, or left out on request), then
+   * those live on other instances (with the `remoteRooms` option).
+   */
   list(options: ListOptions = {}): RoomSummary[] {
     const out: RoomSummary[] = [];
+    const wanted = (room: RoomSummary) =>
+      (options.game === undefined || room.game === options.game) &&
+      !(room.private && options.publicOnly);
     for (const room of this.#rooms.values()) {
       if (options.game !== undefined && room.game.name !== options.game) continue;
       if (room.private && options.publicOnly) continue;
       out.push(room.summary());
+    }
+    const remote = options.localOnly ? undefined : this.#options.remoteRooms?.();
+    for (const room of remote ?? []) {
+      if (!this.#rooms.has(room.id) && wanted(room)) out.push(room);
     }
     return out;
   }

@@ -56,6 +56,14 @@ export interface ServerConfig {
   ringSize: number;
   /** HMAC secret for the built-in signed tokens; when set, joins need a valid token. `ARBITER_SECRET`. */
   secret: string | null;
+  /** Turn Nagle's algorithm off on accepted connections (lower latency for small frames). `TCP_NODELAY`, default on (off on Deno Deploy, whose edge terminates TCP). */
+  tcpNoDelay: boolean;
+  /** `kv`: run as one instance of a cluster sharing Deno KV (`cluster/`); `off`: alone. `ARBITER_CLUSTER`, default kv on Deno Deploy, else off. */
+  cluster: "off" | "kv";
+  /** Room lease time in a cluster, ms: a dead instance's rooms move after this. `ARBITER_LEASE_MS`, default 10 000. */
+  leaseMs: number;
+  /** How often a cluster instance polls its mailbox where `kv.watch` cannot see other processes' writes, ms. `ARBITER_CLUSTER_POLL_MS`, default 25 with a KV file, 1000 otherwise. */
+  clusterPollMs: number;
   /** True on Deno Deploy (`DENO_DEPLOYMENT_ID` is set). */
   onDeploy: boolean;
 }
@@ -77,10 +85,13 @@ export type Env = Record<string, string | undefined>;
 export function loadConfig(env: Env = {}): ServerConfig {
   const onDeploy = Boolean(env.DENO_DEPLOYMENT_ID);
   const origins = env.ALLOWED_ORIGINS?.trim();
+  const kvPath = env.ARBITER_KV_PATH ?? (onDeploy ? "" : "data/arbiter.kv");
+  // Processes sharing a SQLite file do not see each other's writes through kv.watch.
+  const kvFile = kvPath !== "" && kvPath !== ":memory:" && !/^https?:/.test(kvPath);
   return {
     port: int(env, "PORT", 8000, 0, 65535),
     host: env.HOST ?? (onDeploy ? "0.0.0.0" : "127.0.0.1"),
-    kvPath: env.ARBITER_KV_PATH ?? (onDeploy ? "" : "data/arbiter.kv"),
+    kvPath,
     durability: durability(env.ARBITER_DURABILITY),
     snapshotEveryActions: int(env, "SNAPSHOT_EVERY_ACTIONS", 20, 1),
     snapshotEveryMs: int(env, "SNAPSHOT_EVERY_MS", 5000, 1),
@@ -91,7 +102,7 @@ export function loadConfig(env: Env = {}): ServerConfig {
     idleRoomMs: int(env, "IDLE_ROOM_MS", 60_000, 0),
     logLevel: level(env.LOG_LEVEL),
     maxFrameBytes: int(env, "MAX_FRAME_BYTES", 16_384, 64),
-    joinTimeoutMs: int(env, "JOIN_TIMEOUT_MS", 10_000, 1),
+    joinTimeoutMs: int(env, "JOIN_TIMEOUT_MS", 10_000, 1, 10_000),
     heartbeatSeconds: int(env, "HEARTBEAT_S", 30, 1),
     actionRate: int(env, "ACTION_RATE", 30, 1),
     actionBurst: int(env, "ACTION_BURST", 60, 1),
@@ -101,8 +112,19 @@ export function loadConfig(env: Env = {}): ServerConfig {
     maxBufferedBytes: int(env, "MAX_BUFFERED_BYTES", 1 << 20, 1024),
     ringSize: int(env, "RESUME_RING", 256, 1),
     secret: env.ARBITER_SECRET || null,
+    tcpNoDelay: flag(env, "TCP_NODELAY", !onDeploy),
+    cluster: cluster(env.ARBITER_CLUSTER, onDeploy),
+    leaseMs: int(env, "ARBITER_LEASE_MS", 10_000, 100),
+    clusterPollMs: int(env, "ARBITER_CLUSTER_POLL_MS", kvFile ? 25 : 1000, 5),
     onDeploy,
   };
+}
+
+function cluster(raw: string | undefined, onDeploy: boolean): "off" | "kv" {
+  // Deno Deploy may run several isolates at once: alone, each would restore every room.
+  const value = (raw || (onDeploy ? "kv" : "off")).toLowerCase();
+  if (value === "off" || value === "kv") return value;
+  throw new TypeError(`ARBITER_CLUSTER must be off or kv, got "${raw}"`);
 }
 
 function int(env: Env, name: string, fallback: number, min: number, max = 2 ** 31): number {
@@ -113,6 +135,14 @@ function int(env: Env, name: string, fallback: number, min: number, max = 2 ** 3
     throw new TypeError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === "") return fallback;
+  if (["1", "true", "on", "yes"].includes(raw)) return true;
+  if (["0", "false", "off", "no"].includes(raw)) return false;
+  throw new TypeError(`${name} must be 1 or 0 (true/false), got "${env[name]}"`);
 }
 
 function durability(raw: string | undefined): "snapshot" | "log" {

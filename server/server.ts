@@ -5,11 +5,13 @@
  *
  * @module
  */
+import { Cluster, combineHooks } from "../cluster/mod.ts";
 import { DurableRooms, KvRoomStore, openKv, type RestoreReport } from "../persistence/mod.ts";
 import { CLOSE_CODES } from "../protocol/mod.ts";
 import { type GameDefinition, RoomManager } from "../rooms/mod.ts";
 import { type AppOptions, createApp } from "./app.ts";
 import type { ServerConfig } from "./config.ts";
+import { listen } from "./listen.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import type { SocketSession } from "./socket_session.ts";
@@ -43,8 +45,10 @@ export interface RunningServer {
   metrics: Metrics;
   /** Durable rooms: saving, the action log, expiry. */
   durable: DurableRooms;
-  /** The rooms brought back at boot. */
+  /** The rooms brought back at boot (in a cluster: the rooms nobody ran, adopted). */
   restored: RestoreReport;
+  /** This instance's part in a cluster (`ARBITER_CLUSTER=kv`), or null when it runs alone. */
+  cluster: Cluster | null;
   /**
    * Stops accepting, stops every room and closes its sockets with 1012, saves every room
    * (at most 4 s), closes KV; resolves when done.
@@ -71,8 +75,18 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const log = options.log ?? createLogger(config.logLevel);
   const metrics = new Metrics();
   const kv = options.kv ?? await openKv(config.kvPath);
+  const cluster = config.cluster === "kv"
+    ? new Cluster({
+      kv,
+      leaseMs: config.leaseMs,
+      pollMs: config.clusterPollMs,
+      joinTimeoutMs: config.joinTimeoutMs,
+      log,
+    })
+    : null;
   const durable = new DurableRooms({
-    store: new KvRoomStore(kv, { onWrite: (ms) => metrics.kvWrite(ms) }),
+    store: new KvRoomStore(kv, { onWrite: (ms) => metrics.kvWrite(ms), fence: cluster?.fence }),
+    keep: cluster?.keep,
     durability: config.durability,
     snapshotEveryActions: config.snapshotEveryActions,
     snapshotEveryMs: config.snapshotEveryMs,
@@ -81,7 +95,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     log,
   });
   const manager = new RoomManager({
-    ...durable.hooks(),
+    // In a cluster, a room is claimed before the durable layer first saves it.
+    ...(cluster ? combineHooks(cluster.hooks(), durable.hooks()) : durable.hooks()),
     games: options.games,
     graceMs: config.graceMs,
     finishedRetentionMs: config.finishedRetentionMs,
@@ -92,7 +107,10 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     onError: (error) =>
       log.error("room error", { error: String((error as Error)?.stack ?? error) }),
   });
-  const restored = await durable.restore(manager);
+  // Alone, every stored room is this server's; in a cluster, only those nobody else runs.
+  const restored: RestoreReport = cluster
+    ? { restored: await cluster.start(manager, durable), expired: [], failed: [] }
+    : await durable.restore(manager);
   durable.startSweeping();
   const sockets = new Set<WebSocket>();
   let draining = false;
@@ -103,18 +121,17 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     metrics,
     authenticate: options.authenticate,
     isDraining: () => draining,
+    join: cluster?.join,
     onSession: (_session: SocketSession, socket: WebSocket) => {
       sockets.add(socket);
       socket.addEventListener("close", () => sockets.delete(socket));
     },
   });
 
-  const server = Deno.serve({
-    port: config.port,
-    hostname: config.host,
-    // The ready line below replaces Deno's own.
-    onListen: () => {},
-  }, (request, info) => app.fetch(request, { info }));
+  const server = listen(
+    { port: config.port, hostname: config.host, noDelay: config.tcpNoDelay },
+    (request, info) => app.fetch(request, { info }),
+  );
   const addr = server.addr;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = new URL(`http://${host}:${addr.port}/`);
@@ -123,7 +140,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     games: manager.games.size,
     kv: config.kvPath || "platform default",
     durability: config.durability,
+    tcpNoDelay: server.noDelay,
     restoredRooms: restored.restored.length,
+    cluster: cluster?.instance ?? "off",
   });
   options.onListen?.(url);
 
@@ -156,6 +175,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       clearTimeout(timer);
       const report = await saved;
       log.info("rooms saved", { ...report });
+      // Saved: other instances may take the rooms now rather than after the lease time.
+      await cluster?.stop();
       await durable.close();
       if (!options.kv) kv.close();
       await server.shutdown();
@@ -168,6 +189,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     metrics,
     durable,
     restored,
+    cluster,
     finished: server.finished,
     shutdown,
   };

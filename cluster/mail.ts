@@ -1,0 +1,302 @@
+/**
+ * Instance-to-instance mail through Deno KV: the transport of the relay. Each instance has a
+ * mailbox; a sender appends to it and bumps the mailbox's bell; the receiver watches the bell
+ * (`kv.watch`: Deno Deploy, Workers of one process) and also polls it (`kv.watch` does not see
+ * writes of other OS processes sharing one SQLite file).
+ *
+ * Messages from one sender to one receiver form a byte stream of length-prefixed CBOR values,
+ * cut into entries of at most 60 KiB (KV values are at most 64 KiB): order is kept, and a
+ * message of any size fits. Messages sent in the same turn of the event loop go out in one
+ * commit. The receiver deletes what it read; entries of instances that died expire.
+ *
+ * @module
+ */
+import { decodeValue, encodeValue, type Value } from "../protocol/mod.ts";
+import type { ClusterKeys } from "./keys.ts";
+import { retryLocked } from "../persistence/kv_retry.ts";
+
+/** A message: a CBOR map (see `messages.ts` for the relay's). */
+export type Mail = { [key: string]: Value };
+
+/** Options of {@linkcode KvMail}. */
+export interface KvMailOptions {
+  kv: Deno.Kv;
+  keys: ClusterKeys;
+  /** This instance's id: its mailbox. */
+  instance: string;
+  /** Called for every message, in the order each sender sent them. */
+  onMail: (source: string, mail: Mail) => void;
+  /** Poll the bell this often, ms (the fallback where `kv.watch` does not fire). */
+  pollMs: number;
+  /** Reports storage errors (the mail is retried or expires). */
+  onError?: (error: unknown) => void;
+}
+
+// KV values are at most 64 KiB; commits at most 800 KiB and 1000 mutations.
+const ENTRY_BYTES = 60 * 1024;
+const ENTRIES_PER_COMMIT = 10;
+/** Mail nobody reads (its receiver died) is deleted after this long, at the latest. */
+const MAIL_TTL_MS = 10 * 60 * 1000;
+// Mail is trusted (written by instances of this cluster) and may carry a large full state.
+const MAIL_LIMITS = {
+  maxFrameBytes: 256 * 1024 * 1024,
+  maxDepth: 256,
+  maxItems: 64 * 1024 * 1024,
+  maxStringBytes: 256 * 1024 * 1024,
+};
+
+interface Outgoing {
+  /** Length-prefixed messages not yet written. */
+  queue: Uint8Array[];
+  /** Entry number of the last entry written. */
+  n: number;
+  writing: Promise<void> | null;
+  scheduled: boolean;
+}
+
+interface Incoming {
+  /** Last entry number read. */
+  n: number;
+  /** Bytes of a message whose end is in a later entry. */
+  rest: Uint8Array;
+}
+
+/**
+ * One instance's side of the mail: sending to any mailbox, receiving from its own.
+ *
+ * @example
+ * ```ts
+ * import { ClusterKeys } from "./keys.ts";
+ * import { KvMail } from "./mail.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const keys = new ClusterKeys();
+ * const got: unknown[] = [];
+ * const a = new KvMail({ kv, keys, instance: "a", pollMs: 20, onMail: () => {} });
+ * const b = new KvMail({ kv, keys, instance: "b", pollMs: 20, onMail: (_s, m) => got.push(m) });
+ * b.start();
+ * a.send("b", { hello: "world" });
+ * await a.flushed();
+ * await b.check();
+ * console.log(got); // [{ hello: "world" }]
+ * await b.stop();
+ * kv.close();
+ * ```
+ */
+export class KvMail {
+  readonly instance: string;
+  readonly #kv: Deno.Kv;
+  readonly #keys: ClusterKeys;
+  readonly #onMail: KvMailOptions["onMail"];
+  readonly #onError: (error: unknown) => void;
+  readonly #pollMs: number;
+  readonly #outgoing = new Map<string, Outgoing>();
+  readonly #incoming = new Map<string, Incoming>();
+  #bell: bigint | null = null;
+  #draining: Promise<void> | null = null;
+  #again = false;
+  #poller: ReturnType<typeof setInterval> | null = null;
+  #watch: ReadableStreamDefaultReader<Deno.KvEntryMaybe<unknown>[]> | null = null;
+  #watching: Promise<void> | null = null;
+  #stopped = false;
+
+  /** Sends at once; receives after {@linkcode start}. */
+  constructor(options: KvMailOptions) {
+    this.instance = options.instance;
+    this.#kv = options.kv;
+    this.#keys = options.keys;
+    this.#onMail = options.onMail;
+    this.#onError = options.onError ?? (() => {});
+    this.#pollMs = options.pollMs;
+  }
+
+  /** Queues `mail` for `target`; it is written with everything else sent this turn. */
+  send(target: string, mail: Mail): void {
+    const body = encodeValue(mail);
+    const framed = new Uint8Array(4 + body.length);
+    new DataView(framed.buffer).setUint32(0, body.length);
+    framed.set(body, 4);
+    let out = this.#outgoing.get(target);
+    if (!out) {
+      out = { queue: [], n: 0, writing: null, scheduled: false };
+      this.#outgoing.set(target, out);
+    }
+    out.queue.push(framed);
+    if (!out.scheduled && !out.writing) {
+      out.scheduled = true;
+      queueMicrotask(() => this.#flush(target, out));
+    }
+  }
+
+  /** Resolves once everything sent so far is written (or failed). */
+  async flushed(): Promise<void> {
+    for (;;) {
+      const writing = [...this.#outgoing.values()]
+        .filter((out) => out.writing || out.scheduled || out.queue.length > 0)
+        .map((out) => out.writing ?? new Promise<void>((resolve) => setTimeout(resolve, 0)));
+      if (writing.length === 0) return;
+      await Promise.all(writing);
+    }
+  }
+
+  #flush(target: string, out: Outgoing): void {
+    out.scheduled = false;
+    if (out.writing || out.queue.length === 0) return;
+    const bytes = concat(out.queue);
+    out.queue = [];
+    out.writing = this.#write(target, out, bytes).catch((error) => this.#onError(error))
+      .finally(() => {
+        out.writing = null;
+        if (out.queue.length > 0) this.#flush(target, out);
+      });
+  }
+
+  async #write(target: string, out: Outgoing, bytes: Uint8Array): Promise<void> {
+    const entries: Uint8Array[] = [];
+    for (let at = 0; at < bytes.length; at += ENTRY_BYTES) {
+      entries.push(bytes.subarray(at, at + ENTRY_BYTES));
+    }
+    for (let i = 0; i < entries.length; i += ENTRIES_PER_COMMIT) {
+      const atomic = this.#kv.atomic();
+      for (const entry of entries.slice(i, i + ENTRIES_PER_COMMIT)) {
+        atomic.set(this.#keys.mail(target, this.instance, ++out.n), entry, {
+          expireIn: MAIL_TTL_MS,
+        });
+      }
+      atomic.sum(this.#keys.bell(target), 1n);
+      await retryLocked(() => atomic.commit());
+    }
+  }
+
+  /** Starts receiving: watches the bell and polls it every `pollMs`. */
+  start(): void {
+    if (this.#poller !== null || this.#stopped) return;
+    this.#poller = setInterval(() => void this.#poll(), this.#pollMs);
+    const stream = this.#kv.watch([this.#keys.bell(this.instance)]);
+    const reader = stream.getReader();
+    this.#watch = reader;
+    this.#watching = (async () => {
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          this.#ring((value[0].value as Deno.KvU64 | null)?.value ?? 0n);
+        }
+      } catch (error) {
+        if (!this.#stopped) this.#onError(error);
+      }
+    })();
+    void this.#poll();
+  }
+
+  /** Reads the mailbox now (what the bell would do); resolves when it was read. */
+  async check(): Promise<void> {
+    this.#again = true;
+    while (this.#draining) await this.#draining;
+    if (this.#again) await this.#drain();
+  }
+
+  /** Stops receiving and waits for pending writes. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#poller !== null) clearInterval(this.#poller);
+    this.#poller = null;
+    await this.#watch?.cancel().catch(() => {});
+    await this.#watching;
+    await this.#draining;
+    await this.flushed();
+  }
+
+  async #poll(): Promise<void> {
+    try {
+      const bell = await this.#kv.get<Deno.KvU64>(this.#keys.bell(this.instance));
+      this.#ring(bell.value?.value ?? 0n);
+    } catch (error) {
+      if (!this.#stopped) this.#onError(error);
+    }
+  }
+
+  #ring(bell: bigint): void {
+    if (this.#stopped || bell === this.#bell) return;
+    this.#bell = bell;
+    this.#again = true;
+    if (!this.#draining) {
+      this.#draining = this.#drain().finally(() => this.#draining = null);
+    }
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#again && !this.#stopped) {
+      this.#again = false;
+      try {
+        await this.#readAll();
+      } catch (error) {
+        this.#onError(error);
+      }
+    }
+  }
+
+  async #readAll(): Promise<void> {
+    const read: Deno.KvKey[] = [];
+    const prefix = this.#keys.mail(this.instance);
+    for await (const entry of this.#kv.list<Uint8Array>({ prefix })) {
+      read.push(entry.key);
+      const source = entry.key[prefix.length] as string;
+      const n = entry.key[prefix.length + 1] as number;
+      let incoming = this.#incoming.get(source);
+      if (!incoming) {
+        incoming = { n: 0, rest: new Uint8Array(0) };
+        this.#incoming.set(source, incoming);
+      }
+      // Read before but not deleted yet (a delete failed): skip.
+      if (n <= incoming.n) continue;
+      if (n !== incoming.n + 1) {
+        // Entries expired before they were read: the partial message cannot be completed.
+        incoming.rest = new Uint8Array(0);
+      }
+      incoming.n = n;
+      this.#deliver(source, incoming, entry.value);
+    }
+    for (let i = 0; i < read.length; i += 500) {
+      const atomic = this.#kv.atomic();
+      for (const key of read.slice(i, i + 500)) atomic.delete(key);
+      await retryLocked(() => atomic.commit());
+    }
+  }
+
+  #deliver(source: string, incoming: Incoming, chunk: Uint8Array): void {
+    const bytes = incoming.rest.length ? concat([incoming.rest, chunk]) : chunk;
+    let at = 0;
+    while (bytes.length - at >= 4) {
+      const length = new DataView(bytes.buffer, bytes.byteOffset + at).getUint32(0);
+      if (bytes.length - at - 4 < length) break;
+      const body = bytes.subarray(at + 4, at + 4 + length);
+      at += 4 + length;
+      let mail: Mail;
+      try {
+        mail = decodeValue(body, MAIL_LIMITS) as Mail;
+      } catch (error) {
+        this.#onError(error);
+        continue;
+      }
+      try {
+        this.#onMail(source, mail);
+      } catch (error) {
+        this.#onError(error);
+      }
+    }
+    incoming.rest = bytes.slice(at);
+  }
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}

@@ -1,0 +1,167 @@
+/**
+ * Join routing in a cluster: a join for a room runs here when this instance owns the room,
+ * goes through the relay when a live instance owns it, and adopts the room (claim the lease,
+ * restore it from KV) when nobody does. Join-or-create looks at this instance's rooms first,
+ * then at the directory, and creates a room here only when no open room exists anywhere.
+ *
+ * @module
+ */
+import { ArbiterError } from "../protocol/mod.ts";
+import type { JoinRequest, Member, RoomManager, Seat } from "../rooms/mod.ts";
+import type { Directory } from "./directory.ts";
+import { leaseIsLive, type Leases } from "./leases.ts";
+import type { Relay, RelayedSeat } from "./relay.ts";
+
+/** What adopting a room did: it runs here now, another instance took it, or it does not exist. */
+export type AdoptResult = "here" | "taken" | "missing";
+
+/** Options of {@linkcode Router}. */
+export interface RouterOptions {
+  manager: RoomManager;
+  instance: string;
+  leases: Leases;
+  relay: Relay;
+  directory: Directory;
+  /** Claims `room` and restores it here (single-flight per room). */
+  adopt: (room: string) => Promise<AdoptResult>;
+  /** Resolves once a room just created here is claimed (visible to other instances). */
+  claimed: (room: string) => Promise<void>;
+  now?: () => number;
+}
+
+/** How often a join follows a room that keeps changing hands before giving up. */
+const MAX_HOPS = 4;
+
+/** A join's failures after which join-or-create tries the next room. */
+const NEXT_ROOM: ReadonlySet<string> = new Set([
+  "room_full",
+  "game_started",
+  "room_closed",
+  "game_over",
+  "room_not_found",
+  "server_restart",
+]);
+
+/**
+ * Routes joins to wherever their room runs.
+ *
+ * @example
+ * ```ts ignore
+ * const router = new Router({ manager, instance, leases, relay, directory, adopt });
+ * const seat = await router.join({ mode: "join", room: "ab3k9mzq", name: "ann" }, member);
+ * ```
+ */
+export class Router {
+  readonly #o: RouterOptions;
+  readonly #now: () => number;
+  readonly #locks = new Map<string, Promise<unknown>>();
+
+  /** Routes with the cluster's parts. */
+  constructor(options: RouterOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Joins as `RoomManager.join` does, wherever the room runs. Resolves once the `welcome` went
+   * to `member`; rejects with an {@linkcode ArbiterError}.
+   */
+  join(request: JoinRequest, member: Member): Promise<Seat | RelayedSeat> {
+    const { manager } = this.#o;
+    if (request.mode === "join_or_create" && !request.resume) {
+      const game = request.game;
+      if (typeof game !== "string" || !manager.games.has(game)) {
+        return manager.join(request, member);
+      }
+      return this.#serialized(game, () => this.#joinOrCreate(game, request, member));
+    }
+    if (request.mode === "create") return this.#create(request, member);
+    // A token-only resume can only be looked up among local rooms.
+    if (typeof request.room !== "string") return manager.join(request, member);
+    return this.#joinRoom(request.room, request, member);
+  }
+
+  async #joinRoom(
+    room: string,
+    request: JoinRequest,
+    member: Member,
+  ): Promise<Seat | RelayedSeat> {
+    const { manager, leases, relay, instance } = this.#o;
+    for (let hop = 0; hop < MAX_HOPS; hop++) {
+      if (manager.get(room) && leases.holds(room)) return await manager.join(request, member);
+      const lease = await leases.read(room);
+      if (leaseIsLive(lease, this.#now()) && lease!.instance !== instance) {
+        return await relay.join(room, lease!, request, member);
+      }
+      // Nobody runs it: run it here (or learn who won the race to).
+      if (await this.#o.adopt(room) === "missing") {
+        throw new ArbiterError("room_not_found", `No room ${room}.`);
+      }
+    }
+    throw new ArbiterError("server_restart", `Room ${room} is changing instances; retry.`);
+  }
+
+  async #joinOrCreate(
+    game: string,
+    request: JoinRequest,
+    member: Member,
+  ): Promise<Seat | RelayedSeat> {
+    const { manager, leases, directory } = this.#o;
+    const join = (room: string): JoinRequest => ({
+      ...request,
+      mode: "join",
+      room,
+      spectator: undefined,
+      resume: undefined,
+    });
+    for (const summary of manager.list({ game, publicOnly: true, localOnly: true })) {
+      const room = manager.get(summary.id);
+      if (!room?.acceptsPlayers || !leases.holds(room.id)) continue;
+      try {
+        return await manager.join(join(room.id), member);
+      } catch (error) {
+        if (!(error instanceof ArbiterError && NEXT_ROOM.has(error.code))) throw error;
+      }
+    }
+    const elsewhere = (await directory.list(game))
+      .filter((entry) => entry.open && !entry.private && !manager.get(entry.id))
+      .sort((a, b) => a.createdAt - b.createdAt);
+    for (const entry of elsewhere) {
+      try {
+        return await this.#joinRoom(entry.id, join(entry.id), member);
+      } catch (error) {
+        if (!(error instanceof ArbiterError && NEXT_ROOM.has(error.code))) throw error;
+      }
+    }
+    return await this.#create(request, member);
+  }
+
+  /**
+   * Creates a room here; its first player gets the `welcome` only once the room's lease is
+   * stored, so that the room id they share works on every instance at once.
+   */
+  async #create(request: JoinRequest, member: Member): Promise<Seat> {
+    const { manager } = this.#o;
+    if (typeof request.game !== "string") {
+      throw new ArbiterError("game_not_found", "A create join needs a game name.");
+    }
+    const room = manager.create(request.game, request.options);
+    await this.#o.claimed(room.id);
+    return await room.join({ name: request.name, user: request.user }, member);
+  }
+
+  /**
+   * Runs join-or-create calls for one game one after another on this instance, so that
+   * concurrent calls fill the room the first one created instead of each creating its own.
+   */
+  #serialized<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(key) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const tail = run.catch(() => {});
+    this.#locks.set(key, tail);
+    tail.then(() => {
+      if (this.#locks.get(key) === tail) this.#locks.delete(key);
+    });
+    return run;
+  }
+}

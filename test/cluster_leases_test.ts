@@ -1,0 +1,172 @@
+/**
+ * Room leases and the fence in one process (one Deno KV, several "instances"): exclusive
+ * claims, hand-over, an owner that is deposed or cannot renew gives the room up at once, and
+ * a deposed owner cannot write the room's log or snapshot anymore. Plus the mail the relay
+ * runs on: order and messages far above KV's 64 KiB value limit.
+ */
+import assert from "node:assert/strict";
+import { ClusterKeys, KvMail, Leases, type LostReason } from "../cluster/mod.ts";
+import { KvRoomStore, PersistenceError } from "../persistence/mod.ts";
+import { waitFor } from "./support/test_server.ts";
+
+const keys = new ClusterKeys();
+
+function leases(
+  kv: Deno.Kv,
+  instance: string,
+  options: {
+    ttlMs?: number;
+    skewMs?: number;
+    lost?: [string, LostReason][];
+    lostAt?: number[];
+  } = {},
+): Leases {
+  return new Leases({
+    kv,
+    keys,
+    instance,
+    ttlMs: options.ttlMs ?? 10_000,
+    // A clock ahead of the others sees their leases expire early: a takeover without waiting.
+    now: () => Date.now() + (options.skewMs ?? 0),
+    onLost: (room, reason) => {
+      options.lost?.push([room, reason]);
+      options.lostAt?.push(Date.now());
+    },
+  });
+}
+
+Deno.test("leases: one holder at a time; release hands the room over", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const a = leases(kv, "a");
+  const b = leases(kv, "b");
+  assert.deepEqual(await a.claim("r1"), { ok: true, epoch: 1 });
+  const refused = await b.claim("r1");
+  assert.equal(refused.ok, false);
+  assert.equal(!refused.ok && refused.holder?.instance, "a");
+  assert.ok(a.holds("r1") && !b.holds("r1"));
+  // A fresh claim (a new room id) fails for an id anyone ever claimed.
+  assert.equal((await b.claim("r1", { fresh: true })).ok, false);
+  await a.release("r1");
+  assert.ok(!a.holds("r1"));
+  assert.deepEqual(await b.claim("r1"), { ok: true, epoch: 2 });
+  kv.close();
+});
+
+Deno.test("leases: a deposed owner notices at its next renewal and gives the room up", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const lost: [string, LostReason][] = [];
+  const a = leases(kv, "a", { ttlMs: 600, lost });
+  await a.claim("r1");
+  a.start();
+  try {
+    // b's clock runs a second ahead: a's lease looks expired to it, so it takes the room.
+    const b = leases(kv, "b", { ttlMs: 600, skewMs: 1000 });
+    assert.equal((await b.claim("r1")).ok, true);
+    await waitFor(() => lost.length > 0, "a gives the room up", 5000);
+    assert.deepEqual(lost, [["r1", "taken"]]);
+    assert.ok(!a.holds("r1"));
+  } finally {
+    await a.stop();
+    kv.close();
+  }
+});
+
+Deno.test("leases: an owner that cannot renew stops before its lease runs out", async () => {
+  const kv = await Deno.openKv(":memory:");
+  let down = false;
+  // KV goes away for this instance only: every commit fails.
+  const flaky = new Proxy(kv, {
+    get(target, prop) {
+      if (prop !== "atomic") return Reflect.get(target, prop).bind(target);
+      return () => {
+        const atomic = target.atomic();
+        const commit = atomic.commit.bind(atomic);
+        atomic.commit = () => down ? Promise.reject(new Error("KV unreachable")) : commit();
+        return atomic;
+      };
+    },
+  });
+  const lost: [string, LostReason][] = [];
+  const lostAt: number[] = [];
+  // A long lease: the check below needs the watchdog to run within its margin (600 ms).
+  const a = leases(flaky, "a", { ttlMs: 3000, lost, lostAt });
+  await a.claim("r1");
+  a.start();
+  try {
+    const stored = (await a.read("r1"))!;
+    down = true;
+    await waitFor(() => lost.length > 0, "a gives the room up", 5000);
+    assert.deepEqual(lost, [["r1", "expired"]]);
+    // It stopped while the stored lease still held: nobody else could have started yet.
+    const renewed = (await a.read("r1"))!;
+    assert.ok(lostAt[0] < renewed.expiresAt, "stopped before the stored expiry");
+    assert.ok(renewed.expiresAt >= stored.expiresAt);
+  } finally {
+    await a.stop();
+    kv.close();
+  }
+});
+
+Deno.test("fence: a deposed owner can no longer write the room's log or snapshot", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const a = leases(kv, "a", { ttlMs: 500 });
+  const b = leases(kv, "b", { ttlMs: 500, skewMs: 1000 });
+  const storeA = new KvRoomStore(kv, { fence: (room) => a.fence(room) });
+  const storeB = new KvRoomStore(kv, { fence: (room) => b.fence(room) });
+  const entry = (index: number) => ({ index, time: 0, player: "p1", action: "x", payload: null });
+  const meta = {
+    room: "r1",
+    game: "g",
+    seq: 1,
+    actionIndex: 1,
+    seqCeiling: 100,
+    status: "playing",
+    expiresAt: Date.now() + 60_000,
+  };
+  await a.claim("r1");
+  await storeA.appendLog("r1", entry(1), Date.now() + 60_000);
+  await storeA.saveSnapshot(meta, new Uint8Array([1]));
+  // b takes the room over (a does not know yet).
+  assert.equal((await b.claim("r1")).ok, true);
+  await assert.rejects(storeA.appendLog("r1", entry(2), Date.now() + 60_000), PersistenceError);
+  await assert.rejects(storeA.saveSnapshot(meta, new Uint8Array([2])), PersistenceError);
+  await assert.rejects(storeA.deleteRoom("r1"), PersistenceError);
+  // The new owner writes on from what is stored.
+  await storeB.appendLog("r1", entry(2), Date.now() + 60_000);
+  assert.deepEqual((await storeB.readLog("r1", 0)).map((e) => e.index), [1, 2]);
+  assert.deepEqual((await storeB.loadSnapshot("r1"))?.bytes, new Uint8Array([1]));
+  kv.close();
+});
+
+Deno.test("mail: messages arrive in order, whole, however large", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const got: unknown[] = [];
+  const a = new KvMail({ kv, keys, instance: "a", pollMs: 10, onMail: () => {} });
+  const b = new KvMail({
+    kv,
+    keys,
+    instance: "b",
+    pollMs: 10,
+    onMail: (source, mail) => got.push([source, mail.n, (mail.bytes as Uint8Array).length]),
+  });
+  b.start();
+  try {
+    const big = new Uint8Array(300 * 1024).map((_, i) => i % 251);
+    a.send("b", { n: 1, bytes: new Uint8Array(3) });
+    a.send("b", { n: 2, bytes: big });
+    await a.flushed();
+    a.send("b", { n: 3, bytes: new Uint8Array(0) });
+    await a.flushed();
+    await waitFor(() => got.length === 3, "three messages", 5000);
+    assert.deepEqual(got, [["a", 1, 3], ["a", 2, big.length], ["a", 3, 0]]);
+    // Read mail is deleted.
+    await b.check();
+    const left = [];
+    for await (const entry of kv.list({ prefix: keys.mail("b") })) left.push(entry.key);
+    assert.deepEqual(left, []);
+  } finally {
+    await b.stop();
+    await a.stop();
+    kv.close();
+  }
+});
