@@ -8,7 +8,7 @@
 // Skipped (reported as ignored) when no Chromium is installed: .ci/setup_extras.sh installs
 // Debian's `chromium`. (The DOM types are for the functions that run in the pages.)
 import { deepEqual, equal, fail, match, ok } from "node:assert/strict";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
 import { hasChromium, launchBrowser, screenshotPath } from "./support/browser.ts";
 import { startTestServer } from "./support/test_server.ts";
 
@@ -200,6 +200,15 @@ Deno.test({
     });
 
     await t.step("arena: the keyboard moves the player; it survives a network drop", async () => {
+      // Ann's sockets go through a route the test controls: passed through to the server, until
+      // the test kills the live one from the server side and refuses reconnects for a moment.
+      let refuse = false;
+      let live: WebSocketRoute | null = null;
+      await ann.page.routeWebSocket(/\/ws(\?.*)?$/, (ws) => {
+        if (refuse) return ws.close({ code: 4500, reason: "test: network down" });
+        ws.connectToServer();
+        live = ws;
+      });
       await ann.page.goto(`${base}/play/arena`);
       await waitForStatus(ann.page, "connected");
       const room = roomOf(ann.page);
@@ -228,19 +237,26 @@ Deno.test({
           attributeFilter: ["data-status"],
         });
       });
-      let refuse = true;
-      await ann.page.routeWebSocket(/\/ws$/, (ws) => {
-        if (refuse) ws.close({ code: 4500, reason: "test: network down" });
-        else ws.connectToServer();
-      });
       const resumesBefore = server.server.metrics.resumes;
-      await ann.page.click("#drop");
+      ok(live, "the page's socket went through the route");
+      refuse = true;
+      // The connection dies under the page (the page did nothing): the page gets an abnormal
+      // close and the server loses the socket; the page must notice and reconnect by itself.
+      const errorsBefore = pageErrors.length;
+      await (live as WebSocketRoute).close({ code: 1011, reason: "test: connection killed" });
       await waitForStatus(ann.page, "reconnecting", 5000);
       await ann.page.screenshot({ path: screenshotPath("arena_reconnecting"), fullPage: true });
       // Moves made while away are not sent; the page keeps rendering.
       await ann.page.waitForTimeout(800);
       refuse = false;
       await waitForStatus(ann.page, "connected", 15_000);
+      // Chromium reports the killed socket on the console, as it would a real network failure;
+      // that line is expected, anything else is not.
+      const killLines = pageErrors.splice(errorsBefore);
+      ok(
+        killLines.every((line) => /WebSocket connection to .* failed/.test(line)),
+        `unexpected page errors: ${killLines.join("; ")}`,
+      );
       const seen = await ann.page.evaluate(() =>
         (globalThis as unknown as { seenStatuses: string[] }).seenStatuses
       );
@@ -291,7 +307,7 @@ Deno.test({
 
     await ann.context.close();
     await bob.context.close();
-    deepEqual(pageErrors, [], "pages logged errors");
+    deepEqual(pageErrors, [], `pages logged errors: ${pageErrors.join("; ")}`);
   },
 });
 
