@@ -78,7 +78,7 @@ export interface RoomManagerOptions {
   /** Called when a room is disposed (e.g. to delete its stored snapshot), with the reason. */
   onRoomDisposed?: (room: Room, reason: DisposeReason) => void;
   /** Receives errors from game code and members. Default `console.error`. */
-  onError?: (error: unknown) => void;
+  onError?: (error: unknown, room: { id: string; game: string }) => void;
   /**
    * Rooms live on other instances (`cluster/`'s directory): {@linkcode RoomManager.list}
    * includes those not live here.
@@ -316,7 +316,7 @@ export class RoomManager {
       idleDisposeMs: o.idleDisposeMs,
       ringSize: o.ringSize,
       journal: o.journal?.({ id, game }),
-      onError: o.onError,
+      onError: o.onError && ((error) => o.onError!(error, { id, game: game.name })),
       onChange: o.onRoomChanged,
       onDispose: (room, reason) => {
         if (this.#rooms.get(room.id) === room) this.#rooms.delete(room.id);

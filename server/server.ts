@@ -8,7 +8,7 @@
 import { Cluster, combineHooks } from "../cluster/mod.ts";
 import { DurableRooms, KvRoomStore, openKv, type RestoreReport } from "../persistence/mod.ts";
 import { CLOSE_CODES } from "../protocol/mod.ts";
-import { type GameDefinition, RoomManager } from "../rooms/mod.ts";
+import { type GameDefinition, RoomManager, type RoomManagerOptions } from "../rooms/mod.ts";
 import { type AppOptions, createApp } from "./app.ts";
 import type { ServerConfig } from "./config.ts";
 import { listen } from "./listen.ts";
@@ -94,9 +94,21 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     roomDataTtlMs: config.roomDataTtlMs,
     log,
   });
+  // Each room's life in the log, with its id, so a log query can follow one game.
+  const lifecycle: Partial<RoomManagerOptions> = {
+    onRoomCreated: (room) => log.info("room created", { room: room.id, game: room.game.name }),
+    onRoomChanged: (room, change) => {
+      if (change === "finished") {
+        log.info("game over", { room: room.id, game: room.game.name, outcome: room.outcome });
+      }
+    },
+    onRoomDisposed: (room, reason) =>
+      log.info("room disposed", { room: room.id, game: room.game.name, reason }),
+  };
+  const persistence = cluster ? combineHooks(cluster.hooks(), durable.hooks()) : durable.hooks();
   const manager = new RoomManager({
     // In a cluster, a room is claimed before the durable layer first saves it.
-    ...(cluster ? combineHooks(cluster.hooks(), durable.hooks()) : durable.hooks()),
+    ...combineHooks(persistence, lifecycle),
     games: options.games,
     graceMs: config.graceMs,
     finishedRetentionMs: config.finishedRetentionMs,
@@ -104,8 +116,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     maxRooms: config.maxRooms,
     ringSize: config.ringSize,
     // Game code that throws is logged here (with its stack); clients only get `internal`.
-    onError: (error) =>
-      log.error("room error", { error: String((error as Error)?.stack ?? error) }),
+    onError: (error, room) =>
+      log.error("room error", {
+        room: room.id,
+        game: room.game,
+        error: String((error as Error)?.stack ?? error),
+      }),
   });
   // Alone, every stored room is this server's; in a cluster, only those nobody else runs.
   const restored: RestoreReport = cluster

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { ArbiterError, type Room } from "../client/mod.ts";
 import type { arena, connectFour, ticTacToe } from "../games/mod.ts";
+import { createLogger } from "../server/mod.ts";
 import { startTestServer, waitFor } from "./support/test_server.ts";
 
 async function ticTacToePair(t: Awaited<ReturnType<typeof startTestServer>>) {
@@ -323,4 +324,23 @@ Deno.test("HTTP errors are JSON with a code and message", async () => {
   const health = await fetch(new URL("/health", t.server.url));
   assert.equal((await health.json()).status, "ok");
   assert.equal(health.headers.get("x-content-type-options"), "nosniff");
+});
+
+Deno.test("the log follows a room by its id: created, joins, game over, disposed", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger("info", (line) => lines.push(JSON.parse(line)));
+  await using t = await startTestServer({ FINISHED_RETENTION_MS: "50" }, { log });
+  const { ann, bob } = await ticTacToePair(t);
+  for (const [who, cell] of [[ann, 0], [bob, 3], [ann, 1], [bob, 4], [ann, 2]] as const) {
+    await who.send("place", { cell });
+  }
+  const room = ann.roomId;
+  const about = (msg: string) => lines.filter((l) => l.msg === msg && l.room === room);
+  await waitFor(() => about("room disposed").length === 1, "the room disposed", 10_000);
+  assert.equal(about("room created").length, 1);
+  assert.equal(about("joined").length, 2, "each join names the room");
+  assert.deepEqual(about("game over")[0]?.outcome, { winners: ["p1"], reason: "three in a row" });
+  assert.equal(about("room disposed")[0]?.reason, "room_closed");
+  ann.leave();
+  bob.leave();
 });
