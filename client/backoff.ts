@@ -1,6 +1,7 @@
 /**
- * Reconnect delays: exponential backoff with full jitter, so that many clients dropped at once
- * (a server restart) do not all come back in the same millisecond.
+ * Reconnect delays: exponential backoff with equal jitter (half of each delay fixed, half
+ * random), so that many clients dropped at once (a server restart) do not all come back in
+ * the same millisecond.
  *
  * @module
  */

@@ -14,8 +14,12 @@ import { type ClientOptions, type JoinTarget, RoomConnection } from "./room.ts";
  * bundle does not include the game's server code.
  */
 // deno-lint-ignore no-explicit-any
-export type Room<G = any> = [G] extends [GameDefinition<any, any, any>]
+export type Room<G = any> = 0 extends 1 & G
+  // No game given (`Room` alone): any action name is accepted.
   ? RoomConnection<ViewOf<G>, ActionsOf<G> & Record<string, unknown>>
+  // A game: only its own action names, each with its payload type.
+  // deno-lint-ignore no-explicit-any
+  : [G] extends [GameDefinition<any, any, any>] ? RoomConnection<ViewOf<G>, ActionsOf<G>>
   : RoomConnection<Value, Record<string, Value>>;
 
 /**

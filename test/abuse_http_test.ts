@@ -1,7 +1,7 @@
 /**
  * Abuse suite, HTTP and internals: security headers on every kind of response, bounded
- * request bodies, and errors that tell clients a code and a plain message while the stack and
- * the error text go to the server log only.
+ * request bodies, errors that tell clients a code and a plain message while the stack and
+ * the error text go to the server log only, and the upgrade's subprotocol answer.
  */
 import assert from "node:assert/strict";
 import { INTERNAL_SECRET, startAbuseServer } from "./support/abuse_harness.ts";
@@ -152,4 +152,30 @@ Deno.test("ws: game code that throws reaches the client as a bare internal code"
   assert.ok(s.errors().some((l) => l.msg === "join failed"));
   raw.abort();
   await s.finish({ expectedErrors: ["room error", "join failed"] });
+});
+
+Deno.test("ws: the upgrade answers Sec-WebSocket-Protocol arbiter.v1 only when it was offered", async () => {
+  await using s = await startAbuseServer();
+  const cases: [offered: string | null, answered: string | null][] = [
+    ["arbiter.v1", "arbiter.v1"],
+    ["chat, arbiter.v1", "arbiter.v1"],
+    // A browser fails a handshake that names a protocol it did not offer.
+    [null, null],
+    ["chat", null],
+  ];
+  for (const [offered, answered] of cases) {
+    const raw = await openRaw(s.t.server.wsUrl, { protocol: offered });
+    try {
+      assert.equal(raw.headers.get("sec-websocket-protocol"), answered, `offered: ${offered}`);
+      // Either way the socket speaks the protocol.
+      const welcome = await raw.join({ mode: "create", game: "tic_tac_toe" });
+      assert.equal(welcome.player, "p1");
+      await raw.send({ kind: "leave" });
+      await raw.sendClose(1000);
+      await raw.closedWithin(5000);
+    } finally {
+      raw.abort();
+    }
+  }
+  await s.finish();
 });

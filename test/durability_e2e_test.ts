@@ -1,13 +1,14 @@
 /**
  * Durability end to end: the server runs as its own OS process with a file-backed Deno KV;
  * two players play over real WebSockets with the client library; the server is killed
- * (SIGKILL) or stopped (SIGTERM) and started again on the same port and file; the clients
- * reconnect and resume by themselves and finish the game.
+ * (SIGKILL) or stopped (SIGTERM, SIGINT: close code 1012 on the wire) and started again on the
+ * same port and file; the clients reconnect and resume by themselves and finish the game.
  */
 import assert from "node:assert/strict";
 import { type ArbiterClient, connect, type Room } from "../client/mod.ts";
 import type { connectFour } from "../games/mod.ts";
 import { type ServerProcess, spawnServer } from "./support/server_process.ts";
+import { TestNetwork } from "./support/test_network.ts";
 import { waitFor } from "./support/test_server.ts";
 
 type C4 = Room<typeof connectFour>;
@@ -23,9 +24,11 @@ async function setup(env: Record<string, string>) {
     pingIntervalMs: 0,
     reconnect: { baseMs: 50, maxMs: 250 },
   } as const;
+  // Each client's sockets go through a network that records how they closed.
+  const networks = { ann: new TestNetwork(), bob: new TestNetwork() };
   const clients: ArbiterClient[] = [
-    connect(first.wsUrl, { ...clientOptions, name: "ann" }),
-    connect(first.wsUrl, { ...clientOptions, name: "bob" }),
+    connect(first.wsUrl, { ...clientOptions, name: "ann", WebSocket: networks.ann.WebSocket }),
+    connect(first.wsUrl, { ...clientOptions, name: "bob", WebSocket: networks.bob.WebSocket }),
   ];
   const ann = await clients[0].create<typeof connectFour>("connect_four", { turnMs: 600_000 });
   const bob = await clients[1].join<typeof connectFour>(ann.roomId);
@@ -33,6 +36,7 @@ async function setup(env: Record<string, string>) {
   return {
     ann,
     bob,
+    networks,
     get server() {
       return server;
     },
@@ -149,34 +153,53 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "graceful shutdown: SIGTERM saves every room, closes with 1012, and clients resume",
-  ...slow,
-  fn: async () => {
-    const t = await setup({ SNAPSHOT_EVERY_ACTIONS: "1000", SNAPSHOT_EVERY_MS: "600000" });
-    try {
-      const { ann, bob } = t;
-      await play(ann, bob, 0, 4);
-      const before = structuredClone(ann.state);
-      const statuses: string[] = [];
-      ann.onStatus((status) => statuses.push(status));
-      const stopping = t.server;
-      stopping.kill("SIGTERM");
-      const status = await stopping.status;
-      assert.equal(status.code, 0, stopping.lines.join("\n"));
-      assert.ok(statuses.includes("reconnecting"), `1012 makes the client reconnect: ${statuses}`);
-      const saved = stopping.lines.map((line) => JSON.parse(line)).find((l) =>
-        l.msg === "rooms saved"
-      );
-      assert.equal(saved?.timedOut, false);
-      assert.ok(saved?.saved >= 1, "the room was saved at shutdown");
-      await t.restart();
-      await bothResumed(ann, bob, 0);
-      assert.deepEqual(ann.state, before, "nothing was lost");
-      assert.deepEqual(bob.state, before);
-      await finish(ann, bob, 4);
-    } finally {
-      await t.cleanup();
-    }
-  },
-});
+// Deno Deploy stops an instance with SIGINT; other hosts (and `docker stop`) send SIGTERM.
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.test({
+    name: `graceful shutdown: ${signal} saves every room, closes with 1012, and clients resume`,
+    ...slow,
+    fn: async () => {
+      const t = await setup({ SNAPSHOT_EVERY_ACTIONS: "1000", SNAPSHOT_EVERY_MS: "600000" });
+      try {
+        const { ann, bob, networks } = t;
+        await play(ann, bob, 0, 4);
+        const before = structuredClone(ann.state);
+        const statuses: string[] = [];
+        ann.onStatus((status) => statuses.push(status));
+        assert.deepEqual([networks.ann.closes, networks.bob.closes], [[], []]);
+        const stopping = t.server;
+        stopping.kill(signal);
+        const status = await stopping.status;
+        assert.equal(status.code, 0, stopping.lines.join("\n"));
+        // The close code on the wire, as each client's socket saw it (the first close since
+        // the game began; failed reconnects to the stopped server follow it).
+        await waitFor(
+          () => networks.ann.closes.length > 0 && networks.bob.closes.length > 0,
+          "both sockets closed",
+          10_000,
+        );
+        for (const [who, network] of Object.entries(networks)) {
+          const first = network.closes[0];
+          assert.equal(first.code, 1012, `${who}'s close: ${JSON.stringify(network.closes)}`);
+          assert.equal(first.reason, "server_restart", who);
+        }
+        assert.ok(
+          statuses.includes("reconnecting"),
+          `1012 makes the client reconnect: ${statuses}`,
+        );
+        const saved = stopping.lines.map((line) => JSON.parse(line)).find((l) =>
+          l.msg === "rooms saved"
+        );
+        assert.equal(saved?.timedOut, false);
+        assert.ok(saved?.saved >= 1, "the room was saved at shutdown");
+        await t.restart();
+        await bothResumed(ann, bob, 0);
+        assert.deepEqual(ann.state, before, "nothing was lost");
+        assert.deepEqual(bob.state, before);
+        await finish(ann, bob, 4);
+      } finally {
+        await t.cleanup();
+      }
+    },
+  });
+}

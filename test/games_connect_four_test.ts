@@ -1,5 +1,5 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { ManualClock, Room } from "../rooms/mod.ts";
+import { type GameContext, ManualClock, Random, Room } from "../rooms/mod.ts";
 import { TestMember } from "../rooms/testing.ts";
 import {
   COLUMNS,
@@ -139,4 +139,114 @@ Deno.test("leaving after the first disc forfeits", async () => {
   seats[0].leave();
   deepEqual(room.outcome, { winners: ["p2"], reason: "forfeit" });
   room.dispose();
+});
+
+type Cell = [number, number];
+
+/** Every 4-cell window of the grid, by direction: 24 horizontal, 21 vertical, 12 + 12 diagonal. */
+function windows(): { direction: string; cells: Cell[] }[] {
+  const directions: [string, number, number][] = [
+    ["horizontal", 0, 1],
+    ["vertical", 1, 0],
+    ["diagonal down-right", 1, 1],
+    ["diagonal down-left", 1, -1],
+  ];
+  const found: { direction: string; cells: Cell[] }[] = [];
+  for (const [direction, dr, dc] of directions) {
+    for (let r = 0; r < ROWS; r++) {
+      for (let c = 0; c < COLUMNS; c++) {
+        const cells = [0, 1, 2, 3].map((i): Cell => [r + i * dr, c + i * dc]);
+        if (cells.every(([row, col]) => row >= 0 && row < ROWS && col >= 0 && col < COLUMNS)) {
+          found.push({ direction, cells });
+        }
+      }
+    }
+  }
+  return found;
+}
+
+function contextFor(player: string): GameContext<{ turnMs?: number }> {
+  return {
+    now: 1_700_000_000_000,
+    player,
+    players: [
+      { id: "p1", name: "p1", seat: 0, presence: "connected" },
+      { id: "p2", name: "p2", seat: 1, presence: "connected" },
+    ],
+    random: new Random("c4"),
+    options: {},
+    emit() {},
+  };
+}
+
+Deno.test("every one of the 69 four-cell windows wins, for either player, whichever disc is last", () => {
+  const all = windows();
+  deepEqual(
+    Object.entries(Object.groupBy(all, (w) => w.direction)).map(([d, ws]) => [d, ws!.length]),
+    [
+      ["horizontal", 24],
+      ["vertical", 21],
+      ["diagonal down-right", 12],
+      ["diagonal down-left", 12],
+    ],
+  );
+  equal(all.length, 69);
+  const drop = connectFour.actions.drop;
+  const failures: string[] = [];
+  let cases = 0;
+  for (const { direction, cells } of all) {
+    for (const player of ["p1", "p2"]) {
+      const filler = player === "p1" ? "p2" : "p1";
+      // The last disc must land on its cell: in a vertical window only the top one can.
+      const lasts = direction === "vertical"
+        ? [cells.reduce((top, cell) => (cell[0] < top[0] ? cell : top))]
+        : cells;
+      for (const last of lasts) {
+        cases++;
+        const what = `${direction} ${JSON.stringify(cells)} for ${player}, last ${last}`;
+        // The player's discs on the window, the other player's below them to hold them up.
+        const board = Array.from({ length: ROWS }, () => Array<string | null>(COLUMNS).fill(null));
+        for (const [r, c] of cells) board[r][c] = player;
+        for (const [r, c] of cells) {
+          for (let below = r + 1; below < ROWS; below++) board[below][c] ??= filler;
+        }
+        board[last[0]][last[1]] = null;
+        const state: ConnectFourState = {
+          board,
+          next: player,
+          moves: board.flat().filter((cell) => cell !== null).length,
+          winner: null,
+          line: null,
+          reason: null,
+        };
+        const ctx = contextFor(player);
+        if (connectFour.outcome!(state, ctx) !== undefined) {
+          failures.push(`${what}: over before the last disc`);
+          continue;
+        }
+        if (drop.validate!(state, { column: last[1] }, ctx) !== undefined) {
+          failures.push(`${what}: the drop was refused`);
+          continue;
+        }
+        const next = drop.apply(state, { column: last[1] }, ctx) ?? state;
+        if (next.board[last[0]][last[1]] !== player) {
+          failures.push(`${what}: the disc did not land on ${last}`);
+          continue;
+        }
+        const outcome = connectFour.outcome!(next, ctx);
+        if (
+          JSON.stringify(outcome) !== JSON.stringify({ winners: [player], reason: "four in a row" })
+        ) {
+          failures.push(`${what}: outcome ${JSON.stringify(outcome)}`);
+          continue;
+        }
+        const expected = [...cells].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+        if (JSON.stringify(next.line) !== JSON.stringify(expected)) {
+          failures.push(`${what}: line ${JSON.stringify(next.line)}`);
+        }
+      }
+    }
+  }
+  equal(cases, 2 * (24 * 4 + 21 + 24 * 4));
+  deepEqual(failures, []);
 });

@@ -4,31 +4,10 @@
  * are refused with `bad_session`; a stored token takes a seat back after a page reload.
  */
 import assert from "node:assert/strict";
-import { ArbiterError, type ClientOptions, type Room } from "../client/mod.ts";
+import { ArbiterError, type Room } from "../client/mod.ts";
 import type { arena, ticTacToe } from "../games/mod.ts";
+import { TestNetwork } from "./support/test_network.ts";
 import { startTestServer, waitFor } from "./support/test_server.ts";
-
-/**
- * A network the test controls: while `offline`, sockets go nowhere (the client keeps
- * retrying); `bytes` counts what the client received.
- */
-class TestNetwork {
-  offline = false;
-  bytes = 0;
-  readonly WebSocket: NonNullable<ClientOptions["WebSocket"]> = testSocket(this);
-}
-
-function testSocket(network: TestNetwork): NonNullable<ClientOptions["WebSocket"]> {
-  return class extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      // Port 9 (discard) on loopback refuses the connection at once.
-      super(network.offline ? "ws://127.0.0.1:9/ws" : url, protocols);
-      this.addEventListener("message", (event) => {
-        if (event.data instanceof ArrayBuffer) network.bytes += event.data.byteLength;
-      });
-    }
-  };
-}
 
 type Arena = Room<typeof arena>;
 

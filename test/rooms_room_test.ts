@@ -710,3 +710,180 @@ Deno.test("state that is not data fails at creation with the path", () => {
   }
   ok(message.startsWith("state.when: a Map is not data"), message);
 });
+
+Deno.test("onDisconnect runs on a drop and onReconnect on the resume; their changes reach everyone", async () => {
+  const calls: string[] = [];
+  const hooked = defineGame({
+    name: "hooked",
+    players: { min: 2, max: 3 },
+    setup: () => ({ away: [] as string[], log: [] as string[] }),
+    actions: { noop: { apply() {} } },
+    onDisconnect(state, player, ctx) {
+      calls.push(`disconnect ${player} as ${ctx.player}`);
+      state.away.push(player);
+      state.log.push(`-${player}`);
+    },
+    onReconnect(state, player, ctx) {
+      calls.push(`reconnect ${player} as ${ctx.player}`);
+      state.away = state.away.filter((p) => p !== player);
+      state.log.push(`+${player}`);
+    },
+  });
+  type Hooked = { away: string[]; log: string[] };
+  const { room, clock, errors } = makeRoom(hooked, { graceMs: 10_000 });
+  const { members, seats } = await seatPlayers(room, 3);
+  deepEqual(calls, [], "joining is neither");
+  seats[0].act(1, "noop", null);
+  ok(members[1].seq > 0, "a resume from here can be a replay");
+
+  const seqBefore = room.seq;
+  seats[1].disconnect();
+  deepEqual(calls, ["disconnect p2 as p2"]);
+  deepEqual((room.state as Hooked).away, ["p2"]);
+  equal(room.seq, seqBefore + 1, "the hook's change is broadcast");
+  deepEqual(members[0].ops.at(-1), [
+    { op: "push", path: ["away"], values: ["p2"] },
+    { op: "push", path: ["log"], values: ["-p2"] },
+  ]);
+  assertInSync(room, [members[0], members[2]]);
+
+  // Play goes on meanwhile; then p2 resumes within the grace window.
+  seats[0].act(2, "noop", null);
+  clock.advance(5_000);
+  const away = members[1];
+  away.reopen();
+  const back = await room.join({ resume: { session: seats[1].session, seq: away.seq } }, away);
+  deepEqual(calls, ["disconnect p2 as p2", "reconnect p2 as p2"]);
+  deepEqual(room.state, { away: [], log: ["-p2", "+p2"] });
+  equal(away.welcomes.at(-1)!.replay, true, "a replaying resume, then the hook's delta");
+  assertInSync(room, members);
+
+  // A second socket taking over a connected seat is not a reconnect; a leave is not a drop.
+  const laptop = new TestMember();
+  await room.join({ resume: { session: back.session, seq: 0 } }, laptop);
+  seats[2].leave();
+  deepEqual(calls, ["disconnect p2 as p2", "reconnect p2 as p2"]);
+  // Nor does an expired seat reconnect: p1 drops and stays away.
+  seats[0].disconnect();
+  clock.advance(10_000);
+  deepEqual(calls, ["disconnect p2 as p2", "reconnect p2 as p2", "disconnect p1 as p1"]);
+  deepEqual(errors, []);
+  assertInSync(room, [laptop]);
+  room.dispose();
+});
+
+/** Freezes a value and everything in it (what an immutable-state library hands out). */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    for (const item of Object.values(value)) deepFreeze(item);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+Deno.test("an apply that returns a new (frozen) state instead of mutating works and diffs minimally", async () => {
+  interface Tally {
+    total: number;
+    moves: { player: string; by: number }[];
+    last: { player: string | null; at: number };
+    bonus: Record<string, number>;
+    joined: string[];
+  }
+  const immutable = defineGame({
+    name: "immutable",
+    players: { min: 2, max: 2 },
+    setup: (): Tally =>
+      deepFreeze({
+        total: 0,
+        moves: [],
+        last: { player: null, at: 0 },
+        bonus: {},
+        joined: [],
+      }),
+    actions: {
+      add: {
+        payload: t.object({ by: t.int({ min: 1, max: 5 }) }),
+        validate: (state, { by }) => state.total + by > 20 ? "too much" : undefined,
+        apply: (state, { by }, ctx) =>
+          deepFreeze({
+            ...state,
+            total: state.total + by,
+            moves: [...state.moves, { player: ctx.player!, by }],
+            last: { player: ctx.player, at: ctx.now },
+          }),
+      },
+      bonus: {
+        apply: (state, _payload, ctx) =>
+          deepFreeze({ ...state, bonus: { ...state.bonus, [ctx.player!]: 1 } }),
+      },
+      unbonus: {
+        apply: (state, _payload, ctx) => {
+          const { [ctx.player!]: _gone, ...rest } = state.bonus;
+          return deepFreeze({ ...state, bonus: rest });
+        },
+      },
+      undo: {
+        apply: (state) => deepFreeze({ ...state, moves: state.moves.slice(0, -1) }),
+      },
+      same: { apply: (state) => state },
+    },
+    onJoin: (state, player) => deepFreeze({ ...state, joined: [...state.joined, player] }),
+    outcome: (state) => state.total >= 20 ? { winners: ["p1"], reason: "twenty" } : undefined,
+  });
+  const { room, clock, errors } = makeRoom(immutable);
+  const { members, seats } = await seatPlayers(room, 2);
+  const watcher = new TestMember();
+  await room.join({ spectator: true }, watcher);
+  const all = [...members, watcher];
+  deepEqual((room.state as Tally).joined, ["p1", "p2"]);
+  ok(Object.isFrozen(room.state), "the room keeps the state the game returned");
+  assertInSync(room, all);
+
+  const before = room.state;
+  clock.advance(10);
+  seats[0].act(1, "add", { by: 3 });
+  ok(room.state !== before, "the returned state replaced the old one");
+  deepEqual(before, {
+    total: 0,
+    moves: [],
+    last: { player: null, at: 0 },
+    bonus: {},
+    joined: ["p1", "p2"],
+  }, "the old state is untouched");
+  const at = (room.state as Tally).last.at;
+  for (const m of all) {
+    deepEqual(m.ops.at(-1), [
+      { op: "set", path: ["total"], value: 3 },
+      { op: "push", path: ["moves"], values: [{ player: "p1", by: 3 }] },
+      { op: "set", path: ["last", "player"], value: "p1" },
+      { op: "set", path: ["last", "at"], value: at },
+    ]);
+  }
+  equal(members[0].ack, 1);
+  assertInSync(room, all);
+
+  seats[1].act(1, "bonus", null);
+  deepEqual(members[0].ops.at(-1), [{ op: "set", path: ["bonus", "p2"], value: 1 }]);
+  seats[1].act(2, "unbonus", null);
+  deepEqual(members[0].ops.at(-1), [{ op: "delete", path: ["bonus", "p2"] }]);
+  seats[0].act(2, "add", { by: 5 });
+  seats[1].act(3, "undo", null);
+  deepEqual(members[0].ops.at(-1), [{ op: "splice", path: ["moves"], index: 1, count: 1 }]);
+  // Returning the same state is an accepted action with no change: an empty, acknowledged delta.
+  const seq = room.seq;
+  seats[1].act(4, "same", null);
+  equal(room.seq, seq + 1);
+  deepEqual(members[1].ops.at(-1), []);
+  equal(members[1].ack, 4);
+  // Validation and the outcome read the new states.
+  seats[0].act(3, "add", { by: 5 });
+  seats[0].act(4, "add", { by: 5 });
+  seats[0].act(5, "add", { by: 5 });
+  deepEqual(members[0].rejects.map((r) => [r.seq, r.code]), [[5, "invalid_action"]]);
+  seats[0].act(6, "add", { by: 2 });
+  deepEqual(room.outcome, { winners: ["p1"], reason: "twenty" });
+  deepEqual(members[1].outcome, room.outcome);
+  deepEqual(errors, [], "nothing tried to write into a frozen state");
+  assertInSync(room, all);
+  room.dispose();
+});

@@ -1,0 +1,245 @@
+/**
+ * The client library over real WebSockets: a lost delta makes it resume instead of applying
+ * out of order; actions sent while reconnecting are queued (or rejected at once when asked),
+ * never lost; pings measure round-trip time and clock offset; an abrupt loss of the TCP
+ * connection (no close frame) is resumed with the missed delta replayed.
+ */
+import assert from "node:assert/strict";
+import { ArbiterError, type ClientOptions, connect, type Room } from "../client/mod.ts";
+import type { ticTacToe } from "../games/mod.ts";
+import { FRAME_KINDS } from "../protocol/mod.ts";
+import { TcpProxy } from "./support/tcp_proxy.ts";
+import { TestNetwork } from "./support/test_network.ts";
+import { startTestServer, type TestServer, waitFor } from "./support/test_server.ts";
+
+type Ttt = Room<typeof ticTacToe>;
+
+/** Fast retries, so that a resume follows a drop quickly even on a loaded machine. */
+const RECONNECT = { reconnect: { baseMs: 20, maxMs: 100 } } as const;
+
+/**
+ * Ann (direct) creates a tic-tac-toe room; Bob joins with `options` (e.g. a test network).
+ * Both leave when `rooms` is disposed, also when the test fails half-way.
+ */
+async function pair(
+  t: TestServer,
+  rooms: DisposableStack,
+  bobOptions: ClientOptions,
+): Promise<{ ann: Ttt; bob: Ttt }> {
+  const ann = await t.client({ name: "ann" }).create<typeof ticTacToe>("tic_tac_toe");
+  rooms.defer(() => ann.leave());
+  const bob = await t.client({ name: "bob", ...RECONNECT, ...bobOptions })
+    .join<typeof ticTacToe>(ann.roomId);
+  rooms.defer(() => bob.leave());
+  await identical(ann, bob);
+  return { ann, bob };
+}
+
+/** Waits until Bob is connected and has exactly Ann's state at Ann's sequence. */
+async function identical(ann: Ttt, bob: Ttt): Promise<void> {
+  await waitFor(
+    () =>
+      bob.status === "connected" && bob.seq === ann.seq &&
+      JSON.stringify(bob.state) === JSON.stringify(ann.state),
+    "bob identical to ann",
+    15_000,
+  );
+  assert.deepEqual(bob.state, ann.state);
+  assert.equal(bob.seq, ann.seq);
+}
+
+/** Rejects if `promise` does not settle within `ms` (so a lost action fails, not hangs). */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** What `promise` did by the time already-queued callbacks ran: settled, or still pending. */
+async function settledNow<T>(promise: Promise<T>): Promise<
+  { settled: "resolved"; value: T } | { settled: "rejected"; error: unknown } | {
+    settled: "pending";
+  }
+> {
+  const pending = new Promise<{ settled: "pending" }>((resolve) =>
+    setTimeout(() => resolve({ settled: "pending" }), 0)
+  );
+  return await Promise.race([
+    promise.then(
+      (value) => ({ settled: "resolved" as const, value }),
+      (error) => ({ settled: "rejected" as const, error }),
+    ),
+    pending,
+  ]);
+}
+
+/** Takes Bob off the network and waits until his client noticed. */
+async function takeOffline(bob: Ttt, network: TestNetwork): Promise<void> {
+  network.offline = true;
+  bob.dropConnection();
+  await waitFor(() => bob.status === "reconnecting" || bob.status === "offline", "bob away");
+}
+
+Deno.test("client: a swallowed delta is a gap: the client resumes instead of applying out of order", async () => {
+  await using t = await startTestServer({ GRACE_MS: "30000" });
+  using rooms = new DisposableStack();
+  const network = new TestNetwork();
+  const { ann, bob } = await pair(t, rooms, { WebSocket: network.WebSocket });
+  // One move first: a client still at sequence 0 would be sent the full state anyway.
+  await ann.send("place", { cell: 0 });
+  await bob.send("place", { cell: 4 });
+  await identical(ann, bob);
+  const seen: Ttt["state"][] = [];
+  bob.onState((state) => seen.push(structuredClone(state)));
+
+  // Ann's mark at 8 never reaches Bob.
+  network.swallow(FRAME_KINDS.delta);
+  const seqBefore = bob.seq;
+  await ann.send("place", { cell: 8 });
+  await waitFor(() => network.swallowed === 1, "ann's delta swallowed");
+  assert.equal(bob.seq, seqBefore, "bob did not see ann's move");
+  assert.equal(bob.state.board[8], null);
+
+  // Bob moves: the delta acknowledging it is one past the one he lost.
+  await within(bob.send("place", { cell: 2 }), 15_000, "bob's move acknowledged");
+  await identical(ann, bob);
+  assert.equal(bob.state.board[8], "p1");
+  assert.equal(bob.state.board[2], "p2");
+  assert.deepEqual(bob.resumes, { replayed: 1, full: 0 }, "the gap was filled by a replay");
+  // Never a state with Bob's new mark but without Ann's earlier one.
+  for (const state of seen) {
+    assert.ok(
+      !(state.board[2] === "p2" && state.board[8] === null),
+      `applied out of order: ${JSON.stringify(state.board)}`,
+    );
+  }
+  // Play goes on from the same state on both sides.
+  await ann.send("place", { cell: 6 });
+  await identical(ann, bob);
+});
+
+Deno.test("client: actions sent while reconnecting are queued, sent after the resume and resolve", async () => {
+  await using t = await startTestServer({ GRACE_MS: "30000" });
+  using rooms = new DisposableStack();
+  const network = new TestNetwork();
+  const { ann, bob } = await pair(t, rooms, { WebSocket: network.WebSocket });
+  await ann.send("place", { cell: 0 });
+  await identical(ann, bob);
+  const room = t.server.manager.get(ann.roomId)!;
+
+  await takeOffline(bob, network);
+  const sent = bob.send("place", { cell: 4 });
+  assert.equal((await settledNow(sent)).settled, "pending", "queued, not failed");
+  assert.equal(bob.pendingActions, 1);
+  // Give the client a few failed attempts meanwhile: the action waits for the resume.
+  await waitFor(() => network.closes.length >= 3, "a few failed reconnects", 15_000);
+  assert.equal((room.state as Ttt["state"]).board[4], null, "nothing reached the server yet");
+  assert.equal(bob.pendingActions, 1);
+
+  network.offline = false;
+  await within(sent, 15_000, "the queued action resolved after the resume");
+  assert.equal(bob.pendingActions, 0);
+  assert.equal(bob.state.board[4], "p2");
+  await identical(ann, bob);
+  assert.equal(ann.state.board[4], "p2", "ann saw the queued move");
+  assert.equal(bob.resumes.replayed + bob.resumes.full, 1);
+});
+
+Deno.test('client: with whileReconnecting "reject" actions fail at once with a typed error', async () => {
+  await using t = await startTestServer({ GRACE_MS: "30000" });
+  using rooms = new DisposableStack();
+  const network = new TestNetwork();
+  const { ann, bob } = await pair(t, rooms, {
+    WebSocket: network.WebSocket,
+    whileReconnecting: "reject",
+  });
+  await ann.send("place", { cell: 0 });
+  await identical(ann, bob);
+
+  await takeOffline(bob, network);
+  const result = await settledNow(bob.send("place", { cell: 4 }));
+  assert.equal(result.settled, "rejected", "rejected at once, not left pending");
+  const error = result.settled === "rejected" ? result.error : null;
+  assert.ok(error instanceof ArbiterError, `a typed ArbiterError, got ${error}`);
+  assert.equal(error.code, "not_joined");
+  assert.equal(bob.pendingActions, 0, "nothing kept to be sent later");
+
+  network.offline = false;
+  await identical(ann, bob);
+  // The refused action was not sent after the resume either: it is Bob's turn, cell 4 is free.
+  assert.equal(ann.state.board[4], null);
+  assert.equal(ann.state.next, "p2");
+  await within(bob.send("place", { cell: 5 }), 15_000, "bob's move once connected again");
+  await identical(ann, bob);
+  assert.equal(ann.state.board[4], null);
+  assert.equal(ann.state.board[5], "p2");
+});
+
+Deno.test("client: pings measure a finite round-trip time and a small clock offset", async () => {
+  await using t = await startTestServer();
+  const network = new TestNetwork();
+  const room = await t.client({ pingIntervalMs: 50, WebSocket: network.WebSocket })
+    .create<typeof ticTacToe>("tic_tac_toe");
+  using _leave = { [Symbol.dispose]: () => room.leave() };
+  // Several pongs: the client keeps pinging on its interval, not only once after the welcome.
+  await waitFor(
+    () => network.received(FRAME_KINDS.pong) >= 3 && Number.isFinite(room.rtt),
+    "three pongs",
+    15_000,
+  );
+  assert.ok(room.rtt >= 0, `rtt ${room.rtt}`);
+  assert.ok(Math.abs(room.clockOffset) < 1000, `clock offset ${room.clockOffset} ms on loopback`);
+  assert.ok(Math.abs(room.serverNow() - Date.now()) < 1000);
+  // An explicit ping answers with the same measure.
+  const rtt = await within(room.ping(), 15_000, "ping");
+  assert.ok(Number.isFinite(rtt) && rtt >= 0, `ping() ${rtt}`);
+});
+
+Deno.test("client: an abrupt connection loss (no close frame) is resumed and the missed delta replayed", async () => {
+  await using t = await startTestServer({ GRACE_MS: "30000" });
+  await using proxy = new TcpProxy({ port: t.server.port });
+  const network = new TestNetwork();
+  using rooms = new DisposableStack();
+  const ann = await t.client({ name: "ann" }).create<typeof ticTacToe>("tic_tac_toe");
+  rooms.defer(() => ann.leave());
+  const bob = await connect(proxy.wsUrl, {
+    name: "bob",
+    pingIntervalMs: 0,
+    ...RECONNECT,
+    WebSocket: network.WebSocket,
+  }).join<typeof ticTacToe>(ann.roomId);
+  rooms.defer(() => bob.leave());
+  await ann.send("place", { cell: 0 });
+  await bob.send("place", { cell: 4 });
+  await identical(ann, bob);
+
+  // The connection dies in the network: neither side sent a close frame.
+  proxy.offline = true;
+  proxy.cut();
+  await waitFor(() => bob.status !== "connected", "bob noticed the loss");
+  await waitFor(
+    () => ann.players.find((p) => p.id === "p2")?.presence === "disconnected",
+    "the server noticed the loss and held bob's seat",
+    15_000,
+  );
+  // No close frame reached the client (Deno reports code 0 for that, browsers 1006).
+  assert.equal(network.closes[0].wasClean, false, JSON.stringify(network.closes));
+  assert.ok([0, 1006].includes(network.closes[0].code), JSON.stringify(network.closes));
+  const seqAway = bob.seq;
+
+  // Ann moves while Bob is away.
+  await ann.send("place", { cell: 8 });
+  assert.equal(bob.seq, seqAway);
+  assert.equal(bob.state.board[8], null);
+
+  proxy.offline = false;
+  await identical(ann, bob);
+  assert.equal(bob.state.board[8], "p1");
+  assert.deepEqual(bob.resumes, { replayed: 1, full: 0 }, "the missed delta was replayed");
+  assert.equal(ann.players.find((p) => p.id === "p2")?.presence, "connected");
+  // And the game goes on.
+  await within(bob.send("place", { cell: 2 }), 15_000, "bob's move after the resume");
+  await identical(ann, bob);
+});

@@ -1,0 +1,53 @@
+/**
+ * Type-level tests of the client library: a room typed by its game only accepts the game's
+ * action names with their payload types. The `@ts-expect-error` lines are checked by
+ * `deno check` and `deno test` (an error that goes away fails the type check); nothing here
+ * needs a server.
+ */
+import assert from "node:assert/strict";
+import type { Room } from "../client/mod.ts";
+import type { connectFour, ticTacToe } from "../games/mod.ts";
+
+/** Never called: only type-checked. */
+function typedSends(room: Room<typeof ticTacToe>, c4: Room<typeof connectFour>): unknown[] {
+  return [
+    room.send("place", { cell: 4 }),
+    c4.send("drop", { column: 3 }),
+    // @ts-expect-error the cell is a number, not a string
+    room.send("place", { cell: "4" }),
+    // @ts-expect-error the payload needs its cell
+    room.send("place", {}),
+    // @ts-expect-error no payload at all
+    room.send("place"),
+    // @ts-expect-error a key the payload does not have
+    room.send("place", { cell: 4, row: 1 }),
+    // @ts-expect-error tic-tac-toe has no action "jump"
+    room.send("jump", { cell: 4 }),
+    // @ts-expect-error connect four's action, not tic-tac-toe's
+    room.send("drop", { column: 3 }),
+    // @ts-expect-error connect four drops take a column
+    c4.send("drop", { cell: 3 }),
+  ];
+}
+
+/** Never called: the state is the game's view, typed. */
+function typedState(room: Room<typeof ticTacToe>): unknown[] {
+  const board: (string | null)[] = room.state.board;
+  // @ts-expect-error the board holds player ids, not numbers
+  const wrong: number[] = room.state.board;
+  // @ts-expect-error tic-tac-toe's state has no hands
+  const hands = room.state.hands;
+  return [board, wrong, hands];
+}
+
+/** Untyped rooms (no game given) take any action name and any payload. */
+function untypedSends(room: Room, plain: Room<unknown>): unknown[] {
+  return [room.send("anything", { x: 1 }), plain.send("anything", [1, "two"])];
+}
+
+Deno.test("client types: Room<typeof game>.send refuses unknown actions and wrong payloads", () => {
+  // The assertions above are the type check; this only keeps the functions referenced.
+  assert.equal(typeof typedSends, "function");
+  assert.equal(typeof typedState, "function");
+  assert.equal(typeof untypedSends, "function");
+});
