@@ -7,7 +7,13 @@
  * @module
  */
 import { ArbiterError } from "../protocol/mod.ts";
-import type { JoinRequest, Member, RoomManager, Seat } from "../rooms/mod.ts";
+import {
+  type JoinRequest,
+  KeyedSerializer,
+  type Member,
+  type RoomManager,
+  type Seat,
+} from "../rooms/mod.ts";
 import type { Directory } from "./directory.ts";
 import { leaseIsLive, type Leases } from "./leases.ts";
 import type { Relay, RelayedSeat } from "./relay.ts";
@@ -54,7 +60,8 @@ const NEXT_ROOM: ReadonlySet<string> = new Set([
 export class Router {
   readonly #o: RouterOptions;
   readonly #now: () => number;
-  readonly #locks = new Map<string, Promise<unknown>>();
+  /** Join-or-create calls per game, one at a time (see {@linkcode KeyedSerializer}). */
+  readonly #joinOrCreateQueue = new KeyedSerializer();
 
   /** Routes with the cluster's parts. */
   constructor(options: RouterOptions) {
@@ -73,7 +80,7 @@ export class Router {
       if (typeof game !== "string" || !manager.games.has(game)) {
         return manager.join(request, member);
       }
-      return this.#serialized(game, () => this.#joinOrCreate(game, request, member));
+      return this.#joinOrCreateQueue.run(game, () => this.#joinOrCreate(game, request, member));
     }
     if (request.mode === "create") return this.#create(request, member);
     // A token-only resume can only be looked up among local rooms.
@@ -148,20 +155,5 @@ export class Router {
     const room = manager.create(request.game, request.options);
     await this.#o.claimed(room.id);
     return await room.join({ name: request.name, user: request.user }, member);
-  }
-
-  /**
-   * Runs join-or-create calls for one game one after another on this instance, so that
-   * concurrent calls fill the room the first one created instead of each creating its own.
-   */
-  #serialized<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(key) ?? Promise.resolve();
-    const run = previous.then(task, task);
-    const tail = run.catch(() => {});
-    this.#locks.set(key, tail);
-    tail.then(() => {
-      if (this.#locks.get(key) === tail) this.#locks.delete(key);
-    });
-    return run;
   }
 }

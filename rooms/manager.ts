@@ -9,6 +9,7 @@ import { ArbiterError } from "../protocol/mod.ts";
 import type { JoinMode, Value } from "../protocol/types.ts";
 import type { Clock } from "./clock.ts";
 import type { AnyGame } from "./game.ts";
+import { KeyedSerializer } from "./keyed_serializer.ts";
 import type { Member, Seat } from "./member.ts";
 import { Random } from "./rng.ts";
 import {
@@ -115,7 +116,8 @@ export class RoomManager {
   readonly games: ReadonlyMap<string, AnyGame>;
   readonly #options: RoomManagerOptions;
   readonly #rooms = new Map<string, Room>();
-  readonly #locks = new Map<string, Promise<unknown>>();
+  /** Join-or-create calls per game, one at a time (see {@linkcode KeyedSerializer}). */
+  readonly #joinOrCreateQueue = new KeyedSerializer();
   readonly #random: Random | null;
   #disposed = false;
 
@@ -252,7 +254,10 @@ export class RoomManager {
       }
       case "join_or_create": {
         const game = this.#gameName(request);
-        return await this.#serialized(game, () => this.#joinOrCreate(game, request, member));
+        return await this.#joinOrCreateQueue.run(
+          game,
+          () => this.#joinOrCreate(game, request, member),
+        );
       }
       default:
         throw new ArbiterError("bad_field", `Unknown join mode ${JSON.stringify(request.mode)}.`);
@@ -280,21 +285,6 @@ export class RoomManager {
     }
     const room = this.create(game, request.options);
     return await room.join(roomJoin, member);
-  }
-
-  /**
-   * Runs join-or-create calls for one game one after another, so that concurrent calls fill
-   * the room the first one created instead of each creating its own.
-   */
-  #serialized<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(key) ?? Promise.resolve();
-    const run = previous.then(task, task);
-    const tail = run.catch(() => {});
-    this.#locks.set(key, tail);
-    tail.then(() => {
-      if (this.#locks.get(key) === tail) this.#locks.delete(key);
-    });
-    return run;
   }
 
   #gameName(request: JoinRequest): string {

@@ -85,3 +85,4 @@ export {
 } from "./manager.ts";
 export { type RoomSnapshot, type SeatSnapshot, SNAPSHOT_VERSION } from "./snapshot.ts";
 export { newRoomId, newSessionToken } from "./token.ts";
+export { KeyedSerializer } from "./keyed_serializer.ts";
