@@ -6,11 +6,19 @@
  * prints the Markdown.
  *
  * - S1: 1 room × 8 players × 20 moves/s; S2: 25 × 8 × 20/s; S3: 125 × 8 × 10/s (1,000 clients).
- *   Each at a 16 ms and a 50 ms tick (the reference's patch intervals): Arbiter with the arena
- *   ticking at that interval (`loadtest/arena_server.ts`), the baseline batching per tick the
- *   same way, and the baseline relaying every move at once (the runtime's floor).
- * - Idle: 1,000 / 2,000 / 5,000 joined clients that send nothing: server RSS per client.
+ *   Each at a 16 ms and a 50 ms tick (the reference's patch intervals): Arbiter with its arena
+ *   rooms created with that `tickMs`, the baseline batching per tick the same way, and the
+ *   baseline relaying every move at once (the runtime's floor). Arbiter runs as shipped
+ *   (`arbiter`); `arbiter-saves-20` (only when asked for in `BENCH_VARIANTS`) saves each room
+ *   every 20 accepted actions (`SNAPSHOT_EVERY_ACTIONS=20`, the default before it became 500),
+ *   to show what frequent snapshots cost a realtime game.
+ * - Idle: 1,000 / 2,000 / 5,000 joined clients that send nothing: server RSS per client, for
+ *   Arbiter as shipped, Arbiter with V8's young generation capped
+ *   (`--v8-flags=--max-semi-space-size=16`) and the baseline.
  * - Turns: tic-tac-toe, 50 games at a time, random legal moves: games per second.
+ *
+ * Both servers set `TCP_NODELAY` on their connections (`server/listen.ts`), and so does the
+ * load generator (`loadtest/ws_client.ts`), like the Node client of the reference.
  *
  * Environment:
  * - `BENCH_QUICK=1`: 1 s warm-up, 4 s measured, one run, idle at 1,000 only (a smoke run).
@@ -18,10 +26,8 @@
  * - `BENCH_WARMUP` / `BENCH_DURATION` (5 / 20 s), `BENCH_TICKS` (`16,50`),
  *   `BENCH_SCENARIOS` (`S1,S2,S3`), `BENCH_IDLE` (`1000,2000,5000`), `BENCH_PARTS`
  *   (`arena,idle,turns`), `BENCH_WORKERS` (generator threads, 1).
- * - `BENCH_NODELAY=1`: also run Arbiter and the baseline with TCP_NODELAY forced on their
- *   accepted sockets (`bench/nodelay_preload.c`, needs a C compiler) to show what Nagle costs.
- * - `BENCH_VARIANTS`: which servers to run (`arbiter,baseline,baseline-immediate`, plus
- *   `arbiter+nodelay,baseline+nodelay` with `BENCH_NODELAY=1`).
+ * - `BENCH_VARIANTS`: which servers to run in the arena part (default
+ *   `arbiter,baseline,baseline-immediate`; `arbiter-saves-20` is also known).
  *
  * @module
  */
@@ -45,11 +51,12 @@ const SCENARIOS = env("BENCH_SCENARIOS", "S1,S2,S3").split(",");
 const IDLE = env("BENCH_IDLE", QUICK ? "1000" : "1000,2000,5000").split(",").map(Number);
 const PARTS = env("BENCH_PARTS", "arena,idle,turns,durability").split(",");
 const WORKERS = Number(env("BENCH_WORKERS", "1"));
-const NODELAY = env("BENCH_NODELAY", "") === "1";
-const VARIANTS = env(
-  "BENCH_VARIANTS",
-  "arbiter,baseline,baseline-immediate" + (NODELAY ? ",arbiter+nodelay,baseline+nodelay" : ""),
-).split(",");
+const VARIANTS = env("BENCH_VARIANTS", "arbiter,baseline,baseline-immediate").split(",");
+
+/** Arbiter saving each room every 20 accepted actions (the former default). */
+const SAVES_20 = { SNAPSHOT_EVERY_ACTIONS: "20" };
+/** V8's young generation capped at Node's default size (V8 sizes it by the machine's RAM). */
+const SMALL_YOUNG_GEN = ["--v8-flags=--max-semi-space-size=16"];
 
 /** The arena configurations of the reference. */
 const ARENA: Record<string, { rooms: number; rate: number }> = {
@@ -76,7 +83,7 @@ const COLYSEUS_TURNS_GAMES_PER_S = 246;
 interface Row {
   scenario: string;
   tickMs: number;
-  /** `arbiter`, `baseline` (batched per tick), `baseline-immediate`, with `+nodelay` variants. */
+  /** `arbiter`, `arbiter-saves-20`, `baseline` (batched per tick), `baseline-immediate`. */
   server: string;
   runs: LoadResult[];
   p50: number;
@@ -132,21 +139,6 @@ function summarizeRuns(scenario: string, tickMs: number, server: string, runs: L
   };
 }
 
-async function buildNodelayShim(): Promise<string | null> {
-  const dir = await Deno.makeTempDir({ prefix: "arbiter-bench-" });
-  const out = `${dir}/nodelay.so`;
-  try {
-    const { code } = await new Deno.Command("cc", {
-      args: ["-shared", "-fPIC", "-O2", "-o", out, `${REPO_ROOT}bench/nodelay_preload.c`, "-ldl"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return code === 0 ? out : null;
-  } catch {
-    return null;
-  }
-}
-
 async function machineInfo(): Promise<Record<string, string>> {
   let cpu = "unknown";
   try {
@@ -168,9 +160,6 @@ async function main(): Promise<void> {
   const progress = new Progress();
   const started = new Date();
   const stamp = started.toISOString().replace(/[:]/g, "-").replace(/\..*/, "");
-  const wantsShim = VARIANTS.some((v) => v.endsWith("+nodelay"));
-  const shim = wantsShim ? await buildNodelayShim() : null;
-  if (wantsShim && !shim) progress.log("no C compiler: skipping the TCP_NODELAY rows");
   const base: Partial<LoadOptions> = {
     warmup: WARMUP,
     duration: DURATION,
@@ -195,16 +184,12 @@ async function main(): Promise<void> {
     for (const scenario of SCENARIOS) {
       const { rooms, rate } = ARENA[scenario];
       const arena = { scenario: "arena" as const, rooms, rate };
-      const preload = { serverEnv: { LD_PRELOAD: shim ?? "" } };
       const all: { server: string; options: Partial<LoadOptions> }[] = [
         { server: "arbiter", options: { target: "arbiter" } },
+        { server: "arbiter-saves-20", options: { target: "arbiter", serverEnv: SAVES_20 } },
         { server: "baseline", options: { target: "baseline" } },
-        { server: "arbiter+nodelay", options: { target: "arbiter", ...preload } },
-        { server: "baseline+nodelay", options: { target: "baseline", ...preload } },
       ];
-      const variants = all.filter((v) =>
-        VARIANTS.includes(v.server) && (shim !== null || !v.server.endsWith("+nodelay"))
-      );
+      const variants = all.filter((v) => VARIANTS.includes(v.server));
       for (const tickMs of TICKS) {
         for (const variant of variants) {
           const runs: LoadResult[] = [];
@@ -243,11 +228,17 @@ async function main(): Promise<void> {
     rssPerClientKB: number | null;
   }[] = [];
   if (PARTS.includes("idle")) {
+    const servers = [
+      { server: "arbiter", target: "arbiter", flags: [] },
+      { server: "arbiter, young gen ≤ 16 MB", target: "arbiter", flags: SMALL_YOUNG_GEN },
+      { server: "baseline", target: "baseline", flags: [] },
+    ] as const;
     for (const clients of IDLE) {
-      for (const target of ["arbiter", "baseline"] as const) {
-        const result = await run(`idle ${clients} clients ${target}`, {
+      for (const { server, target, flags } of servers) {
+        const result = await run(`idle ${clients} clients ${server}`, {
           scenario: "arena",
           target,
+          serverDenoFlags: [...flags],
           rooms: Math.ceil(clients / 8),
           rate: 0,
           warmup: 2,
@@ -266,7 +257,7 @@ async function main(): Promise<void> {
             fmt(rssPerClientKB)
           } KB per client`,
         );
-        idle.push({ clients, server: target, result, rssPerClientKB });
+        idle.push({ clients, server, result, rssPerClientKB });
       }
     }
   }
@@ -333,7 +324,7 @@ async function main(): Promise<void> {
           SCENARIOS,
           IDLE,
           WORKERS,
-          NODELAY: Boolean(shim),
+          VARIANTS,
         },
         arena: rows,
         idle,
@@ -416,30 +407,26 @@ function renderMarkdown(
     const ratios: string[][] = [[
       "scenario",
       "tick ms",
+      "server",
       "p50",
       "p99",
       "server CPU",
       "CPU per delta",
     ]];
-    for (const suffix of ["", "+nodelay"]) {
-      for (const a of rows.filter((r) => r.server === `arbiter${suffix}`)) {
-        const b = rows.find((r) =>
-          r.server === `baseline${suffix}` && r.scenario === a.scenario && r.tickMs === a.tickMs
-        );
-        if (!b) continue;
-        const ratio = (
-          x: number | null,
-          y: number | null,
-        ) => (x !== null && y ? `${(x / y).toFixed(2)}×` : "n/a");
-        ratios.push([
-          a.scenario + (suffix ? " (nodelay)" : ""),
-          String(a.tickMs),
-          ratio(a.p50, b.p50),
-          ratio(a.p99, b.p99),
-          ratio(a.cpuPercent, b.cpuPercent),
-          ratio(a.cpuPerDeltaUs, b.cpuPerDeltaUs),
-        ]);
-      }
+    const ratio = (x: number | null, y: number | null) =>
+      x !== null && y ? `${(x / y).toFixed(2)}×` : "n/a";
+    for (const a of rows.filter((r) => r.server.startsWith("arbiter"))) {
+      const b = baselineFor(rows, a);
+      if (!b) continue;
+      ratios.push([
+        a.scenario,
+        String(a.tickMs),
+        a.server,
+        ratio(a.p50, b.p50),
+        ratio(a.p99, b.p99),
+        ratio(a.cpuPercent, b.cpuPercent),
+        ratio(a.cpuPerDeltaUs, b.cpuPerDeltaUs),
+      ]);
     }
     out.push(markdownTable(ratios));
 
@@ -456,35 +443,39 @@ function renderMarkdown(
       "CPU µs/delta",
       "RSS MB",
     ]];
-    for (const a of rows.filter((r) => r.server.startsWith("arbiter"))) {
-      const ref = COLYSEUS[`${a.scenario}@${a.tickMs}`];
-      if (!ref) continue;
-      vs.push([
-        a.scenario,
-        String(a.tickMs),
-        a.server,
-        fmt(a.p50),
-        fmt(a.p99),
-        fmt(a.deltasPerSecond),
-        fmt(a.bytesPerClientPerSecond),
-        fmt(a.cpuPercent),
-        fmt(a.cpuPerDeltaUs),
-        fmt(a.rssMB),
-      ]);
-      if (!a.server.includes("nodelay")) {
+    for (const key of Object.keys(COLYSEUS)) {
+      const [scenario, tick] = key.split("@");
+      const mine = rows.filter((r) =>
+        r.server.startsWith("arbiter") && r.scenario === scenario && r.tickMs === Number(tick)
+      );
+      if (!mine.length) continue;
+      for (const a of mine) {
         vs.push([
           a.scenario,
           String(a.tickMs),
-          "colyseus",
-          fmt(ref.p50),
-          fmt(ref.p99),
-          fmt(ref.deltas),
-          fmt(ref.bytes),
-          fmt(ref.cpu),
-          fmt((ref.cpu / 100) * 1e6 / ref.deltas),
-          fmt(ref.rss),
+          a.server,
+          fmt(a.p50),
+          fmt(a.p99),
+          fmt(a.deltasPerSecond),
+          fmt(a.bytesPerClientPerSecond),
+          fmt(a.cpuPercent),
+          fmt(a.cpuPerDeltaUs),
+          fmt(a.rssMB),
         ]);
       }
+      const ref = COLYSEUS[key];
+      vs.push([
+        scenario,
+        tick,
+        "colyseus",
+        fmt(ref.p50),
+        fmt(ref.p99),
+        fmt(ref.deltas),
+        fmt(ref.bytes),
+        fmt(ref.cpu),
+        fmt(colyseusCpuPerDelta(key)),
+        fmt(ref.rss),
+      ]);
     }
     out.push(markdownTable(vs));
   }
@@ -568,6 +559,19 @@ function renderMarkdown(
   return out.join("\n");
 }
 
+/** The baseline row batching at the same tick as `row` (same scenario). */
+function baselineFor(rows: Row[], row: Row): Row | undefined {
+  return rows.find((r) =>
+    r.server === "baseline" && r.scenario === row.scenario && r.tickMs === row.tickMs
+  );
+}
+
+/** The reference's server CPU per delivered delta, µs. */
+function colyseusCpuPerDelta(key: string): number {
+  const ref = COLYSEUS[key];
+  return (ref.cpu / 100) * 1e6 / ref.deltas;
+}
+
 function targets(
   rows: Row[],
   idle: { clients: number; server: string; rssPerClientKB: number | null }[],
@@ -579,23 +583,29 @@ function targets(
     const ok = s3.every((r) => r.failedJoins === 0 && r.lostAcks === 0);
     lines.push(`- S3: zero failed joins and zero lost acks: ${mark(ok)}`);
   }
-  for (const r of rows.filter((r) => r.server === "arbiter")) {
-    const b = rows.find((x) =>
-      x.server === "baseline" && x.scenario === r.scenario && x.tickMs === r.tickMs
-    );
+  for (const r of rows.filter((r) => r.server.startsWith("arbiter"))) {
+    const b = baselineFor(rows, r);
     if (!b || r.cpuPercent === null || b.cpuPercent === null) continue;
     lines.push(
-      `- ${r.scenario} @ ${r.tickMs} ms: server CPU ${fmt(r.cpuPercent)} % ≤ 1.5 × baseline ` +
-        `${fmt(b.cpuPercent)} %: ${mark(r.cpuPercent <= 1.5 * b.cpuPercent)}; p99 ${
-          fmt(r.p99)
-        } ms ≤ 2 × baseline ` +
+      `- ${r.scenario} @ ${r.tickMs} ms, ${r.server}: server CPU ${fmt(r.cpuPercent)} % ≤ 1.5 × ` +
+        `baseline ${fmt(b.cpuPercent)} % (${(r.cpuPercent / b.cpuPercent).toFixed(2)}×): ` +
+        `${mark(r.cpuPercent <= 1.5 * b.cpuPercent)}; p99 ${fmt(r.p99)} ms ≤ 2 × baseline ` +
         `${fmt(b.p99)} ms: ${mark(r.p99 <= 2 * b.p99)}`,
     );
   }
-  const at5000 = idle.find((i) => i.clients === 5000 && i.server === "arbiter");
-  if (at5000) {
+  for (const r of rows.filter((r) => r.server.startsWith("arbiter"))) {
+    const key = `${r.scenario}@${r.tickMs}`;
+    if (!COLYSEUS[key] || r.cpuPerDeltaUs === null) continue;
+    const ref = colyseusCpuPerDelta(key);
     lines.push(
-      `- RSS per idle joined client at 5,000 clients ≤ 40 KB: ${fmt(at5000.rssPerClientKB)} KB: ` +
+      `- ${r.scenario} @ ${r.tickMs} ms, ${r.server}: CPU per delta ${fmt(r.cpuPerDeltaUs)} µs < ` +
+        `Colyseus ${fmt(ref)} µs: ${mark(r.cpuPerDeltaUs < ref)}`,
+    );
+  }
+  for (const at5000 of idle.filter((i) => i.clients === 5000 && i.server.startsWith("arbiter"))) {
+    lines.push(
+      `- RSS per idle joined client at 5,000 clients ≤ 40 KB, ${at5000.server}: ` +
+        `${fmt(at5000.rssPerClientKB)} KB: ` +
         mark(at5000.rssPerClientKB === null ? null : at5000.rssPerClientKB <= 40),
     );
   }

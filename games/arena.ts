@@ -1,10 +1,10 @@
 /**
  * Arena: a realtime coin chase for 2-8 players on a 1000×1000 field, and Arbiter's benchmark
  * workload. Players send `move { dx, dy, seq }` with `dx`, `dy` in [-1, 1]; each move shifts
- * them by up to {@linkcode ARENA_STEP} units, clamped to the field. Twenty times a second a
- * tick collects coins a player touches (each worth a point, respawned at a seeded random
- * spot) and all changes of the tick go out as one broadcast. First to
- * {@linkcode ARENA_WIN_SCORE} coins wins.
+ * them by up to {@linkcode ARENA_STEP} units, clamped to the field. Every tick (50 ms by
+ * default; the room option `tickMs` sets it, e.g. 16 for 60 Hz) collects coins a player
+ * touches (each worth a point, respawned at a seeded random spot), and all changes of the tick
+ * go out as one broadcast. First to {@linkcode ARENA_WIN_SCORE} coins wins.
  *
  * The state is small and flat so per-tick work and deltas stay cheap: positions are float32
  * values (`Math.fround`), so they survive a float32 encoding exactly, coins are integers, and
@@ -24,6 +24,8 @@ export const ARENA_COINS = 5;
 export const ARENA_PICKUP_RADIUS = 20;
 /** Coins needed to win. */
 export const ARENA_WIN_SCORE = 10;
+/** Tick (and broadcast) interval of a room created without the `tickMs` option, ms. */
+export const ARENA_TICK_MS = 50;
 
 /** One player in the arena. */
 export interface ArenaPlayer {
@@ -60,7 +62,9 @@ function removePlayer(state: ArenaState, player: string): void {
 }
 
 /**
- * The arena game definition.
+ * The arena game definition. Room options: `tickMs`, the tick and broadcast interval (10 to
+ * 1000 ms, default {@linkcode ARENA_TICK_MS}): shorter ticks lower latency and cost more
+ * frames and CPU.
  *
  * @example
  * ```ts
@@ -79,6 +83,7 @@ function removePlayer(state: ArenaState, player: string): void {
 export const arena = defineGame({
   name: "arena",
   players: { min: 2, max: 8 },
+  options: t.object({ tickMs: t.optional(t.int({ min: 10, max: 1000 })) }),
   setup: (ctx): ArenaState => ({
     players: {},
     coins: Array.from({ length: ARENA_COINS }, () => randomSpot(ctx)),
@@ -101,7 +106,7 @@ export const arena = defineGame({
     },
   },
   tick: {
-    hz: 20,
+    hz: (options) => 1000 / (options.tickMs ?? ARENA_TICK_MS),
     update(state, _dtMs, ctx) {
       const r2 = ARENA_PICKUP_RADIUS * ARENA_PICKUP_RADIUS;
       for (const id in state.players) {

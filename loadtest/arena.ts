@@ -19,6 +19,7 @@ import {
   type Value,
 } from "../protocol/mod.ts";
 import { decodeServerFrame, encodeJoin, encodeMove } from "./baseline_protocol.ts";
+import { NoDelayWebSocket } from "./ws_client.ts";
 import { Samples, wireBytes } from "./stats.ts";
 import {
   AckTracker,
@@ -75,7 +76,7 @@ function note(shared: ArenaShared, code: string): void {
 
 /** One simulated player. */
 abstract class ArenaBot {
-  protected socket: WebSocket | null = null;
+  protected socket: NoDelayWebSocket | null = null;
   protected readonly shared: ArenaShared;
   protected readonly config: ArenaConfig;
   readonly acks: AckTracker;
@@ -107,7 +108,7 @@ abstract class ArenaBot {
         resolve(ok);
       };
       this.#joinStart = performance.now();
-      let socket: WebSocket;
+      let socket: NoDelayWebSocket;
       try {
         socket = this.openSocket();
       } catch (error) {
@@ -117,9 +118,8 @@ abstract class ArenaBot {
         return;
       }
       this.socket = socket;
-      socket.binaryType = "arraybuffer";
       socket.onopen = () => socket.send(this.joinFrame());
-      socket.onmessage = (event) => this.#onFrame(new Uint8Array(event.data as ArrayBuffer));
+      socket.onmessage = (bytes) => this.#onFrame(bytes);
       socket.onerror = () => {
         if (!this.joined && this.#settle) {
           this.shared.counters.connection_failures++;
@@ -167,7 +167,7 @@ abstract class ArenaBot {
     const interval = 1000 / this.config.rate;
     const tick = () => {
       const clock = this.shared.clock;
-      if (!clock?.loading || this.socket?.readyState !== WebSocket.OPEN) return;
+      if (!clock?.loading || this.socket?.readyState !== NoDelayWebSocket.OPEN) return;
       const seq = this.acks.send(performance.now(), clock.measuring);
       this.shared.counters.actions_sent++;
       this.socket.send(this.moveFrame(seq));
@@ -189,10 +189,10 @@ abstract class ArenaBot {
     const socket = this.socket;
     if (!socket) return;
     try {
-      if (socket.readyState === WebSocket.OPEN) {
+      if (socket.readyState === NoDelayWebSocket.OPEN) {
         this.beforeClose(socket);
         socket.close(1000, "done");
-      } else if (socket.readyState === WebSocket.CONNECTING) {
+      } else if (socket.readyState === NoDelayWebSocket.CONNECTING) {
         socket.close();
       }
     } catch {
@@ -214,11 +214,11 @@ abstract class ArenaBot {
     }
   }
 
-  protected abstract openSocket(): WebSocket;
+  protected abstract openSocket(): NoDelayWebSocket;
   protected abstract joinFrame(): Uint8Array;
   protected abstract moveFrame(seq: number): Uint8Array;
   protected abstract onFrame(bytes: Uint8Array, measuring: boolean): void;
-  protected beforeClose(_socket: WebSocket): void {}
+  protected beforeClose(_socket: NoDelayWebSocket): void {}
 }
 
 /** A bot speaking Arbiter's protocol. */
@@ -252,8 +252,8 @@ export class ArbiterArenaBot extends ArenaBot {
     return players?.[this.#player]?.lastSeq ?? null;
   }
 
-  protected openSocket(): WebSocket {
-    return new WebSocket(this.config.wsUrl, SUBPROTOCOL);
+  protected openSocket(): NoDelayWebSocket {
+    return new NoDelayWebSocket(this.config.wsUrl, SUBPROTOCOL);
   }
 
   protected joinFrame(): Uint8Array {
@@ -275,7 +275,7 @@ export class ArbiterArenaBot extends ArenaBot {
     });
   }
 
-  protected override beforeClose(socket: WebSocket): void {
+  protected override beforeClose(socket: NoDelayWebSocket): void {
     socket.send(encodeClientMessage({ kind: "leave" }));
   }
 
@@ -339,8 +339,8 @@ export class BaselineArenaBot extends ArenaBot {
     this.#room = room;
   }
 
-  protected openSocket(): WebSocket {
-    return new WebSocket(this.config.wsUrl);
+  protected openSocket(): NoDelayWebSocket {
+    return new NoDelayWebSocket(this.config.wsUrl);
   }
 
   protected joinFrame(): Uint8Array {

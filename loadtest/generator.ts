@@ -62,12 +62,10 @@ export interface LoadOptions {
   /** Worker threads generating load. */
   workers: number;
   /**
-   * Arena tick interval, ms (0: the game's 20 Hz). For Arbiter the server is then started as
-   * `loadtest/arena_server.ts` with `ARENA_TICK_MS`; for the baseline it batches per tick.
+   * Arena tick interval, ms (0: the game's default, 50 ms). On Arbiter the rooms are created
+   * with the arena's `tickMs` option; the baseline batches per tick the same way.
    */
   tickMs: number;
-  /** Arena on Arbiter: broadcast once per tick (the game's default) or every move at once. */
-  broadcast: "tick" | "immediate";
   /** Arena: decode every delta into a state mirror (checks more, costs generator CPU). */
   decode: boolean;
   /** Turns: games to rotate through. */
@@ -109,7 +107,6 @@ export const DEFAULT_OPTIONS: Readonly<LoadOptions> = Object.freeze({
   drain: 3,
   workers: 1,
   tickMs: 0,
-  broadcast: "tick",
   decode: false,
   games: ["tic_tac_toe", "connect_four"],
   maxGames: 100_000,
@@ -181,13 +178,14 @@ export interface RunHooks {
   onMeasure?: () => void | Promise<void>;
 }
 
-async function createRooms(httpUrl: string, count: number): Promise<string[]> {
+async function createRooms(httpUrl: string, count: number, tickMs: number): Promise<string[]> {
   const ids: string[] = [];
+  const options = tickMs > 0 ? { tickMs } : undefined;
   for (let i = 0; i < count; i++) {
     const response = await fetch(`${httpUrl}/api/rooms`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ game: "arena" }),
+      body: JSON.stringify({ game: "arena", options }),
     });
     const body = await response.json();
     if (!response.ok) {
@@ -381,17 +379,12 @@ export async function runLoad(
   const handles: WorkerHandle[] = [];
   try {
     let wsUrl = options.url;
-    const arenaVariant = options.target === "arbiter" &&
-      (options.tickMs > 0 || options.broadcast === "immediate");
     const inspectPort = options.profile && !wsUrl ? freePort() : 0;
     if (!wsUrl) {
       server = await spawnServer({
         kind: options.target,
-        script: arenaVariant ? "loadtest/arena_server.ts" : undefined,
         env: {
           ...(options.target === "baseline" ? { TICK_MS: String(options.tickMs) } : {}),
-          ...(arenaVariant && options.tickMs > 0 ? { ARENA_TICK_MS: String(options.tickMs) } : {}),
-          ...(arenaVariant ? { ARENA_BROADCAST: options.broadcast } : {}),
           ...options.serverEnv,
         },
         denoFlags: [
@@ -400,11 +393,6 @@ export async function runLoad(
         ],
       });
       wsUrl = server.wsUrl;
-    } else if (arenaVariant) {
-      progress?.log(
-        "note: --tick-ms/--broadcast apply to servers this run starts; with --url start the " +
-          "server as `ARENA_TICK_MS=.. deno run -A loadtest/arena_server.ts`",
-      );
     }
     const serverPid = server?.pid ?? options.serverPid;
     const serverMeter = serverPid ? new CpuMeter(serverPid) : null;
@@ -414,7 +402,7 @@ export async function runLoad(
     let rooms: (string | number)[] = [];
     if (options.scenario === "arena") {
       rooms = options.target === "arbiter"
-        ? await createRooms(httpBase(wsUrl), options.rooms)
+        ? await createRooms(httpBase(wsUrl), options.rooms, options.tickMs)
         : Array.from({ length: options.rooms }, (_, i) => i);
     }
 
@@ -613,12 +601,6 @@ export function parseFlags(args: readonly string[]): Partial<LoadOptions> & { he
         }
         out.scenario = value;
         break;
-      case "broadcast":
-        if (value !== "tick" && value !== "immediate") {
-          throw new Error(`--broadcast must be tick or immediate, got "${value}".`);
-        }
-        out.broadcast = value;
-        break;
       case "target":
         if (value !== "arbiter" && value !== "baseline") {
           throw new Error(`--target must be arbiter or baseline, got "${value}".`);
@@ -673,8 +655,7 @@ const USAGE = `deno task loadtest [flags]
   --warmup S         warm-up seconds (default 2)
   --drain S          seconds to wait for outstanding acks (default 3)
   --workers N        generator threads (default 1)
-  --tick-ms MS       arena tick interval (default: the game's 20 Hz; starts loadtest/arena_server.ts)
-  --broadcast MODE   arena on Arbiter: tick (default) or immediate
+  --tick-ms MS       arena tick interval (default: the game's 50 ms; the rooms' tickMs option)
   --decode           arena: decode every delta into a mirror
   --games a,b        turns: games to rotate (default tic_tac_toe,connect_four)
   --game NAME        join_storm: game to join_or_create (default arena)

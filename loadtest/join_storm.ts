@@ -19,6 +19,7 @@ import {
   type SliceResult,
   type SliceRunner,
 } from "./tally.ts";
+import { NoDelayWebSocket } from "./ws_client.ts";
 
 /** What a join-storm slice needs. */
 export interface JoinStormConfig {
@@ -116,9 +117,9 @@ export class JoinStormSlice implements SliceRunner {
         clearTimeout(holdTimer);
         resolve();
       };
-      let socket: WebSocket;
+      let socket: NoDelayWebSocket;
       try {
-        socket = new WebSocket(this.config.wsUrl, SUBPROTOCOL);
+        socket = new NoDelayWebSocket(this.config.wsUrl, SUBPROTOCOL);
       } catch (error) {
         counters.connection_failures++;
         this.#note(`connect: ${(error as Error).message}`);
@@ -136,7 +137,6 @@ export class JoinStormSlice implements SliceRunner {
         }
         finish();
       }, this.config.joinTimeoutMs);
-      socket.binaryType = "arraybuffer";
       let opened = false;
       socket.onopen = () => {
         opened = true;
@@ -149,10 +149,10 @@ export class JoinStormSlice implements SliceRunner {
           name: "storm",
         }));
       };
-      socket.onmessage = (event) => {
+      socket.onmessage = (bytes) => {
         let msg;
         try {
-          msg = decodeServerMessage(new Uint8Array(event.data as ArrayBuffer));
+          msg = decodeServerMessage(bytes);
         } catch (error) {
           counters.decode_errors++;
           this.#note(`decode: ${(error as Error).message}`);

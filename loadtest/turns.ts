@@ -27,6 +27,7 @@ import {
   type SliceRunner,
 } from "./tally.ts";
 import { TURN_GAMES, type TurnGame } from "./turn_games.ts";
+import { NoDelayWebSocket } from "./ws_client.ts";
 
 /** What a turns slice needs. */
 export interface TurnsConfig {
@@ -60,7 +61,7 @@ class TurnBot {
   readonly #game: TurnGame;
   readonly #config: TurnsConfig;
   readonly acks: AckTracker;
-  socket: WebSocket | null = null;
+  socket: NoDelayWebSocket | null = null;
   player: string | null = null;
   room = "";
   state: Value = null;
@@ -88,9 +89,8 @@ class TurnBot {
   connect(join: { mode: "create" } | { mode: "join"; room: string }): void {
     const started = performance.now();
     let welcomed = false;
-    const socket = new WebSocket(this.#config.wsUrl, SUBPROTOCOL);
+    const socket = new NoDelayWebSocket(this.#config.wsUrl, SUBPROTOCOL);
     this.socket = socket;
-    socket.binaryType = "arraybuffer";
     socket.onopen = () => {
       socket.send(encodeClientMessage({
         kind: "join",
@@ -115,9 +115,8 @@ class TurnBot {
         this.onFail?.(`closed_${event.code}`);
       }
     };
-    socket.onmessage = (event) => {
+    socket.onmessage = (bytes) => {
       const counters = this.#shared.counters;
-      const bytes = new Uint8Array(event.data as ArrayBuffer);
       const measuring = this.#shared.clock?.measuring ?? false;
       if (measuring) {
         counters.frames_measured++;
@@ -197,7 +196,7 @@ class TurnBot {
   maybeMove(): void {
     if (!this.ready || this.outcome || this.#inFlight || this.closed || !this.player) return;
     const socket = this.socket;
-    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    if (!socket || socket.readyState !== NoDelayWebSocket.OPEN) return;
     let moves: Value[];
     try {
       if (!this.#game.isTurn(this.state, this.player)) return;
@@ -209,7 +208,7 @@ class TurnBot {
     if (moves.length === 0) return;
     this.#inFlight = true;
     const send = () => {
-      if (this.outcome || socket.readyState !== WebSocket.OPEN) return;
+      if (this.outcome || socket.readyState !== NoDelayWebSocket.OPEN) return;
       const payload = moves[Math.floor(Math.random() * moves.length)];
       const seq = this.acks.send(performance.now(), this.#shared.clock?.measuring ?? false);
       this.#shared.counters.actions_sent++;
@@ -224,10 +223,10 @@ class TurnBot {
     const socket = this.socket;
     if (!socket) return;
     try {
-      if (socket.readyState === WebSocket.OPEN) {
+      if (socket.readyState === NoDelayWebSocket.OPEN) {
         socket.send(encodeClientMessage({ kind: "leave" }));
         socket.close(1000, "done");
-      } else if (socket.readyState === WebSocket.CONNECTING) {
+      } else if (socket.readyState === NoDelayWebSocket.CONNECTING) {
         socket.close();
       }
     } catch {

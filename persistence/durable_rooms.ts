@@ -51,7 +51,7 @@ export interface DurableRoomsOptions {
   store: KvRoomStore;
   /** The server-wide mode; a game's own `durability` wins. Default `"snapshot"`. */
   durability?: Durability;
-  /** Save a room after this many accepted actions. Default 20. */
+  /** Save a room after this many accepted actions. Default 500. */
   snapshotEveryActions?: number;
   /** Save a changed room at most this long after its first unsaved change, ms. Default 5000. */
   snapshotEveryMs?: number;
@@ -153,7 +153,7 @@ export class DurableRooms {
   constructor(options: DurableRoomsOptions) {
     this.store = options.store;
     this.#durability = options.durability ?? "snapshot";
-    this.#everyActions = Math.max(1, options.snapshotEveryActions ?? 20);
+    this.#everyActions = Math.max(1, options.snapshotEveryActions ?? 500);
     this.#everyMs = Math.max(1, options.snapshotEveryMs ?? 5000);
     this.#finishedRetentionMs = options.finishedRetentionMs ?? 60_000;
     this.#ttlMs = options.roomDataTtlMs ?? 24 * 60 * 60 * 1000;

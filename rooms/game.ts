@@ -169,9 +169,12 @@ export interface GameConfig<S, A, V, O> {
     /** What happens when time runs out, e.g. a forfeit. */
     onTimeout(state: S, ctx: GameContext<O>): S | void;
   };
-  /** Realtime games: `update` runs `hz` times a second while the game is running. */
+  /**
+   * Realtime games: `update` runs `hz` times a second while the game is running. `hz` may be
+   * a function of the room options (a game whose rooms tick at different rates).
+   */
   tick?: {
-    hz: number;
+    hz: number | { (options: O): number };
     update(state: S, dtMs: number, ctx: GameContext<O>): S | void;
   };
   /** Checked after every change: a result ends the game. */
@@ -334,8 +337,8 @@ export function defineGame<S, A, V = S, O = GameOptions>(
   }
   if (config.tick) {
     const { hz } = config.tick;
-    if (typeof hz !== "number" || !(hz > 0 && hz <= 1000)) {
-      throw new TypeError(`${where}: tick.hz must be a number in (0, 1000]`);
+    if (typeof hz !== "function" && !(typeof hz === "number" && hz > 0 && hz <= 1000)) {
+      throw new TypeError(`${where}: tick.hz must be a number in (0, 1000] or a function`);
     }
   }
   if (config.turnClock) {

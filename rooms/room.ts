@@ -23,7 +23,7 @@ import type {
   Value,
 } from "../protocol/types.ts";
 import { Audience } from "./audience.ts";
-import { type Clock, systemClock, type TimerId } from "./clock.ts";
+import { type Clock, everyTick, systemClock, type TickHandle, type TimerId } from "./clock.ts";
 import { clone } from "./diff.ts";
 import type { ActionDefinition, AnyGame, GameContext, GameOptions, PlayerHook } from "./game.ts";
 import { Mailbox } from "./mailbox.ts";
@@ -167,6 +167,8 @@ const DEFAULTS = {
 };
 
 const MAX_NAME_LENGTH = 32;
+/** `ackDelta` values below this get one delta frame per broadcast, shared by their members. */
+const SHARED_ACK_FRAMES = 16;
 const TIMEOUT_ACTION = "@timeout";
 
 interface SeatRecord {
@@ -277,10 +279,14 @@ export class Room {
   #players: PlayerInfo[] | null = null;
 
   #ticking = false;
-  #tickTimer: TimerId | null = null;
-  #tickStart = 0;
-  #tickCount = 0;
+  /** The tick interval, ms (from `tick.hz`, which may depend on the options). */
+  readonly #tickPeriod: number = 0;
+  #ticks: TickHandle | null = null;
+  /** A tick waits in the mailbox (behind a slow journal write): do not queue another. */
+  #tickQueued = false;
   #lastTickAt = 0;
+  /** Delta frames of the broadcast being sent, by `ackDelta` (small values only). */
+  readonly #deltaFrames: (Uint8Array | undefined)[] = [];
   #turnTimer: TimerId | null = null;
   #turnDeadline: number | null = null;
   #turnKey: string | null = null;
@@ -331,6 +337,7 @@ export class Room {
       // Fail at creation, naming the path, rather than at the first broadcast.
       clone(this.#state);
     }
+    if (game.tick) this.#tickPeriod = tickPeriod(game, this.options);
     // After a restore, clients hold the tables of the audiences before the restart.
     const replaces = restore === RESTORE;
     if (!game.view) {
@@ -915,6 +922,7 @@ export class Room {
   }
 
   #tick(): void {
+    this.#tickQueued = false;
     if (this.#disposed || !this.#ticking) return;
     this.#begin();
     const dt = this.#now - this.#lastTickAt;
@@ -922,37 +930,30 @@ export class Room {
     const tick = this.game.tick!;
     const next = this.#call(() => tick.update(this.#state, dt, this.#context(null)));
     if (next !== undefined) this.#state = next;
-    this.#scheduleTick();
     this.#updatedAt = this.#now;
     const ended = this.#checkOutcome();
     this.#syncTimers(false);
-    this.#broadcast();
+    const sent = this.#broadcast();
     this.#flushEvents();
     if (ended) this.#announceEnd();
-    else this.#changed("tick");
+    // Without views the broadcast diffs the whole state: no broadcast, no change, and nothing
+    // for `onChange` (an idle realtime room would otherwise be saved over and over).
+    else if (sent || this.game.view) this.#changed("tick");
   }
 
-  #scheduleTick(): void {
-    const period = 1000 / this.game.tick!.hz;
-    this.#tickCount++;
-    let due = this.#tickStart + Math.round(this.#tickCount * period);
-    const now = this.#clockNow();
-    if (due < now) {
-      // Fell behind (a long pause): skip the missed ticks instead of running them in a burst.
-      this.#tickStart = now;
-      this.#tickCount = 1;
-      due = now + Math.round(period);
-    }
-    this.#tickTimer = this.#clock.setTimer(() => {
-      this.#tickTimer = null;
-      this.#mailbox.post(() => this.#tick());
-    }, due - now);
-  }
+  /** The shared tick timer fired (see `everyTick`): queue this room's tick. */
+  #onTick = (): void => {
+    if (this.#tickQueued || this.#disposed) return;
+    this.#tickQueued = true;
+    this.#mailbox.post(this.#tickTask);
+  };
+
+  #tickTask = (): void => this.#tick();
 
   #stopTicks(): void {
     this.#ticking = false;
-    this.#clearTimer(this.#tickTimer);
-    this.#tickTimer = null;
+    this.#ticks?.stop();
+    this.#ticks = null;
   }
 
   /** Starts or stops ticks and the turn clock to match the room's status. */
@@ -962,9 +963,8 @@ export class Room {
     if (this.game.tick) {
       if (playing && !this.#ticking) {
         this.#ticking = true;
-        this.#tickStart = this.#lastTickAt = this.#now;
-        this.#tickCount = 0;
-        this.#scheduleTick();
+        this.#lastTickAt = this.#now;
+        this.#ticks = everyTick(this.#clock, this.#tickPeriod, this.#onTick);
       } else if (!playing && this.#ticking) {
         this.#stopTicks();
       }
@@ -1118,9 +1118,10 @@ export class Room {
 
   /**
    * One broadcast, if anything changed for anyone (state or acks): the sequence grows by one
-   * and every member gets a frame, an empty delta when its view did not change.
+   * and every member gets a frame, an empty delta when its view did not change. Returns
+   * whether there was one.
    */
-  #broadcast(): void {
+  #broadcast(): boolean {
     const audiences = this.#audiences();
     const changes: (DeltaOp[] | null)[] = [];
     let changed = false;
@@ -1135,7 +1136,7 @@ export class Room {
       changes.push(ops);
       if (ops === null || ops.length > 0) changed = true;
     }
-    if (!changed && !this.#seats.some((s) => s && s.ack !== s.ackBroadcast)) return;
+    if (!changed && !this.#seats.some((s) => s && s.ack !== s.ackBroadcast)) return false;
     const seq = ++this.#seq;
     const dt = Math.max(0, this.#now - this.#time);
     this.#time = this.#now;
@@ -1152,14 +1153,24 @@ export class Room {
         continue;
       }
       audience.record(seq, dt, body);
+      // Members differ only in `ackDelta`, mostly 0 or 1: one frame per value serves them all
+      // (frames are never written once made, so sharing one is safe).
+      const frames = this.#deltaFrames;
       for (const conn of audience.members) {
         const seat = conn.seat;
         const ackDelta = seat ? seat.ack - conn.ackSent : 0;
         conn.ackSent += ackDelta;
-        this.#send(conn, encodeDeltaFrame(seq, dt, ackDelta, body));
+        let frame = ackDelta < SHARED_ACK_FRAMES ? frames[ackDelta] : undefined;
+        if (frame === undefined) {
+          frame = encodeDeltaFrame(seq, dt, ackDelta, body);
+          if (ackDelta < SHARED_ACK_FRAMES) frames[ackDelta] = frame;
+        }
+        this.#send(conn, frame);
       }
+      frames.length = 0;
     }
     for (const seat of this.#seats) if (seat) seat.ackBroadcast = seat.ack;
+    return true;
   }
 
   /**
@@ -1288,18 +1299,48 @@ export class Room {
   }
 
   #handle(conn: Connection): Seat {
-    const post = (task: () => void | Promise<void>) => {
-      if (conn.attached && !this.#disposed) this.#mailbox.post(task);
-    };
-    return {
-      room: this,
-      player: conn.seat ? conn.seat.id : null,
-      session: conn.seat ? conn.seat.session : "",
-      act: (clientSeq, name, payload) => post(() => this.#act(conn, clientSeq, name, payload)),
-      leave: () => post(() => this.#leave(conn)),
-      disconnect: () => post(() => this.#drop(conn)),
-    };
+    return new Room.#SeatHandle(this, conn);
   }
+
+  /** Queues an input of `conn` unless it was replaced, left, dropped or the room is gone. */
+  #post(conn: Connection, task: () => void | Promise<void>): void {
+    if (conn.attached && !this.#disposed) this.#mailbox.post(task);
+  }
+
+  /**
+   * What {@linkcode Room.join} hands out: a class rather than an object of closures, since a
+   * seat lives as long as its connection and thousands are open at once. Declared inside
+   * `Room` so its methods can reach the room's private inputs.
+   */
+  static readonly #SeatHandle = class SeatHandle implements Seat {
+    readonly room: Room;
+    readonly player: string | null;
+    readonly session: string;
+    readonly #conn: Connection;
+
+    constructor(room: Room, conn: Connection) {
+      this.room = room;
+      this.#conn = conn;
+      this.player = conn.seat ? conn.seat.id : null;
+      this.session = conn.seat ? conn.seat.session : "";
+    }
+
+    act(clientSeq: number, name: string | number, payload: Value): void {
+      const { room } = this;
+      const conn = this.#conn;
+      room.#post(conn, () => room.#act(conn, clientSeq, name, payload));
+    }
+
+    leave(): void {
+      const conn = this.#conn;
+      this.room.#post(conn, () => this.room.#leave(conn));
+    }
+
+    disconnect(): void {
+      const conn = this.#conn;
+      this.room.#post(conn, () => this.room.#drop(conn));
+    }
+  };
 
   #send(conn: Connection, frame: Uint8Array): void {
     try {
@@ -1505,6 +1546,16 @@ export class Room {
       this.#armTurnClock(Math.max(0, s.turnDeadline - this.#now));
     }
   }
+}
+
+/** A game's tick interval in ms for rooms with `options`; throws on a nonsensical rate. */
+function tickPeriod(game: AnyGame, options: GameOptions): number {
+  const hz = game.tick!.hz;
+  const value = typeof hz === "function" ? hz(options) : hz;
+  if (typeof value !== "number" || !(value > 0 && value <= 1000)) {
+    throw new TypeError(`${game.name}.tick.hz gave ${value}; it must be in (0, 1000]`);
+  }
+  return 1000 / value;
 }
 
 function closedError(id: string): ArbiterError {

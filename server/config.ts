@@ -18,7 +18,7 @@ export interface ServerConfig {
   kvPath: string;
   /** `snapshot` (saved every N actions or T ms) or `log` (every action stored before it is acknowledged); a game's own setting wins. `ARBITER_DURABILITY`, default snapshot. */
   durability: "snapshot" | "log";
-  /** Save a room after this many accepted actions. `SNAPSHOT_EVERY_ACTIONS`, default 20. */
+  /** Save a room after this many accepted actions. `SNAPSHOT_EVERY_ACTIONS`, default 500 (realtime moves are many and cheap to lose; `SNAPSHOT_EVERY_MS` bounds the rest). */
   snapshotEveryActions: number;
   /** Save a changed room within this long, ms. `SNAPSHOT_EVERY_MS`, default 5000. */
   snapshotEveryMs: number;
@@ -93,7 +93,7 @@ export function loadConfig(env: Env = {}): ServerConfig {
     host: env.HOST ?? (onDeploy ? "0.0.0.0" : "127.0.0.1"),
     kvPath,
     durability: durability(env.ARBITER_DURABILITY),
-    snapshotEveryActions: int(env, "SNAPSHOT_EVERY_ACTIONS", 20, 1),
+    snapshotEveryActions: int(env, "SNAPSHOT_EVERY_ACTIONS", 500, 1),
     snapshotEveryMs: int(env, "SNAPSHOT_EVERY_MS", 5000, 1),
     roomDataTtlMs: int(env, "ROOM_DATA_TTL_MS", 86_400_000, 1000),
     allowedOrigins: origins ? origins.split(",").map((o) => o.trim()).filter(Boolean) : null,

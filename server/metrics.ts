@@ -109,7 +109,10 @@ export class Metrics {
   slowConsumers = 0;
   /** Join latency, ms. */
   readonly joinLatency: Histogram = new Histogram();
-  /** Time to validate and apply one action on the server, ms. */
+  /**
+   * Time from an action's arrival to the frame that answers it (the acknowledging delta:
+   * queueing, validation, apply and, for tick-based games, the wait for the tick), ms.
+   */
   readonly actionLatency: Histogram = new Histogram();
   /** Deno KV write latency, ms. */
   readonly kvWriteLatency: Histogram = new Histogram();
@@ -143,7 +146,15 @@ export class Metrics {
   joinFailed(code: string): void {
     bump(this.joinFailures, code);
   }
-  /** An action was applied in `ms`. */
+  /** A delta frame was sent. */
+  deltaSent(): void {
+    this.deltasSent++;
+  }
+  /** A resumed client got the whole state again (its missed deltas were no longer kept). */
+  resynced(): void {
+    this.resyncs++;
+  }
+  /** An action was acknowledged `ms` after it arrived. */
   actionAccepted(ms: number): void {
     this.actionsAccepted++;
     this.actionLatency.observe(ms);

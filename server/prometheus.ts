@@ -42,7 +42,8 @@ export function renderPrometheus(metrics: Metrics, manager: RoomManager): string
   counter("arbiter_connections_total", "WebSocket connections opened.", metrics.connectionsTotal);
   out.push("# HELP arbiter_rooms Rooms by game and status.", "# TYPE arbiter_rooms gauge");
   const rooms = new Map<string, number>();
-  for (const room of manager.list()) {
+  // This process's rooms only: summing over instances must not count a room twice.
+  for (const room of manager.list({ localOnly: true })) {
     const key = `game="${escape(room.game)}",status="${room.status}"`;
     rooms.set(key, (rooms.get(key) ?? 0) + 1);
   }
@@ -60,7 +61,11 @@ export function renderPrometheus(metrics: Metrics, manager: RoomManager): string
   counter("arbiter_deltas_sent_total", "Delta frames sent.", metrics.deltasSent);
   counter("arbiter_slow_consumers_total", "Slow consumers dropped.", metrics.slowConsumers);
   histogram("arbiter_join_seconds", "Join latency.", metrics.joinLatency);
-  histogram("arbiter_action_seconds", "Server time to apply an action.", metrics.actionLatency);
+  histogram(
+    "arbiter_action_seconds",
+    "Time from an action's arrival to the delta acknowledging it (tick wait included).",
+    metrics.actionLatency,
+  );
   histogram("arbiter_kv_write_seconds", "Deno KV write latency.", metrics.kvWriteLatency);
   const memory = Deno.memoryUsage();
   gauge("arbiter_process_resident_memory_bytes", "Resident set size.", memory.rss);

@@ -11,15 +11,18 @@ import {
   closeCodeFor,
   decodeClientMessage,
   type DecodeLimits,
+  decodeServerMessage,
   encodeServerMessage,
   type ErrorCode,
+  FRAME_KINDS,
   PROTOCOL_VERSION,
   ProtocolError,
 } from "../protocol/mod.ts";
 import type { JoinRequest, Member, RoomManager, Seat } from "../rooms/mod.ts";
 import type { ServerConfig } from "./config.ts";
-import type { Logger } from "./log.ts";
+import type { LogFields, Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
+import { deltaAckDelta, PendingActions, readWelcome } from "./pending_actions.ts";
 import { TokenBucket } from "./rate_limit.ts";
 
 /** An authenticated user, from the server's `authenticate` option or a signed token. */
@@ -50,9 +53,28 @@ let nextSessionNumber = 1;
 /** The close reason Deno gives when a peer misses the `idleTimeout` ping (close code 1001). */
 const DENO_HEARTBEAT_REASON = "No response from ping frame.";
 
+/** Decode limits by server config: one object per server rather than per session. */
+const limitsByConfig = new WeakMap<ServerConfig, DecodeLimits>();
+
+function decodeLimits(config: ServerConfig): DecodeLimits {
+  let limits = limitsByConfig.get(config);
+  if (!limits) limitsByConfig.set(config, limits = { maxFrameBytes: config.maxFrameBytes });
+  return limits;
+}
+
+const WELCOME = FRAME_KINDS.welcome;
+const DELTA = FRAME_KINDS.delta;
+const REJECT = FRAME_KINDS.reject;
+
 /**
  * Drives one server-side WebSocket through the protocol. Attach it right after
- * `Deno.upgradeWebSocket`; it installs the socket's handlers itself.
+ * `Deno.upgradeWebSocket`; it installs the socket's listeners itself. It is also the
+ * {@linkcode Member} its room sends frames through, and counts what those frames say
+ * (deltas, acknowledged and refused actions, resyncs) in the server's metrics.
+ *
+ * Thousands of idle sessions stay open at once, so a session holds no closures: the socket's
+ * events come to {@linkcode SocketSession.handleEvent} and log lines name the session as a
+ * field rather than through a child logger.
  *
  * @example
  * ```ts ignore
@@ -61,16 +83,24 @@ const DENO_HEARTBEAT_REASON = "No response from ping frame.";
  * return response;
  * ```
  */
-export class SocketSession {
+export class SocketSession implements Member {
   /** Short id used in logs. */
   readonly id = `s${nextSessionNumber++}`;
   readonly #socket: WebSocket;
   readonly #context: SessionContext;
-  readonly #log: Logger;
   readonly #bucket: TokenBucket;
-  readonly #limits: DecodeLimits;
   #seat: SessionSeat | null = null;
+  /** Actions sent to the room and not yet answered, with their arrival times. */
+  #pending: PendingActions | null = null;
+  /**
+   * Bytes the socket may hold at most: its `bufferedAmount` when last read, plus everything
+   * sent since. Reading `bufferedAmount` is a call into the runtime, so it is read only when
+   * this bound could pass `maxBufferedBytes`.
+   */
+  #bufferedBound = 0;
   #joining = false;
+  /** The join in flight (or done) asked to resume a seat. */
+  #resuming = false;
   #opened = false;
   #closed = false;
   #rateLimitedInARow = 0;
@@ -80,58 +110,114 @@ export class SocketSession {
   constructor(socket: WebSocket, context: SessionContext) {
     this.#socket = socket;
     this.#context = context;
-    this.#log = context.log.child({ session: this.id });
     const { config } = context;
     this.#bucket = new TokenBucket(config.actionRate, config.actionBurst);
-    this.#limits = { maxFrameBytes: config.maxFrameBytes };
     socket.binaryType = "arraybuffer";
     // Counted from the upgrade, not from `open`: a socket whose upgrade response never reached
     // the peer (it hung up first) never opens, and must not hold its session forever either.
-    this.#joinTimer = setTimeout(
-      () => this.#fail("join_timeout", `No join within ${config.joinTimeoutMs} ms.`),
-      config.joinTimeoutMs,
-    );
-    socket.onopen = () => {
-      if (this.#closed) return;
-      this.#opened = true;
-      context.metrics.connectionOpened();
-    };
-    socket.onmessage = (event) => this.#onMessage(event.data);
-    socket.onclose = (event) => {
-      // Deno's own heartbeat (the `idleTimeout` option): the peer did not answer a ping.
-      if (event.code === 1001 && event.reason === DENO_HEARTBEAT_REASON && !this.#closed) {
-        this.#log.info("heartbeat timeout", { seconds: context.config.heartbeatSeconds });
-      }
-      this.#onClose();
-    };
-    socket.onerror = () => {
-      // onclose follows; the error event carries nothing more useful.
-    };
+    this.#joinTimer = setTimeout(SocketSession.#joinTimedOut, config.joinTimeoutMs, this);
+    // The session is the listener (`handleEvent`): no closure per socket and event type.
+    socket.addEventListener("open", this);
+    socket.addEventListener("message", this);
+    socket.addEventListener("close", this);
+    // No "error" listener: an error is always followed by close, which carries all there is.
   }
 
-  /** The member the room sends this session's frames through. */
-  readonly #member: Member = {
-    send: (frame) => this.#send(frame),
-    close: (code, reason) => this.#closeSocket(code, reason),
-  };
+  static #joinTimedOut(session: SocketSession): void {
+    session.#fail("join_timeout", `No join within ${session.#context.config.joinTimeoutMs} ms.`);
+  }
+
+  /** The socket's events (the session is registered as their listener object). */
+  handleEvent(event: Event): void {
+    switch (event.type) {
+      case "message":
+        this.#onMessage((event as MessageEvent).data);
+        return;
+      case "open":
+        if (this.#closed) return;
+        this.#opened = true;
+        this.#context.metrics.connectionOpened();
+        return;
+      case "close": {
+        const { code, reason } = event as CloseEvent;
+        // Deno's own heartbeat (the `idleTimeout` option): the peer did not answer a ping.
+        if (code === 1001 && reason === DENO_HEARTBEAT_REASON && !this.#closed) {
+          this.#log("info", "heartbeat timeout", {
+            seconds: this.#context.config.heartbeatSeconds,
+          });
+        }
+        this.#onClose();
+        return;
+      }
+    }
+  }
+
+  /**
+   * Sends one frame from the room (the {@linkcode Member} side of the session) and records
+   * what it means: a `delta` acknowledging actions times them, a `reject` refuses one, a
+   * `welcome` starts the count of acknowledgements over.
+   */
+  send(frame: Uint8Array): void {
+    if (!this.#send(frame)) return;
+    const metrics = this.#context.metrics;
+    switch (frame[0]) {
+      case DELTA: {
+        metrics.deltaSent();
+        const ackDelta = deltaAckDelta(frame);
+        if (ackDelta > 0) this.#pending?.ack(ackDelta, performance.now(), metrics);
+        return;
+      }
+      case REJECT: {
+        // Rare and small: decoding the whole frame is fine.
+        const reject = decodeServerMessage(frame);
+        if (reject.kind !== "reject") return;
+        this.#pending?.reject(reject.seq);
+        metrics.actionRejected(reject.code);
+        return;
+      }
+      case WELCOME: {
+        const { ack, fullState } = readWelcome(frame);
+        (this.#pending ??= new PendingActions()).reset(ack);
+        // A resume that could not replay what it missed gets the whole state again.
+        if (this.#resuming && fullState) metrics.resynced();
+        return;
+      }
+    }
+  }
+
+  /** Closes the socket (the room already sent an `error` frame saying why). */
+  close(code: number, reason: string): void {
+    this.#closeSocket(code, reason);
+  }
 
   /**
    * Sends one frame unless the client stopped reading: every frame (room broadcasts, pongs,
    * rejects) goes through here, so a peer that floods requests and never reads the answers
-   * cannot grow the server's send buffer past `maxBufferedBytes`.
+   * cannot grow the server's send buffer past `maxBufferedBytes`. Returns whether it went out.
    */
-  #send(frame: Uint8Array): void {
-    if (this.#closed || this.#socket.readyState !== WebSocket.OPEN) return;
-    const buffered = this.#socket.bufferedAmount;
-    if (buffered > this.#context.config.maxBufferedBytes) {
-      this.#log.warn("slow consumer dropped", { buffered });
-      this.#context.metrics.slowConsumerDropped();
-      // No error frame: it would only queue behind what the client is not reading.
-      this.#closeSocket(CLOSE_CODES.slow_consumer, "slow_consumer");
-      return;
+  #send(frame: Uint8Array): boolean {
+    if (this.#closed || this.#socket.readyState !== WebSocket.OPEN) return false;
+    const max = this.#context.config.maxBufferedBytes;
+    if (this.#bufferedBound + frame.byteLength > max) {
+      const buffered = this.#socket.bufferedAmount;
+      if (buffered > max) {
+        this.#log("warn", "slow consumer dropped", { buffered });
+        this.#context.metrics.slowConsumerDropped();
+        // No error frame: it would only queue behind what the client is not reading.
+        this.#closeSocket(CLOSE_CODES.slow_consumer, "slow_consumer");
+        return false;
+      }
+      this.#bufferedBound = buffered;
     }
+    this.#bufferedBound += frame.byteLength;
     this.#socket.send(frame);
     this.#context.metrics.frameSent(frame.byteLength);
+    return true;
+  }
+
+  /** Writes a log line naming this session. */
+  #log(level: "info" | "warn" | "error", msg: string, fields: LogFields = {}): void {
+    this.#context.log[level](msg, { session: this.id, ...fields });
   }
 
   #onMessage(data: unknown): void {
@@ -146,12 +232,12 @@ export class SocketSession {
     this.#context.metrics.frameReceived(data.byteLength);
     let message: ClientMessage;
     try {
-      message = decodeClientMessage(new Uint8Array(data), this.#limits);
+      message = decodeClientMessage(new Uint8Array(data), decodeLimits(this.#context.config));
     } catch (error) {
       if (error instanceof ProtocolError) {
         this.#fail(error.code, error.message);
       } else {
-        this.#log.error("decoder escaped", { error: String(error) });
+        this.#log("error", "decoder escaped", { error: String(error) });
         this.#fail("internal", "The frame could not be read.");
       }
       return;
@@ -160,7 +246,7 @@ export class SocketSession {
       this.#dispatch(message);
     } catch (error) {
       // A bug in one handler must cost one connection at most, never the process.
-      this.#log.error("session handler failed", { error: String((error as Error)?.stack) });
+      this.#log("error", "session handler failed", { error: String((error as Error)?.stack) });
       this.#fail("internal", "Unexpected server error.");
     }
   }
@@ -174,8 +260,10 @@ export class SocketSession {
         // The budget comes first: a connection that never joins must not get unlimited
         // `not_joined` replies out of a flood either.
         if (!this.#takeToken()) {
-          this.#context.metrics.actionRejected("rate_limited");
-          if (this.#closed) return;
+          if (this.#closed) {
+            this.#context.metrics.actionRejected("rate_limited");
+            return;
+          }
           const { actionRate, actionBurst } = this.#context.config;
           this.#reject(
             message.seq,
@@ -189,6 +277,8 @@ export class SocketSession {
           this.#reject(message.seq, "not_joined", "Join a room before sending actions.");
           return;
         }
+        // Tracked before the room sees it: the room may answer within this call.
+        this.#pending?.track(message.seq, performance.now());
         seat.act(message.seq, message.name, message.payload);
         return;
       }
@@ -222,6 +312,7 @@ export class SocketSession {
       return;
     }
     this.#joining = true;
+    this.#resuming = Boolean(message.resume);
     clearTimeout(this.#joinTimer);
     const { manager, verifyToken, metrics } = this.#context;
     const started = performance.now();
@@ -242,8 +333,8 @@ export class SocketSession {
         user: user ?? undefined,
       };
       const seat = this.#context.join
-        ? await this.#context.join(request, this.#member)
-        : await manager.join(request, this.#member);
+        ? await this.#context.join(request, this)
+        : await manager.join(request, this);
       if (this.#closed) {
         // The socket went away while the join was in flight: free the seat's connection.
         seat.disconnect();
@@ -251,14 +342,14 @@ export class SocketSession {
       }
       this.#seat = seat;
       metrics.joined(performance.now() - started, Boolean(message.resume));
-      this.#log.info("joined", {
+      this.#log("info", "joined", {
         room: seat.room.id,
         player: seat.player,
         resumed: Boolean(message.resume),
       });
     } catch (error) {
       const code: ErrorCode = error instanceof ArbiterError ? error.code : "internal";
-      if (code === "internal") this.#log.error("join failed", { error: String(error) });
+      if (code === "internal") this.#log("error", "join failed", { error: String(error) });
       metrics.joinFailed(code);
       this.#fail(code, error instanceof ArbiterError ? error.message : "Unexpected server error.");
     } finally {
@@ -281,14 +372,16 @@ export class SocketSession {
     return false;
   }
 
+  /** A refusal by the session itself (the action never reached a room). */
   #reject(seq: number, code: ErrorCode, message: string): void {
+    this.#context.metrics.actionRejected(code);
     this.#send(encodeServerMessage({ kind: "reject", seq, code, message }));
   }
 
   /** Sends `error` with the code, then closes with the matching close code. */
   #fail(code: ErrorCode, message: string): void {
     if (this.#closed) return;
-    this.#log.info("connection refused", { code, reason: message });
+    this.#log("info", "connection refused", { code, reason: message });
     if (this.#socket.readyState === WebSocket.OPEN) {
       this.#socket.send(encodeServerMessage({ kind: "error", code, message }));
     }

@@ -158,3 +158,51 @@ Deno.test("random realtime play: one broadcast per busy tick, every view rebuilt
   }
   room.dispose();
 });
+
+Deno.test("the tickMs room option sets the tick and broadcast interval", async () => {
+  const clock = new ManualClock();
+  const room = new Room({ id: "fast", game: arena, clock, options: { tickMs: 16 } });
+  const members = [new TestMember(), new TestMember()];
+  const seats: Seat[] = [];
+  for (const member of members) seats.push(await room.join({}, member));
+  clock.advance(16);
+  const seq = room.seq;
+  seats[0].act(1, "move", { dx: 1, dy: 0, seq: 1 });
+  clock.advance(15);
+  equal(room.seq, seq, "not before the tick");
+  clock.advance(1);
+  equal(room.seq, seq + 1, "16 ms after the last tick");
+  equal(members[0].received("delta").at(-1)!.dt, 16);
+  room.dispose();
+  for (const tickMs of [5, 2000, 16.5]) {
+    let error: unknown;
+    try {
+      new Room({ id: "bad", game: arena, clock, options: { tickMs } });
+    } catch (e) {
+      error = e;
+    }
+    equal((error as { code?: string })?.code, "bad_options", `tickMs ${tickMs}`);
+  }
+});
+
+Deno.test("ticks that change nothing are not reported as changes (nothing to save)", async () => {
+  const clock = new ManualClock();
+  const changes: string[] = [];
+  const room = new Room({
+    id: "quiet",
+    game: arena,
+    clock,
+    seed: "far",
+    onChange: (_room, change) => changes.push(change),
+  });
+  const seats: Seat[] = [];
+  for (let i = 0; i < 2; i++) seats.push(await room.join({}, new TestMember()));
+  clock.advance(50);
+  changes.length = 0;
+  clock.advance(1000);
+  deepEqual(changes, [], "20 idle ticks");
+  seats[0].act(1, "move", { dx: 0, dy: 0, seq: 1 });
+  clock.advance(50);
+  deepEqual(changes, ["action", "tick"], "a move, then the tick that broadcast it");
+  room.dispose();
+});
