@@ -217,7 +217,9 @@ export class SocketSession implements Member {
 
   /** Writes a log line naming this session. */
   #log(level: "info" | "warn" | "error", msg: string, fields: LogFields = {}): void {
-    this.#context.log[level](msg, { session: this.id, ...fields });
+    // Once joined, every line names the room too, so a log query can follow one game.
+    const room = this.#seat ? { room: this.#seat.room.id } : {};
+    this.#context.log[level](msg, { session: this.id, ...room, ...fields });
   }
 
   #onMessage(data: unknown): void {
