@@ -8,6 +8,37 @@
 /** The repository root (where `main.ts` and `deno.json` are). */
 export const REPO_ROOT: string = decodeURIComponent(new URL("../", import.meta.url).pathname);
 
+/**
+ * The V8 flags Arbiter ships with: those of the `dev` task in `deno.json`, so that what is
+ * measured is what `deno task dev` runs.
+ *
+ * @example
+ * ```ts ignore
+ * import { SHIPPED_V8_FLAGS } from "./server_process.ts";
+ * console.log(SHIPPED_V8_FLAGS); // [ "--max-semi-space-size=16" ]
+ * ```
+ */
+export const SHIPPED_V8_FLAGS: readonly string[] = (() => {
+  const config = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}deno.json`));
+  const dev = String(config.tasks?.dev ?? "");
+  return dev.split(/\s+/).filter((arg) => arg.startsWith("--v8-flags="))
+    .flatMap((arg) => arg.slice("--v8-flags=".length).split(","));
+})();
+
+/**
+ * `flags` with one `--v8-flags`: {@linkcode SHIPPED_V8_FLAGS} first, then any V8 flags of
+ * `flags` (V8 takes the last value of a flag, so the caller's win).
+ */
+function withShippedV8Flags(flags: readonly string[]): string[] {
+  const v8 = [...SHIPPED_V8_FLAGS];
+  const rest: string[] = [];
+  for (const flag of flags) {
+    if (flag.startsWith("--v8-flags=")) v8.push(...flag.slice("--v8-flags=".length).split(","));
+    else rest.push(flag);
+  }
+  return v8.length ? [`--v8-flags=${v8.join(",")}`, ...rest] : rest;
+}
+
 /** A server running as a child process. */
 export interface ServerProcess {
   /** Which server: `arbiter` (main.ts) or `baseline` (loadtest/baseline_server.ts). */
@@ -29,7 +60,11 @@ export interface SpawnOptions {
   kind: "arbiter" | "baseline";
   /** Extra environment (merged over the defaults below). */
   env?: Record<string, string>;
-  /** Extra `deno run` flags, e.g. `["--cpu-prof", "--cpu-prof-dir=prof"]`. */
+  /**
+   * Extra `deno run` flags, e.g. `["--inspect=127.0.0.1:9229"]`. Arbiter's `main.ts` always
+   * runs with {@linkcode SHIPPED_V8_FLAGS}; a `--v8-flags=` given here is added after them
+   * (e.g. `--v8-flags=--max-semi-space-size=0` for V8's own default).
+   */
   denoFlags?: string[];
   /** How long to wait for the server to answer, ms. Default 30,000. */
   readyTimeoutMs?: number;
@@ -81,7 +116,14 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerProcess>
     ...options.env,
   };
   const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...(options.denoFlags ?? []), script],
+    args: [
+      "run",
+      "-A",
+      ...(options.kind === "arbiter" && script === "main.ts"
+        ? withShippedV8Flags(options.denoFlags ?? [])
+        : options.denoFlags ?? []),
+      script,
+    ],
     cwd: REPO_ROOT,
     env,
     stdin: "null",

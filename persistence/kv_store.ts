@@ -24,6 +24,8 @@ export const SNAPSHOT_FORMAT_VERSION = 1;
 // Deno KV: values ≤ 64 KiB, ≤ 800 KiB and ≤ 1000 mutations per atomic commit.
 const DEFAULT_CHUNK_BYTES = 60 * 1024;
 const MAX_COMMIT_BYTES = 700 * 1024;
+/** Chunks written plus chunks deleted that one commit may carry (KV allows 1000 mutations). */
+const MAX_MUTATIONS_WITH_DELETES = 900;
 
 /** What the store keeps about a room's latest snapshot. */
 export interface SnapshotMeta {
@@ -108,6 +110,8 @@ export class KvRoomStore {
   readonly #fence: KvRoomStoreOptions["fence"];
   /** Versionstamp of each room's log head as this store last wrote it (saves a read). */
   readonly #heads = new Map<string, { index: number; versionstamp: string | null }>();
+  /** Each room's snapshot meta as this store last wrote it (saves a read per snapshot). */
+  readonly #metas = new Map<string, Deno.KvEntry<SnapshotMeta>>();
 
   /** Wraps an open Deno KV handle. */
   constructor(kv: Deno.Kv, options: KvRoomStoreOptions = {}) {
@@ -146,7 +150,10 @@ export class KvRoomStore {
   ): Promise<SnapshotMeta> {
     const started = performance.now();
     const metaKey = this.#metaKey(meta.room);
-    const previous = await this.kv.get<SnapshotMeta>(metaKey);
+    // What this store wrote last saves a read; if someone else wrote since, the check below
+    // fails and the save is tried once more from what is really stored.
+    const cached = this.#metas.get(meta.room);
+    const previous = cached ?? await this.kv.get<SnapshotMeta>(metaKey);
     const generation = (previous.value?.generation ?? 0) + 1;
     const chunks = Math.max(1, Math.ceil(bytes.length / this.#chunkBytes));
     const next: SnapshotMeta = {
@@ -172,15 +179,27 @@ export class KvRoomStore {
       pending += part.length;
     }
     atomic.check(previous).set(metaKey, next, { expireIn });
+    const old = previous.value;
+    // The replaced chunks go in the same commit when KV's mutation limit allows (always, but
+    // for snapshots of tens of megabytes); their keys follow from the old meta.
+    const deleteNow = old !== null && old.chunks + chunks <= MAX_MUTATIONS_WITH_DELETES;
+    if (deleteNow) {
+      for (let i = 0; i < old.chunks; i++) {
+        atomic.delete(this.#roomKey(meta.room, "chunk", old.generation, i));
+      }
+    }
     await this.#fenced(meta.room, atomic);
     const result = await retryLocked(() => atomic.commit());
     if (!result.ok) {
+      this.#metas.delete(meta.room);
+      if (cached) return this.saveSnapshot(meta, bytes);
       throw new PersistenceError(
         "log_conflict",
         `Snapshot of room ${meta.room} raced another writer; the room has two owners.`,
       );
     }
-    if (previous.value) await this.#deleteGeneration(meta.room, previous.value.generation);
+    this.#metas.set(meta.room, { key: metaKey, value: next, versionstamp: result.versionstamp });
+    if (old && !deleteNow) await this.#deleteGeneration(meta.room, old.generation);
     this.#onWrite(performance.now() - started);
     return next;
   }
@@ -285,11 +304,13 @@ export class KvRoomStore {
    */
   forget(room: string): void {
     this.#heads.delete(room);
+    this.#metas.delete(room);
   }
 
   /** Deletes everything stored for a room. */
   async deleteRoom(room: string): Promise<void> {
     this.#heads.delete(room);
+    this.#metas.delete(room);
     // Metadata first: a room without it is invisible, so a half-finished delete is harmless.
     const atomic = this.kv.atomic();
     await this.#fenced(room, atomic);

@@ -257,8 +257,40 @@ export class CborReader {
       return keys[this.arg];
     }
     if (major !== 3) fail("map keys must be text strings");
-    const key = this.textBody(this.arg);
+    const len = this.arg;
+    const start = this.pos;
+    const short = len <= MAX_CACHED_KEY && len <= this.end - start && len <= this.maxStringBytes;
+    const slot = short ? keySlot(this.buf, start, len) : -1;
+    if (short) {
+      const cached = keyCache[slot];
+      if (cached !== undefined && sameAscii(cached, this.buf, start, len)) {
+        this.pos = start + len;
+        return cached;
+      }
+    }
+    const key = this.textBody(len);
     if (FORBIDDEN_KEYS.has(key)) throw new ProtocolError("forbidden_key", `key ${key}`);
+    // As many UTF-16 units as bytes: all ASCII, so the byte comparison above can find it.
+    if (short && key.length === len) keyCache[slot] = key;
     return key;
   }
+}
+
+/**
+ * Recently read short ASCII map keys, by a hash of their bytes: every frame of a game repeats
+ * the same few keys, and finding one here costs a comparison instead of a new string.
+ */
+const keyCache: (string | undefined)[] = new Array(512).fill(undefined);
+const MAX_CACHED_KEY = 16;
+
+function keySlot(buf: Uint8Array, start: number, len: number): number {
+  let h = len;
+  for (let i = 0; i < len; i++) h = (Math.imul(h, 31) + buf[start + i]) | 0;
+  return (h ^ (h >>> 9)) & 511;
+}
+
+function sameAscii(key: string, buf: Uint8Array, start: number, len: number): boolean {
+  if (key.length !== len) return false;
+  for (let i = 0; i < len; i++) if (key.charCodeAt(i) !== buf[start + i]) return false;
+  return true;
 }

@@ -17,10 +17,19 @@ import {
   pathKey,
 } from "./delta_format.ts";
 import { ProtocolError } from "./errors.ts";
-import type { DeltaOp, Path, Value } from "./types.ts";
+import type { DeltaOp, DeltaOpSink, Path, Value } from "./types.ts";
 
 function badOp(message: string): never {
   throw new ProtocolError("bad_delta", message);
+}
+
+/** The empty path: the target every body starts at (never mutated; `#cur` is replaced). */
+const ROOT: Path = Object.freeze([]);
+const EMPTY_BODY = new Uint8Array(0);
+
+function checkedLength(path: Path): number {
+  if (!Array.isArray(path)) badOp("op.path must be an array");
+  return path.length;
 }
 
 /**
@@ -40,7 +49,7 @@ function badOp(message: string): never {
  * console.log(body.length); // 3: target ref, key id, value
  * ```
  */
-export class DeltaEncoder {
+export class DeltaEncoder implements DeltaOpSink {
   #keys: string[] = [];
   #keyIds = new Map<string, number>();
   #refs: Path[] = [];
@@ -48,7 +57,10 @@ export class DeltaEncoder {
   readonly #maxKeys: number;
   readonly #maxRefs: number;
   #w = new CborWriter(256);
-  #cur: Path = [];
+  #cur: Path = ROOT;
+  /** Table sizes when the body being written began, to roll back to. */
+  #keyCount = 0;
+  #refCount = 0;
 
   /** Creates an encoder with empty tables; `options` must match the decoders' caps. */
   constructor(options: DeltaTableCaps = {}) {
@@ -103,82 +115,133 @@ export class DeltaEncoder {
    * then left as they were.
    */
   encode(ops: readonly DeltaOp[]): Uint8Array {
-    const keyCount = this.#keys.length;
-    const refCount = this.#refs.length;
-    const w = this.#w;
-    w.pos = 0;
-    this.#cur = [];
+    this.begin();
     try {
-      for (let i = 0; i < ops.length; i++) this.#op(ops[i]);
-    } catch (e) {
-      // Nothing was sent: forget what this body would have taught the decoders.
-      for (let i = keyCount; i < this.#keys.length; i++) this.#keyIds.delete(this.#keys[i]);
-      this.#keys.length = keyCount;
-      for (let i = refCount; i < this.#refs.length; i++) {
-        this.#refIds.delete(pathKey(this.#refs[i], this.#refs[i].length));
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i];
+        switch (op.op) {
+          case "set":
+            this.set(op.path, op.value);
+            break;
+          case "delete":
+            this.delete(op.path);
+            break;
+          case "push":
+            this.push(op.path, op.values);
+            break;
+          case "splice":
+            this.splice(op.path, op.index, op.count);
+            break;
+          default:
+            badOp(`unknown op ${(op as { op: unknown }).op}`);
+        }
       }
-      this.#refs.length = refCount;
+    } catch (e) {
+      this.abort();
       throw e;
     }
+    return this.finish();
+  }
+
+  /**
+   * Starts a body to be written op by op (the encoder is a {@linkcode DeltaOpSink}), so a diff
+   * can feed it without building op objects. End with {@linkcode DeltaEncoder.finish}, or
+   * with {@linkcode DeltaEncoder.abort} when an op threw.
+   *
+   * @example
+   * ```ts
+   * import { DeltaEncoder } from "./mod.ts";
+   * const enc = new DeltaEncoder();
+   * enc.learnKeys({ score: 0 });
+   * enc.begin();
+   * enc.set(["score"], 1); // the root is the current target already: key id 0, value 1
+   * console.log(enc.finish()); // Uint8Array(2) [ 0, 1 ]
+   * ```
+   */
+  begin(): void {
+    this.#keyCount = this.#keys.length;
+    this.#refCount = this.#refs.length;
+    this.#w.pos = 0;
+    this.#cur = ROOT;
+  }
+
+  /** The body written since {@linkcode DeltaEncoder.begin}. */
+  finish(): Uint8Array {
+    const w = this.#w;
+    // Nothing changed (most ticks of an idle room): one shared empty body, never written.
+    if (w.pos === 0) return EMPTY_BODY;
     const out = w.finish();
     // Keep the scratch buffer from staying huge after one giant body.
     if (w.buf.length > 65536) this.#w = new CborWriter(256);
     return out;
   }
 
-  #op(op: DeltaOp): void {
-    const w = this.#w;
-    const path = op.path;
-    if (!Array.isArray(path)) badOp("op.path must be an array");
-    const n = path.length;
-    switch (op.op) {
-      case "set": {
-        if (n === 0) {
-          this.#select(path, 0);
-          w.byte(0xe0 + OP_REPLACE);
-        } else {
-          this.#select(path, n - 1);
-          const last = path[n - 1];
-          if (typeof last === "string") {
-            this.#field(last);
-          } else {
-            w.byte(0xe0 + OP_INDEX);
-            w.uint(this.#index(last));
-          }
-        }
-        if (op.value === undefined) badOp("set needs a value");
-        w.value(op.value, 0, this.#keyIds);
-        return;
-      }
-      case "delete": {
-        const last = path[n - 1];
-        if (typeof last !== "string") badOp("delete needs a path ending in an object key");
-        this.#select(path, n - 1);
-        w.byte(0xe0 + OP_DELETE);
-        this.#field(last);
-        return;
-      }
-      case "push": {
-        const values = op.values;
-        if (!Array.isArray(values)) badOp("push needs values");
-        this.#select(path, n);
-        w.byte(0xe0 + OP_PUSH);
-        w.uint(values.length);
-        for (let i = 0; i < values.length; i++) {
-          if (values[i] === undefined) badOp("push values cannot be undefined");
-          w.value(values[i], 0, this.#keyIds);
-        }
-        return;
-      }
-      case "splice":
-        this.#select(path, n);
-        w.byte(0xe0 + OP_SPLICE);
-        w.uint(this.#index(op.index));
-        w.uint(this.#index(op.count));
-        return;
-      default:
-        badOp(`unknown op ${(op as { op: unknown }).op}`);
+  /** Drops the body being written and forgets what it would have taught the decoders. */
+  abort(): void {
+    const keyCount = this.#keyCount;
+    const refCount = this.#refCount;
+    for (let i = keyCount; i < this.#keys.length; i++) this.#keyIds.delete(this.#keys[i]);
+    this.#keys.length = keyCount;
+    for (let i = refCount; i < this.#refs.length; i++) {
+      this.#refIds.delete(pathKey(this.#refs[i], this.#refs[i].length));
     }
+    this.#refs.length = refCount;
+    this.#w.pos = 0;
+  }
+
+  /** Writes a `set` op (see {@linkcode DeltaOpSink.set}). */
+  set(path: Path, value: Value): void {
+    const n = checkedLength(path);
+    const w = this.#w;
+    if (n === 0) {
+      this.#select(path, 0);
+      w.byte(0xe0 + OP_REPLACE);
+    } else {
+      this.#select(path, n - 1);
+      const last = path[n - 1];
+      if (typeof last === "string") {
+        this.#field(last);
+      } else {
+        w.byte(0xe0 + OP_INDEX);
+        w.uint(this.#index(last));
+      }
+    }
+    if (value === undefined) badOp("set needs a value");
+    w.value(value, 0, this.#keyIds);
+  }
+
+  /** Writes a `delete` op (see {@linkcode DeltaOpSink.delete}). */
+  delete(path: Path): void {
+    const n = checkedLength(path);
+    const last = path[n - 1];
+    if (typeof last !== "string") badOp("delete needs a path ending in an object key");
+    this.#select(path, n - 1);
+    this.#w.byte(0xe0 + OP_DELETE);
+    this.#field(last);
+  }
+
+  /** Writes a `push` op (see {@linkcode DeltaOpSink.push}). */
+  push(path: Path, values: readonly Value[]): void {
+    const n = checkedLength(path);
+    if (!Array.isArray(values)) badOp("push needs values");
+    const w = this.#w;
+    this.#select(path, n);
+    w.byte(0xe0 + OP_PUSH);
+    w.uint(values.length);
+    for (let i = 0; i < values.length; i++) {
+      if (values[i] === undefined) badOp("push values cannot be undefined");
+      w.value(values[i], 0, this.#keyIds);
+    }
+  }
+
+  /** Writes a `splice` op (see {@linkcode DeltaOpSink.splice}). */
+  splice(path: Path, index: number, count: number): void {
+    const n = checkedLength(path);
+    const w = this.#w;
+    this.#select(path, n);
+    w.byte(0xe0 + OP_SPLICE);
+    w.uint(this.#index(index));
+    w.uint(this.#index(count));
   }
 
   #index(n: unknown): number {

@@ -64,6 +64,14 @@ export function resolveLimits(
   defaults: Readonly<Required<DecodeLimits>>,
 ): Required<DecodeLimits> {
   if (limits === undefined) return defaults;
+  // Already complete (e.g. resolved once per server): use as is, allocating nothing per frame.
+  if (
+    limits.maxFrameBytes !== undefined && limits.maxDepth !== undefined &&
+    limits.maxDepth <= 1000 && limits.maxItems !== undefined &&
+    limits.maxStringBytes !== undefined
+  ) {
+    return limits as Required<DecodeLimits>;
+  }
   return {
     maxFrameBytes: limits.maxFrameBytes ?? defaults.maxFrameBytes,
     // Decoding recurses once per level: keep far from the engine's stack limit.

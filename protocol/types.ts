@@ -43,6 +43,36 @@ export type DeltaOp =
   /** Remove `count` items starting at `index` from the array at `path`. */
   | { op: "splice"; path: Path; index: number; count: number };
 
+/**
+ * Takes {@linkcode DeltaOp}s one at a time as a diff finds them, so that no op objects need to
+ * exist. `path` is only read during the call: the caller may change it afterwards.
+ *
+ * @example
+ * ```ts
+ * import type { DeltaOp, DeltaOpSink } from "./types.ts";
+ * const ops: DeltaOp[] = [];
+ * const collect: DeltaOpSink = {
+ *   set: (path, value) => void ops.push({ op: "set", path: path.slice(), value }),
+ *   delete: (path) => void ops.push({ op: "delete", path: path.slice() }),
+ *   push: (path, values) => void ops.push({ op: "push", path: path.slice(), values }),
+ *   splice: (path, index, count) =>
+ *     void ops.push({ op: "splice", path: path.slice(), index, count }),
+ * };
+ * collect.set(["score"], 1);
+ * console.log(ops); // [ { op: "set", path: [ "score" ], value: 1 } ]
+ * ```
+ */
+export interface DeltaOpSink {
+  /** Set the key or index at `path` (an empty path replaces the whole state). */
+  set(path: Path, value: Value): void;
+  /** Delete the object key at `path`. */
+  delete(path: Path): void;
+  /** Append `values` to the array at `path`. */
+  push(path: Path, values: Value[]): void;
+  /** Remove `count` items starting at `index` from the array at `path`. */
+  splice(path: Path, index: number, count: number): void;
+}
+
 /** How a player is seen by the others in the room. */
 export type Presence = "connected" | "disconnected" | "left";
 

@@ -7,7 +7,7 @@
  * @module
  */
 import { DeltaEncoder } from "../protocol/mod.ts";
-import type { DeltaOp, Path, Value } from "../protocol/types.ts";
+import type { Path, Value } from "../protocol/types.ts";
 import { Mirror } from "./diff.ts";
 
 /** One past broadcast of an audience, kept for resumes. */
@@ -35,8 +35,8 @@ export interface Replay {
  * ```ts
  * import { Audience } from "./audience.ts";
  * const audience = new Audience(null, { score: 0 }, 0, 16);
- * const ops = audience.diff({ score: 1 });
- * audience.record(1, 50, audience.encode(ops));
+ * const body = audience.update({ score: 1 });
+ * audience.record(1, 50, body);
  * console.log(audience.replay(0, 1, 1_050)?.entries.length); // 1
  * ```
  */
@@ -92,14 +92,22 @@ export class Audience<M = unknown> {
     return this.#encoder.refs();
   }
 
-  /** Brings the mirror up to `view` and returns the ops; empty when nothing changed. */
-  diff(view: unknown): DeltaOp[] {
-    return this.#mirror.update(view);
-  }
-
-  /** Encodes ops into the body all members get (grows the shared tables). */
-  encode(ops: readonly DeltaOp[]): Uint8Array {
-    return this.#encoder.encode(ops);
+  /**
+   * Brings the mirror up to `view` and returns what changed as the ops body all members get
+   * (empty when nothing did), growing the shared tables. The diff feeds the encoder directly,
+   * so no op objects are made. Throws when `view` is not data or cannot be encoded; the
+   * tables are then as before, but the mirror may be half updated: replace the audience.
+   */
+  update(view: unknown): Uint8Array {
+    const encoder = this.#encoder;
+    encoder.begin();
+    try {
+      this.#mirror.updateInto(view, encoder);
+    } catch (error) {
+      encoder.abort();
+      throw error;
+    }
+    return encoder.finish();
   }
 
   /** Remembers a broadcast for resumes, dropping the oldest when the ring is full. */

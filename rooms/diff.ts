@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { DeltaOp, Value } from "../protocol/types.ts";
+import type { DeltaOp, DeltaOpSink, Path, Value } from "../protocol/types.ts";
 
 type Key = string | number;
 type Container = Record<Key, unknown>;
@@ -31,10 +31,27 @@ type Container = Record<Key, unknown>;
  * ```
  */
 export function diff(prev: Value, next: Value): DeltaOp[] {
-  const ops: DeltaOp[] = [];
+  const ops = new OpList();
   const box: Container = { v: prev };
   walk(prev, next, [], ops, false, box, "v");
-  return ops;
+  return ops.ops;
+}
+
+/** A {@linkcode DeltaOpSink} that keeps the ops it is given, each with its own path copy. */
+class OpList implements DeltaOpSink {
+  readonly ops: DeltaOp[] = [];
+  set(path: Path, value: Value): void {
+    this.ops.push({ op: "set", path: path.slice(), value });
+  }
+  delete(path: Path): void {
+    this.ops.push({ op: "delete", path: path.slice() });
+  }
+  push(path: Path, values: Value[]): void {
+    this.ops.push({ op: "push", path: path.slice(), values });
+  }
+  splice(path: Path, index: number, count: number): void {
+    this.ops.push({ op: "splice", path: path.slice(), index, count });
+  }
 }
 
 /**
@@ -55,6 +72,8 @@ export function diff(prev: Value, next: Value): DeltaOp[] {
  */
 export class Mirror {
   #box: Container;
+  /** The walk's path, reused: it is empty again whenever a walk ends. */
+  readonly #path: Key[] = [];
 
   /** Starts from a deep copy of `initial`. */
   constructor(initial: unknown) {
@@ -68,9 +87,19 @@ export class Mirror {
 
   /** Makes the mirror equal to `next` and returns the ops that did it (empty if equal). */
   update(next: unknown): DeltaOp[] {
-    const ops: DeltaOp[] = [];
-    walk(this.#box.v, next, [], ops, true, this.#box, "v");
-    return ops;
+    const ops = new OpList();
+    this.updateInto(next, ops);
+    return ops.ops;
+  }
+
+  /**
+   * Makes the mirror equal to `next`, handing each op to `sink` as it is found (e.g. straight
+   * to a `DeltaEncoder`, with no op objects in between).
+   */
+  updateInto(next: unknown, sink: DeltaOpSink): void {
+    // A walk that threw (not data) may have left segments behind.
+    this.#path.length = 0;
+    walk(this.#box.v, next, this.#path, sink, true, this.#box, "v");
   }
 }
 
@@ -176,7 +205,7 @@ function walk(
   prev: unknown,
   next: unknown,
   path: Key[],
-  ops: DeltaOp[],
+  ops: DeltaOpSink,
   write: boolean,
   holder: Container,
   key: Key,
@@ -191,7 +220,7 @@ function walk(
     // NaN is the one primitive not equal to itself.
     if (kind === PRIMITIVE && prev !== prev && next !== next) return;
   }
-  ops.push({ op: "set", path: path.slice(), value: next as Value });
+  ops.set(path, next as Value);
   if (write) holder[key] = copy(next);
 }
 
@@ -199,7 +228,7 @@ function walkObject(
   prev: Container,
   next: Container,
   path: Key[],
-  ops: DeltaOp[],
+  ops: DeltaOpSink,
   write: boolean,
 ): void {
   for (const key in next) {
@@ -210,7 +239,7 @@ function walkObject(
     if (present(old)) {
       walk(old, value, path, ops, write, prev, key);
     } else {
-      ops.push({ op: "set", path: path.slice(), value: value as Value });
+      ops.set(path, value as Value);
       if (write) prev[key] = copy(value);
     }
     path.pop();
@@ -218,7 +247,7 @@ function walkObject(
   for (const key in prev) {
     if (present(next[key])) continue;
     path.push(key);
-    ops.push({ op: "delete", path: path.slice() });
+    ops.delete(path);
     path.pop();
     if (write) delete prev[key];
   }
@@ -228,7 +257,7 @@ function walkArray(
   prev: unknown[],
   next: unknown[],
   path: Key[],
-  ops: DeltaOp[],
+  ops: DeltaOpSink,
   write: boolean,
 ): void {
   const common = Math.min(prev.length, next.length);
@@ -242,15 +271,10 @@ function walkArray(
   }
   if (next.length > prev.length) {
     const values = next.slice(prev.length).map((v) => v === undefined ? null : v) as Value[];
-    ops.push({ op: "push", path: path.slice(), values });
+    ops.push(path, values);
     if (write) { for (const v of values) prev.push(copy(v)); }
   } else if (next.length < prev.length) {
-    ops.push({
-      op: "splice",
-      path: path.slice(),
-      index: next.length,
-      count: prev.length - next.length,
-    });
+    ops.splice(path, next.length, prev.length - next.length);
     if (write) prev.length = next.length;
   }
 }

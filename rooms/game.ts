@@ -38,7 +38,9 @@ export type BroadcastMode = "immediate" | "tick";
 export type Durability = "snapshot" | "log";
 
 /**
- * What every game function gets besides the state.
+ * What every game function gets besides the state. It is valid for the duration of the call:
+ * the room reuses the object for its next call into game code, so read what you need from it
+ * rather than keep it.
  *
  * @example
  * ```ts

@@ -51,8 +51,13 @@ export class Mailbox {
 
   /** Queues `task`; runs it at once when nothing else is queued or running. */
   post(task: Task): void {
-    this.#queue.push(task);
-    if (!this.#running) this.#drain();
+    if (this.#running) {
+      this.#queue.push(task);
+      return;
+    }
+    // Idle: run it here without queueing it, then whatever it queued meanwhile.
+    this.#running = true;
+    if (!this.#run(task)) this.#drain();
   }
 
   /** Queues `task` and resolves with its result (or rejects with its error) once it ran. */
@@ -94,30 +99,35 @@ export class Mailbox {
         this.#queue = this.#queue.slice(this.#head);
         this.#head = 0;
       }
-      let result: void | PromiseLike<void>;
-      try {
-        result = task();
-      } catch (error) {
-        this.#onError(error);
-        continue;
-      }
-      if (isThenable(result)) {
-        result.then(
-          () => this.#drain(),
-          (error) => {
-            this.#onError(error);
-            this.#drain();
-          },
-        );
-        return;
-      }
+      if (this.#run(task)) return;
     }
-    this.#queue = [];
+    this.#queue.length = 0;
     this.#head = 0;
     this.#running = false;
+    if (this.#waiters.length === 0) return;
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const wake of waiters) wake();
+  }
+
+  /** Runs one task; true when it returned a promise, after which the drain resumes. */
+  #run(task: Task): boolean {
+    let result: void | PromiseLike<void>;
+    try {
+      result = task();
+    } catch (error) {
+      this.#onError(error);
+      return false;
+    }
+    if (!isThenable(result)) return false;
+    result.then(
+      () => this.#drain(),
+      (error) => {
+        this.#onError(error);
+        this.#drain();
+      },
+    );
+    return true;
   }
 }
 

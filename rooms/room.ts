@@ -14,7 +14,6 @@ import {
   encodeServerMessage,
 } from "../protocol/mod.ts";
 import type {
-  DeltaOp,
   ErrorCode,
   Outcome,
   PlayerInfo,
@@ -29,8 +28,14 @@ import type { ActionDefinition, AnyGame, GameContext, GameOptions, PlayerHook } 
 import { Mailbox } from "./mailbox.ts";
 import type { Member, Seat } from "./member.ts";
 import { Random } from "./rng.ts";
+import { formatFailure, type SchemaFailure } from "./schema.ts";
 import { type RoomSnapshot, type SeatSnapshot, SNAPSHOT_VERSION } from "./snapshot.ts";
 import { newSessionToken, safeEqual } from "./token.ts";
+
+/** A {@linkcode GameContext} the room refreshes before each call into game code. */
+type MutableContext = {
+  -readonly [K in keyof GameContext<GameOptions>]: GameContext<GameOptions>[K];
+};
 
 /**
  * One journaled input. Actions carry the player's name for the action and the client
@@ -277,6 +282,10 @@ export class Room {
   #connections = new Set<Connection>();
   #events: PendingEvent[] = [];
   #players: PlayerInfo[] | null = null;
+  #playerContext: MutableContext | null = null;
+  #systemContext: MutableContext | null = null;
+  /** Filled by a failing payload check; reset after each failure is reported. */
+  readonly #payloadFailure: SchemaFailure = { path: [], expected: "", got: "" };
 
   #ticking = false;
   /** The tick interval, ms (from `tick.hz`, which may depend on the options). */
@@ -285,6 +294,10 @@ export class Room {
   /** A tick waits in the mailbox (behind a slow journal write): do not queue another. */
   #tickQueued = false;
   #lastTickAt = 0;
+  /** Ops bodies of the broadcast being sent, by audience (null: it could not be made). */
+  readonly #bodies: (Uint8Array | null)[] = [];
+  /** `[#shared]`, kept rather than made per broadcast. */
+  #sharedList: Audience<Connection>[] = [];
   /** Delta frames of the broadcast being sent, by `ackDelta` (small values only). */
   readonly #deltaFrames: (Uint8Array | undefined)[] = [];
   #turnTimer: TimerId | null = null;
@@ -810,11 +823,12 @@ export class Room {
         return this.#reject(conn, clientSeq, "not_your_turn", `It is not ${seat.id}'s turn.`);
       }
     }
-    let checked: unknown = payload;
-    if (action.payload) {
-      const result = action.payload.parse(payload, "payload");
-      if (!result.ok) return this.#reject(conn, clientSeq, "bad_payload", result.error);
-      checked = result.value;
+    // Schemas never transform: a payload that passes is the checked value.
+    const checked: unknown = payload;
+    if (action.payload && !action.payload.check(payload, this.#payloadFailure)) {
+      const message = formatFailure("payload", this.#payloadFailure);
+      this.#payloadFailure.path.length = 0;
+      return this.#reject(conn, clientSeq, "bad_payload", message);
     }
     if (action.validate) {
       let reason: string | undefined | void;
@@ -828,6 +842,13 @@ export class Room {
         return this.#reject(conn, clientSeq, "invalid_action", reason);
       }
     }
+    if (!this.#journal) {
+      // Nothing to wait for: apply at once, without the journal's entry and closures.
+      this.#actionIndex++;
+      this.#apply(seat, action, checked, clientSeq);
+      this.#afterChange(true);
+      return;
+    }
     const entry: JournalEntry = {
       index: this.#actionIndex + 1,
       seq: clientSeq,
@@ -836,20 +857,27 @@ export class Room {
       action: actionName!,
       payload: checked as Value,
     };
-    return this.#commit(entry, () => {
-      this.#started = true;
-      try {
-        const next = action.apply(this.#state, checked, ctx);
-        if (next !== undefined) this.#state = next;
-      } catch (error) {
-        // The action counts as applied: a journal replay would throw the same way.
-        this.#onError(error);
-      }
-      seat.ack = clientSeq;
-    }, (error) => {
+    return this.#commit(entry, () => this.#apply(seat, action, checked, clientSeq), (error) => {
       this.#onError(error);
       this.#reject(conn, clientSeq, "internal", "The action could not be recorded; try again.");
     });
+  }
+
+  #apply(
+    seat: SeatRecord,
+    action: ActionDefinition<unknown, unknown, unknown>,
+    payload: unknown,
+    clientSeq: number,
+  ): void {
+    this.#started = true;
+    try {
+      const next = action.apply(this.#state, payload, this.#context(seat.id));
+      if (next !== undefined) this.#state = next;
+    } catch (error) {
+      // The action counts as applied: a journal replay would throw the same way.
+      this.#onError(error);
+    }
+    seat.ack = clientSeq;
   }
 
   /**
@@ -928,8 +956,12 @@ export class Room {
     const dt = this.#now - this.#lastTickAt;
     this.#lastTickAt = this.#now;
     const tick = this.game.tick!;
-    const next = this.#call(() => tick.update(this.#state, dt, this.#context(null)));
-    if (next !== undefined) this.#state = next;
+    try {
+      const next = tick.update(this.#state, dt, this.#context(null));
+      if (next !== undefined) this.#state = next;
+    } catch (error) {
+      this.#onError(error);
+    }
     this.#updatedAt = this.#now;
     const ended = this.#checkOutcome();
     this.#syncTimers(false);
@@ -1078,7 +1110,13 @@ export class Room {
 
   #checkOutcome(): boolean {
     if (this.#outcome || !this.game.outcome) return false;
-    const outcome = this.#call(() => this.game.outcome!(this.#state, this.#context(null)));
+    let outcome: unknown;
+    try {
+      outcome = this.game.outcome(this.#state, this.#context(null));
+    } catch (error) {
+      this.#onError(error);
+      return false;
+    }
     if (!outcome) return false;
     if (!isOutcome(outcome)) {
       this.#onError(new TypeError(`${this.game.name}.outcome returned ${JSON.stringify(outcome)}`));
@@ -1109,7 +1147,11 @@ export class Room {
   }
 
   #audiences(): Audience<Connection>[] {
-    if (this.#shared) return [this.#shared];
+    if (this.#shared) {
+      return this.#sharedList[0] === this.#shared
+        ? this.#sharedList
+        : (this.#sharedList = [this.#shared]);
+    }
     const out: Audience<Connection>[] = [];
     for (const seat of this.#seats) if (seat?.audience) out.push(seat.audience);
     if (this.#spectatorAudience) out.push(this.#spectatorAudience);
@@ -1123,31 +1165,30 @@ export class Room {
    */
   #broadcast(): boolean {
     const audiences = this.#audiences();
-    const changes: (DeltaOp[] | null)[] = [];
+    const bodies = this.#bodies;
     let changed = false;
-    for (const audience of audiences) {
-      let ops: DeltaOp[] | null;
+    for (let i = 0; i < audiences.length; i++) {
+      const audience = audiences[i];
+      let body: Uint8Array | null;
       try {
-        ops = audience.diff(this.#viewFor(audience.viewer));
+        body = audience.update(this.#viewFor(audience.viewer));
       } catch (error) {
         this.#onError(error);
-        ops = null;
+        body = null;
       }
-      changes.push(ops);
-      if (ops === null || ops.length > 0) changed = true;
+      bodies[i] = body;
+      if (body === null || body.length > 0) changed = true;
     }
-    if (!changed && !this.#seats.some((s) => s && s.ack !== s.ackBroadcast)) return false;
+    if (!changed && !this.#seats.some((s) => s && s.ack !== s.ackBroadcast)) {
+      bodies.length = 0;
+      return false;
+    }
     const seq = ++this.#seq;
     const dt = Math.max(0, this.#now - this.#time);
     this.#time = this.#now;
     for (let i = 0; i < audiences.length; i++) {
       const audience = audiences[i];
-      let body: Uint8Array | null = null;
-      try {
-        if (changes[i] !== null) body = audience.encode(changes[i]!);
-      } catch (error) {
-        this.#onError(error);
-      }
+      const body = bodies[i];
       if (body === null) {
         this.#breakAudience(audience);
         continue;
@@ -1169,6 +1210,7 @@ export class Room {
       }
       frames.length = 0;
     }
+    bodies.length = 0;
     for (const seat of this.#seats) if (seat) seat.ackBroadcast = seat.ack;
     return true;
   }
@@ -1409,11 +1451,26 @@ export class Room {
     return Math.floor(this.#clock.now());
   }
 
+  /**
+   * The context for a call into game code. Two objects serve every call (one for the acting
+   * player, one for system steps), refreshed each time: game code runs synchronously, one step
+   * at a time, so nothing sees a context change under it, and a busy room allocates none.
+   */
   #context(player: string | null): GameContext<GameOptions> {
+    const ctx = player === null
+      ? this.#systemContext ??= this.#newContext()
+      : this.#playerContext ??= this.#newContext();
+    ctx.now = this.#now;
+    ctx.player = player;
+    ctx.players = this.#playerList();
+    return ctx;
+  }
+
+  #newContext(): MutableContext {
     return {
-      now: this.#now,
-      player,
-      players: this.#playerList(),
+      now: 0,
+      player: null,
+      players: [],
       random: this.#random,
       options: this.options,
       emit: this.#emit,

@@ -28,7 +28,7 @@ export class TokenBucket {
   #updated: number;
 
   /** `rate` tokens per second, at most `burst` stored; `now` returns ms. */
-  constructor(rate: number, burst: number, now: () => number = performance.now.bind(performance)) {
+  constructor(rate: number, burst: number, now: () => number = monotonicNow) {
     this.#rate = rate;
     this.#burst = burst;
     this.#now = now;
@@ -36,9 +36,8 @@ export class TokenBucket {
     this.#updated = now();
   }
 
-  /** Takes one token; false when the bucket is empty. */
-  take(): boolean {
-    const now = this.#now();
+  /** Takes one token at time `now` (default: the clock's); false when the bucket is empty. */
+  take(now: number = this.#now()): boolean {
     this.#tokens = Math.min(
       this.#burst,
       this.#tokens + ((now - this.#updated) * this.#rate) / 1000,
@@ -48,4 +47,9 @@ export class TokenBucket {
     this.#tokens -= 1;
     return true;
   }
+}
+
+/** The default clock, shared: a bucket per connection must not cost a bound function each. */
+function monotonicNow(): number {
+  return performance.now();
 }

@@ -12,6 +12,7 @@ import {
   decodeClientMessage,
   type DecodeLimits,
   decodeServerMessage,
+  DEFAULT_INBOUND_LIMITS,
   encodeServerMessage,
   type ErrorCode,
   FRAME_KINDS,
@@ -58,7 +59,11 @@ const limitsByConfig = new WeakMap<ServerConfig, DecodeLimits>();
 
 function decodeLimits(config: ServerConfig): DecodeLimits {
   let limits = limitsByConfig.get(config);
-  if (!limits) limitsByConfig.set(config, limits = { maxFrameBytes: config.maxFrameBytes });
+  if (!limits) {
+    // Complete, so the decoder uses it as is instead of filling in defaults per frame.
+    limits = { ...DEFAULT_INBOUND_LIMITS, maxFrameBytes: config.maxFrameBytes };
+    limitsByConfig.set(config, limits);
+  }
   return limits;
 }
 
@@ -89,6 +94,7 @@ export class SocketSession implements Member {
   readonly #socket: WebSocket;
   readonly #context: SessionContext;
   readonly #bucket: TokenBucket;
+  readonly #limits: DecodeLimits;
   #seat: SessionSeat | null = null;
   /** Actions sent to the room and not yet answered, with their arrival times. */
   #pending: PendingActions | null = null;
@@ -112,6 +118,7 @@ export class SocketSession implements Member {
     this.#context = context;
     const { config } = context;
     this.#bucket = new TokenBucket(config.actionRate, config.actionBurst);
+    this.#limits = decodeLimits(config);
     socket.binaryType = "arraybuffer";
     // Counted from the upgrade, not from `open`: a socket whose upgrade response never reached
     // the peer (it hung up first) never opens, and must not hold its session forever either.
@@ -234,7 +241,7 @@ export class SocketSession implements Member {
     this.#context.metrics.frameReceived(data.byteLength);
     let message: ClientMessage;
     try {
-      message = decodeClientMessage(new Uint8Array(data), decodeLimits(this.#context.config));
+      message = decodeClientMessage(new Uint8Array(data), this.#limits);
     } catch (error) {
       if (error instanceof ProtocolError) {
         this.#fail(error.code, error.message);
@@ -259,9 +266,10 @@ export class SocketSession implements Member {
         void this.#join(message);
         return;
       case "action": {
+        const now = performance.now();
         // The budget comes first: a connection that never joins must not get unlimited
         // `not_joined` replies out of a flood either.
-        if (!this.#takeToken()) {
+        if (!this.#takeToken(now)) {
           if (this.#closed) {
             this.#context.metrics.actionRejected("rate_limited");
             return;
@@ -280,13 +288,13 @@ export class SocketSession implements Member {
           return;
         }
         // Tracked before the room sees it: the room may answer within this call.
-        this.#pending?.track(message.seq, performance.now());
+        this.#pending?.track(message.seq, now);
         seat.act(message.seq, message.name, message.payload);
         return;
       }
       case "ping":
         // Pings share the action budget; a ping over it gets no pong.
-        if (!this.#takeToken()) return;
+        if (!this.#takeToken(performance.now())) return;
         this.#send(encodeServerMessage({
           kind: "pong",
           clientTime: message.time,
@@ -363,8 +371,8 @@ export class SocketSession implements Member {
    * Takes a token of the connection's action budget (actions and pings). Without one, counts
    * toward the flood streak; `abuseLimit` refusals in a row close with `policy_violation`.
    */
-  #takeToken(): boolean {
-    if (this.#bucket.take()) {
+  #takeToken(now: number): boolean {
+    if (this.#bucket.take(now)) {
       this.#rateLimitedInARow = 0;
       return true;
     }

@@ -42,6 +42,22 @@ Deno.test("a 1 MiB snapshot round-trips through chunks and replaces the previous
   assert.equal(chunks, loaded?.meta.chunks);
 });
 
+Deno.test("a save after another store wrote the room starts from what is stored", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const mine = new KvRoomStore(kv);
+  const other = new KvRoomStore(kv);
+  await mine.saveSnapshot(meta("r", Date.now() + 60_000), randomBytes(100_000, 1));
+  // Another writer (e.g. this room's next owner) replaced it: what `mine` remembers is stale.
+  await other.saveSnapshot(meta("r", Date.now() + 60_000), randomBytes(200_000, 2));
+  const third = randomBytes(70_000, 3);
+  const saved = await mine.saveSnapshot(meta("r", Date.now() + 60_000), third);
+  assert.equal(saved.generation, 3);
+  assert.deepEqual((await other.loadSnapshot("r"))?.bytes, third);
+  let chunks = 0;
+  for await (const _ of kv.list({ prefix: ["arbiter", "rooms", "r", "chunk"] })) chunks++;
+  assert.equal(chunks, saved.chunks, "no chunks of older generations are left");
+});
+
 Deno.test("a snapshot from a newer format version is refused with a typed error", async () => {
   using kv = await Deno.openKv(":memory:");
   const store = new KvRoomStore(kv);

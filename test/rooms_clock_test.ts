@@ -63,10 +63,20 @@ Deno.test("everyTick: alone, ticks a period after subscribing and every period a
 Deno.test("everyTick: subscribers of one interval share a few timers, spread over phases", () => {
   const clock = new ManualClock(0);
   const ticks = new Map<number, number[]>();
-  const handles = Array.from({ length: 20 }, (_, i) => {
+  const subscribe = (i: number) => {
     ticks.set(i, []);
     return everyTick(clock, 80, () => ticks.get(i)!.push(clock.now()));
-  });
+  };
+  // A lane takes 16 subscribers before the next opens (each timer wakes the process).
+  const handles = Array.from({ length: 16 }, (_, i) => subscribe(i));
+  equal(clock.pending, 1, "one lane for a few rooms");
+  handles.push(subscribe(16));
+  equal(clock.pending, 2, "a second lane, half a period after the first");
+  clock.advance(160);
+  const early = new Set([...ticks.values()].map((times) => times[0] % 80));
+  equal([...early].sort((a, b) => a - b).join(), "0,40");
+  for (const times of ticks.values()) times.length = 0;
+  for (let i = 17; i < 128; i++) handles.push(subscribe(i));
   equal(clock.pending, 8, "one timer per lane, not per subscriber");
   clock.advance(400);
   for (const [i, times] of ticks) {

@@ -100,6 +100,9 @@ var DEFAULT_OUTBOUND_LIMITS = Object.freeze({
 });
 function resolveLimits(limits, defaults) {
   if (limits === void 0) return defaults;
+  if (limits.maxFrameBytes !== void 0 && limits.maxDepth !== void 0 && limits.maxDepth <= 1e3 && limits.maxItems !== void 0 && limits.maxStringBytes !== void 0) {
+    return limits;
+  }
   return {
     maxFrameBytes: limits.maxFrameBytes ?? defaults.maxFrameBytes,
     // Decoding recurses once per level: keep far from the engine's stack limit.
@@ -679,11 +682,35 @@ var CborReader = class {
       return keys[this.arg];
     }
     if (major !== 3) fail("map keys must be text strings");
-    const key = this.textBody(this.arg);
+    const len = this.arg;
+    const start = this.pos;
+    const short = len <= MAX_CACHED_KEY && len <= this.end - start && len <= this.maxStringBytes;
+    const slot = short ? keySlot(this.buf, start, len) : -1;
+    if (short) {
+      const cached = keyCache[slot];
+      if (cached !== void 0 && sameAscii(cached, this.buf, start, len)) {
+        this.pos = start + len;
+        return cached;
+      }
+    }
+    const key = this.textBody(len);
     if (FORBIDDEN_KEYS.has(key)) throw new ProtocolError("forbidden_key", `key ${key}`);
+    if (short && key.length === len) keyCache[slot] = key;
     return key;
   }
 };
+var keyCache = new Array(512).fill(void 0);
+var MAX_CACHED_KEY = 16;
+function keySlot(buf, start, len) {
+  let h = len;
+  for (let i = 0; i < len; i++) h = Math.imul(h, 31) + buf[start + i] | 0;
+  return (h ^ h >>> 9) & 511;
+}
+function sameAscii(key, buf, start, len) {
+  if (key.length !== len) return false;
+  for (let i = 0; i < len; i++) if (key.charCodeAt(i) !== buf[start + i]) return false;
+  return true;
+}
 
 // protocol/varint.ts
 var VARINT_MAX_BYTES = 8;
@@ -1428,6 +1455,12 @@ function pathKey(path, len) {
 function badOp(message) {
   throw new ProtocolError("bad_delta", message);
 }
+var ROOT = Object.freeze([]);
+var EMPTY_BODY = new Uint8Array(0);
+function checkedLength(path) {
+  if (!Array.isArray(path)) badOp("op.path must be an array");
+  return path.length;
+}
 var DeltaEncoder = class {
   #keys = [];
   #keyIds = /* @__PURE__ */ new Map();
@@ -1436,7 +1469,10 @@ var DeltaEncoder = class {
   #maxKeys;
   #maxRefs;
   #w = new CborWriter(256);
-  #cur = [];
+  #cur = ROOT;
+  /** Table sizes when the body being written began, to roll back to. */
+  #keyCount = 0;
+  #refCount = 0;
   /** Creates an encoder with empty tables; `options` must match the decoders' caps. */
   constructor(options = {}) {
     this.#maxKeys = options.maxKeys ?? DELTA_MAX_KEYS;
@@ -1484,79 +1520,124 @@ var DeltaEncoder = class {
    * then left as they were.
    */
   encode(ops) {
-    const keyCount = this.#keys.length;
-    const refCount = this.#refs.length;
-    const w = this.#w;
-    w.pos = 0;
-    this.#cur = [];
+    this.begin();
     try {
-      for (let i = 0; i < ops.length; i++) this.#op(ops[i]);
-    } catch (e) {
-      for (let i = keyCount; i < this.#keys.length; i++) this.#keyIds.delete(this.#keys[i]);
-      this.#keys.length = keyCount;
-      for (let i = refCount; i < this.#refs.length; i++) {
-        this.#refIds.delete(pathKey(this.#refs[i], this.#refs[i].length));
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i];
+        switch (op.op) {
+          case "set":
+            this.set(op.path, op.value);
+            break;
+          case "delete":
+            this.delete(op.path);
+            break;
+          case "push":
+            this.push(op.path, op.values);
+            break;
+          case "splice":
+            this.splice(op.path, op.index, op.count);
+            break;
+          default:
+            badOp(`unknown op ${op.op}`);
+        }
       }
-      this.#refs.length = refCount;
+    } catch (e) {
+      this.abort();
       throw e;
     }
+    return this.finish();
+  }
+  /**
+   * Starts a body to be written op by op (the encoder is a {@linkcode DeltaOpSink}), so a diff
+   * can feed it without building op objects. End with {@linkcode DeltaEncoder.finish}, or
+   * with {@linkcode DeltaEncoder.abort} when an op threw.
+   *
+   * @example
+   * ```ts
+   * import { DeltaEncoder } from "./mod.ts";
+   * const enc = new DeltaEncoder();
+   * enc.learnKeys({ score: 0 });
+   * enc.begin();
+   * enc.set(["score"], 1); // the root is the current target already: key id 0, value 1
+   * console.log(enc.finish()); // Uint8Array(2) [ 0, 1 ]
+   * ```
+   */
+  begin() {
+    this.#keyCount = this.#keys.length;
+    this.#refCount = this.#refs.length;
+    this.#w.pos = 0;
+    this.#cur = ROOT;
+  }
+  /** The body written since {@linkcode DeltaEncoder.begin}. */
+  finish() {
+    const w = this.#w;
+    if (w.pos === 0) return EMPTY_BODY;
     const out = w.finish();
     if (w.buf.length > 65536) this.#w = new CborWriter(256);
     return out;
   }
-  #op(op) {
-    const w = this.#w;
-    const path = op.path;
-    if (!Array.isArray(path)) badOp("op.path must be an array");
-    const n = path.length;
-    switch (op.op) {
-      case "set": {
-        if (n === 0) {
-          this.#select(path, 0);
-          w.byte(224 + OP_REPLACE);
-        } else {
-          this.#select(path, n - 1);
-          const last = path[n - 1];
-          if (typeof last === "string") {
-            this.#field(last);
-          } else {
-            w.byte(224 + OP_INDEX);
-            w.uint(this.#index(last));
-          }
-        }
-        if (op.value === void 0) badOp("set needs a value");
-        w.value(op.value, 0, this.#keyIds);
-        return;
-      }
-      case "delete": {
-        const last = path[n - 1];
-        if (typeof last !== "string") badOp("delete needs a path ending in an object key");
-        this.#select(path, n - 1);
-        w.byte(224 + OP_DELETE);
-        this.#field(last);
-        return;
-      }
-      case "push": {
-        const values = op.values;
-        if (!Array.isArray(values)) badOp("push needs values");
-        this.#select(path, n);
-        w.byte(224 + OP_PUSH);
-        w.uint(values.length);
-        for (let i = 0; i < values.length; i++) {
-          if (values[i] === void 0) badOp("push values cannot be undefined");
-          w.value(values[i], 0, this.#keyIds);
-        }
-        return;
-      }
-      case "splice":
-        this.#select(path, n);
-        w.byte(224 + OP_SPLICE);
-        w.uint(this.#index(op.index));
-        w.uint(this.#index(op.count));
-        return;
-      default:
-        badOp(`unknown op ${op.op}`);
+  /** Drops the body being written and forgets what it would have taught the decoders. */
+  abort() {
+    const keyCount = this.#keyCount;
+    const refCount = this.#refCount;
+    for (let i = keyCount; i < this.#keys.length; i++) this.#keyIds.delete(this.#keys[i]);
+    this.#keys.length = keyCount;
+    for (let i = refCount; i < this.#refs.length; i++) {
+      this.#refIds.delete(pathKey(this.#refs[i], this.#refs[i].length));
     }
+    this.#refs.length = refCount;
+    this.#w.pos = 0;
+  }
+  /** Writes a `set` op (see {@linkcode DeltaOpSink.set}). */
+  set(path, value) {
+    const n = checkedLength(path);
+    const w = this.#w;
+    if (n === 0) {
+      this.#select(path, 0);
+      w.byte(224 + OP_REPLACE);
+    } else {
+      this.#select(path, n - 1);
+      const last = path[n - 1];
+      if (typeof last === "string") {
+        this.#field(last);
+      } else {
+        w.byte(224 + OP_INDEX);
+        w.uint(this.#index(last));
+      }
+    }
+    if (value === void 0) badOp("set needs a value");
+    w.value(value, 0, this.#keyIds);
+  }
+  /** Writes a `delete` op (see {@linkcode DeltaOpSink.delete}). */
+  delete(path) {
+    const n = checkedLength(path);
+    const last = path[n - 1];
+    if (typeof last !== "string") badOp("delete needs a path ending in an object key");
+    this.#select(path, n - 1);
+    this.#w.byte(224 + OP_DELETE);
+    this.#field(last);
+  }
+  /** Writes a `push` op (see {@linkcode DeltaOpSink.push}). */
+  push(path, values) {
+    const n = checkedLength(path);
+    if (!Array.isArray(values)) badOp("push needs values");
+    const w = this.#w;
+    this.#select(path, n);
+    w.byte(224 + OP_PUSH);
+    w.uint(values.length);
+    for (let i = 0; i < values.length; i++) {
+      if (values[i] === void 0) badOp("push values cannot be undefined");
+      w.value(values[i], 0, this.#keyIds);
+    }
+  }
+  /** Writes a `splice` op (see {@linkcode DeltaOpSink.splice}). */
+  splice(path, index, count) {
+    const n = checkedLength(path);
+    const w = this.#w;
+    this.#select(path, n);
+    w.byte(224 + OP_SPLICE);
+    w.uint(this.#index(index));
+    w.uint(this.#index(count));
   }
   #index(n) {
     if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) {
