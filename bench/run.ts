@@ -273,35 +273,30 @@ async function main(): Promise<void> {
       games: ["tic_tac_toe"],
     });
   }
-  // What `log` durability costs: the same workloads with a file-backed KV in both modes.
+  // What `log` durability costs: the same workloads with a file-backed KV in both modes, each
+  // run on a fresh file (a previous run's rooms would be restored and cleaned up meanwhile).
   const durability: DurabilityRow[] = [];
   if (PARTS.includes("durability")) {
+    const workloads: { workload: string; options: Partial<LoadOptions> }[] = [
+      {
+        workload: "tic-tac-toe, 50 games at a time",
+        options: { scenario: "turns", rooms: 50, games: ["tic_tac_toe"] },
+      },
+      {
+        workload: "arena 1 × 8, 20 moves/s, tick 50 ms",
+        options: { scenario: "arena", rooms: 1, rate: 20 },
+      },
+    ];
     for (const mode of ["snapshot", "log"] as const) {
-      const dir = await Deno.makeTempDir({ prefix: "arbiter-bench-kv-" });
-      const serverEnv = { ARBITER_KV_PATH: `${dir}/bench.kv`, ARBITER_DURABILITY: mode };
-      try {
-        durability.push({
-          mode,
-          workload: "tic-tac-toe, 50 games at a time",
-          result: await run(`durability ${mode}: tic-tac-toe, 50 games at a time`, {
-            scenario: "turns",
-            rooms: 50,
-            games: ["tic_tac_toe"],
-            serverEnv,
-          }),
-        });
-        durability.push({
-          mode,
-          workload: "arena 1 × 8, 20 moves/s, tick 50 ms",
-          result: await run(`durability ${mode}: arena 1 × 8`, {
-            scenario: "arena",
-            rooms: 1,
-            rate: 20,
-            serverEnv,
-          }),
-        });
-      } finally {
-        await Deno.remove(dir, { recursive: true });
+      for (const { workload, options } of workloads) {
+        const dir = await Deno.makeTempDir({ prefix: "arbiter-bench-kv-" });
+        const serverEnv = { ARBITER_KV_PATH: `${dir}/bench.kv`, ARBITER_DURABILITY: mode };
+        try {
+          const result = await run(`durability ${mode}: ${workload}`, { ...options, serverEnv });
+          durability.push({ mode, workload, result });
+        } finally {
+          await Deno.remove(dir, { recursive: true });
+        }
       }
     }
   }
