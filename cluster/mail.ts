@@ -14,6 +14,7 @@
 import { decodeValue, encodeValue, type Value } from "../protocol/mod.ts";
 import type { ClusterKeys } from "./keys.ts";
 import { retryLocked } from "../persistence/kv_retry.ts";
+import { concatBytes } from "../protocol/bytes.ts";
 
 /** A message: a CBOR map (see `messages.ts` for the relay's). */
 export type Mail = { [key: string]: Value };
@@ -141,7 +142,7 @@ export class KvMail {
   #flush(target: string, out: Outgoing): void {
     out.scheduled = false;
     if (out.writing || out.queue.length === 0) return;
-    const bytes = concat(out.queue);
+    const bytes = out.queue.length === 1 ? out.queue[0] : concatBytes(out.queue);
     out.queue = [];
     out.writing = this.#write(target, out, bytes).catch((error) => this.#onError(error))
       .finally(() => {
@@ -264,7 +265,7 @@ export class KvMail {
   }
 
   #deliver(source: string, incoming: Incoming, chunk: Uint8Array): void {
-    const bytes = incoming.rest.length ? concat([incoming.rest, chunk]) : chunk;
+    const bytes = incoming.rest.length ? concatBytes([incoming.rest, chunk]) : chunk;
     let at = 0;
     while (bytes.length - at >= 4) {
       const length = new DataView(bytes.buffer, bytes.byteOffset + at).getUint32(0);
@@ -286,17 +287,4 @@ export class KvMail {
     }
     incoming.rest = bytes.slice(at);
   }
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { concatBytes } from "../protocol/bytes.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -148,7 +149,7 @@ export class NoDelayWebSocket {
         const n = await conn.read(buffer);
         if (n === null) break;
         const chunk = buffer.subarray(0, n);
-        this.#pending = this.#pending.length ? concat(this.#pending, chunk) : chunk;
+        this.#pending = this.#pending.length ? concatBytes([this.#pending, chunk]) : chunk;
         this.#parse();
       }
     } catch {
@@ -180,7 +181,7 @@ export class NoDelayWebSocket {
     while (end < 0) {
       const n = await conn.read(buffer);
       if (n === null) throw new Error("closed during the upgrade");
-      head = concat(head, buffer.subarray(0, n));
+      head = concatBytes([head, buffer.subarray(0, n)]);
       end = indexOfHeadEnd(head);
       if (end < 0 && head.length > MAX_HEAD_BYTES) throw new Error("response head too long");
     }
@@ -266,7 +267,7 @@ export class NoDelayWebSocket {
         }
         let message = payload;
         if (this.#fragments.length) {
-          message = concat(...this.#fragments, payload);
+          message = concatBytes([...this.#fragments, payload]);
           this.#fragments = [];
         }
         // The protocols spoken here are binary only; a text frame is passed on as bytes.
@@ -292,7 +293,7 @@ export class NoDelayWebSocket {
     try {
       while (this.#queue.length && !this.#finished) {
         // Frames sent in the same turn of the event loop go out in one write.
-        const bytes = this.#queue.length === 1 ? this.#queue[0] : concat(...this.#queue);
+        const bytes = this.#queue.length === 1 ? this.#queue[0] : concatBytes(this.#queue);
         this.#queue = [];
         await writeAll(conn, bytes);
       }
@@ -373,18 +374,6 @@ function indexOfHeadEnd(b: Uint8Array): number {
     if (b[i] === 13 && b[i + 1] === 10 && b[i + 2] === 13 && b[i + 3] === 10) return i;
   }
   return -1;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -10,7 +10,12 @@ import type { ticTacToe } from "../games/mod.ts";
 import { FRAME_KINDS } from "../protocol/mod.ts";
 import { TcpProxy } from "./support/tcp_proxy.ts";
 import { TestNetwork } from "./support/test_network.ts";
-import { startTestServer, type TestServer, waitFor } from "./support/test_server.ts";
+import {
+  startTestServer,
+  type TestServer,
+  waitFor,
+  waitForSameState,
+} from "./support/test_server.ts";
 
 type Ttt = Room<typeof ticTacToe>;
 
@@ -37,13 +42,7 @@ async function pair(
 
 /** Waits until Bob is connected and has exactly Ann's state at Ann's sequence. */
 async function identical(ann: Ttt, bob: Ttt): Promise<void> {
-  await waitFor(
-    () =>
-      bob.status === "connected" && bob.seq === ann.seq &&
-      JSON.stringify(bob.state) === JSON.stringify(ann.state),
-    "bob identical to ann",
-    15_000,
-  );
+  await waitForSameState(ann, bob);
   assert.deepEqual(bob.state, ann.state);
   assert.equal(bob.seq, ann.seq);
 }

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { ArbiterError, type Room } from "../client/mod.ts";
 import type { arena, ticTacToe } from "../games/mod.ts";
 import { TestNetwork } from "./support/test_network.ts";
-import { startTestServer, waitFor } from "./support/test_server.ts";
+import { startTestServer, waitFor, waitForSameState } from "./support/test_server.ts";
 
 type Arena = Room<typeof arena>;
 
@@ -44,22 +44,12 @@ async function away(
   network.offline = false;
 }
 
-async function caughtUp(ann: Arena, bob: Arena): Promise<void> {
-  await waitFor(
-    () =>
-      bob.status === "connected" && bob.seq === ann.seq &&
-      JSON.stringify(bob.state) === JSON.stringify(ann.state),
-    "bob identical to ann",
-    15_000,
-  );
-}
-
 Deno.test("resume: missed deltas are replayed from the ring; too many → full state", async () => {
   await using t = await startTestServer({ RESUME_RING: "16", GRACE_MS: "30000" });
   const network = new TestNetwork();
   const { ann, bob } = await arenaPair(t, network);
   let moveSeq = await annMoves(ann, 3, 1);
-  await caughtUp(ann, bob);
+  await waitForSameState(ann, bob);
 
   // Five missed broadcasts: replayed, nothing else.
   let before = ann.seq;
@@ -68,7 +58,7 @@ Deno.test("resume: missed deltas are replayed from the ring; too many → full s
   });
   const missed = ann.seq - before;
   assert.ok(missed >= 5, `bob missed ${missed} deltas`);
-  await caughtUp(ann, bob);
+  await waitForSameState(ann, bob);
   assert.deepEqual(bob.resumes, { replayed: 1, full: 0 });
   const replayBytes = network.bytes;
 
@@ -77,7 +67,7 @@ Deno.test("resume: missed deltas are replayed from the ring; too many → full s
   await away(bob, network, async () => {
     moveSeq = await annMoves(ann, 5, moveSeq);
   }, { fullState: true });
-  await caughtUp(ann, bob);
+  await waitForSameState(ann, bob);
   assert.deepEqual(bob.resumes, { replayed: 1, full: 1 });
   const fullBytes = network.bytes;
   if (Deno.env.get("PRINT_RESUME_BYTES")) console.log({ missed, replayBytes, fullBytes });
@@ -90,7 +80,7 @@ Deno.test("resume: missed deltas are replayed from the ring; too many → full s
   await away(bob, network, async () => {
     moveSeq = await annMoves(ann, 24, moveSeq);
   });
-  await caughtUp(ann, bob);
+  await waitForSameState(ann, bob);
   assert.deepEqual(bob.resumes, { replayed: 1, full: 2 });
   ann.leave();
   bob.leave();

@@ -34,6 +34,7 @@ import {
   Rng,
   toHex,
 } from "./protocol_fixtures.ts";
+import { concatBytes } from "../protocol/bytes.ts";
 
 /** A decoder input that was not handled as the protocol requires. */
 export interface Escape {
@@ -155,44 +156,34 @@ function mutate(rng: Rng, base: Uint8Array, pool: Uint8Array[]): Uint8Array {
       case 3: { // splice with another frame
         const other = rng.pick(pool);
         const cut = rng.int(b.length + 1);
-        b = concat(b.subarray(0, cut), other.subarray(rng.int(other.length + 1)));
+        b = concatBytes([b.subarray(0, cut), other.subarray(rng.int(other.length + 1))]);
         break;
       }
       case 4: { // insert random bytes
         const at = rng.int(b.length + 1);
         const ins = new Uint8Array(1 + rng.int(4)).map(() => rng.int(256));
-        b = concat(b.subarray(0, at), ins, b.subarray(at));
+        b = concatBytes([b.subarray(0, at), ins, b.subarray(at)]);
         break;
       }
       case 5: { // delete a range
         const at = rng.int(b.length + 1);
-        b = concat(b.subarray(0, at), b.subarray(at + 1 + rng.int(4)));
+        b = concatBytes([b.subarray(0, at), b.subarray(at + 1 + rng.int(4))]);
         break;
       }
       case 6: { // duplicate a chunk
         const at = rng.int(b.length + 1);
         const len = rng.int(8);
-        b = concat(b.subarray(0, at), b.subarray(at, at + len), b.subarray(at));
+        b = concatBytes([b.subarray(0, at), b.subarray(at, at + len), b.subarray(at)]);
         break;
       }
       case 7: // append garbage
-        b = concat(b, new Uint8Array(1 + rng.int(6)).map(() => rng.int(256)));
+        b = concatBytes([b, new Uint8Array(1 + rng.int(6)).map(() => rng.int(256))]);
         break;
       default: // another kind byte
         if (b.length > 0) b[0] = rng.pick([0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x12, 0x16]);
     }
   }
   return b;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
 }
 
 function garbage(rng: Rng): Uint8Array {

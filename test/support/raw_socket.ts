@@ -20,6 +20,7 @@ import {
   SUBPROTOCOL,
   type WelcomeMessage,
 } from "../../protocol/mod.ts";
+import { concatBytes } from "../../protocol/bytes.ts";
 
 /** WebSocket opcodes (RFC 6455, section 5.2). */
 export const OPCODES = Object.freeze(
@@ -126,7 +127,7 @@ export async function rawUpgrade(
     while (headerEnd < 0) {
       const chunk = await readChunk(conn);
       if (chunk === null) throw new Error("connection closed during the handshake");
-      buffer = concat(buffer, chunk);
+      buffer = concatBytes([buffer, chunk]);
       headerEnd = indexOfCrlfCrlf(buffer);
     }
     const head = decoder.decode(buffer.subarray(0, headerEnd)).split("\r\n");
@@ -147,7 +148,7 @@ export async function rawUpgrade(
     while (Number.isFinite(length) ? rest.length < length : true) {
       const chunk = await readChunk(conn);
       if (chunk === null) break;
-      rest = concat(rest, chunk);
+      rest = concatBytes([rest, chunk]);
     }
     clearTimeout(timer);
     closeQuietly(conn);
@@ -267,7 +268,9 @@ export class RawSocket {
 
   /** Writes several frames in one TCP write. */
   sendFrames(frames: { opcode: number; payload: Uint8Array; options?: FrameOptions }[]) {
-    return this.writeRaw(concat(...frames.map((f) => buildFrame(f.opcode, f.payload, f.options))));
+    return this.writeRaw(
+      concatBytes(frames.map((f) => buildFrame(f.opcode, f.payload, f.options))),
+    );
   }
 
   /** Sends a binary message. */
@@ -395,7 +398,7 @@ export class RawSocket {
         if (this.#close) break;
         const chunk = await readChunk(this.#conn);
         if (chunk === null) break;
-        this.#buffer = this.#buffer.length ? concat(this.#buffer, chunk) : chunk;
+        this.#buffer = this.#buffer.length ? concatBytes([this.#buffer, chunk]) : chunk;
         this.#parse();
       }
     } catch {
@@ -461,7 +464,7 @@ export class RawSocket {
         if (opcode !== OPCODES.continuation) this.#fragmentOpcode = opcode;
         this.#fragments.push(payload);
         if (!fin) return;
-        const message = concat(...this.#fragments);
+        const message = concatBytes(this.#fragments);
         this.#fragments = [];
         if (this.#fragmentOpcode === OPCODES.text) {
           this.texts.push(decoder.decode(message));
@@ -523,7 +526,7 @@ export function buildFrame(
     header.set(key, 2 + extended);
     for (let i = 0; i < body.length; i++) body[i] ^= key[i & 3];
   }
-  return concat(header, body);
+  return concatBytes([header, body]);
 }
 
 const readBuffers = new WeakMap<Deno.Conn, Uint8Array>();
@@ -545,16 +548,6 @@ function indexOfCrlfCrlf(b: Uint8Array): number {
     if (b[i] === 13 && b[i + 1] === 10 && b[i + 2] === 13 && b[i + 3] === 10) return i;
   }
   return -1;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -78,3 +78,28 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+/** What {@linkcode waitForSameState} compares: a client room's status, sequence and state. */
+export interface MirrorView {
+  readonly status: string;
+  readonly seq: number;
+  readonly state: unknown;
+}
+
+/**
+ * Resolves once `follower` is connected and holds exactly `leader`'s state at `leader`'s
+ * sequence (e.g. after a resume), or rejects after `timeoutMs`.
+ */
+export async function waitForSameState(
+  leader: MirrorView,
+  follower: MirrorView,
+  timeoutMs = 15_000,
+): Promise<void> {
+  await waitFor(
+    () =>
+      follower.status === "connected" && follower.seq === leader.seq &&
+      JSON.stringify(follower.state) === JSON.stringify(leader.state),
+    "the follower's state to equal the leader's",
+    timeoutMs,
+  );
+}
