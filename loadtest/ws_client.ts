@@ -17,6 +17,7 @@
  * @module
  */
 import { concatBytes } from "../protocol/bytes.ts";
+import { closeQuietly, headEnd, writeAll } from "./conn_io.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -182,7 +183,7 @@ export class NoDelayWebSocket {
       const n = await conn.read(buffer);
       if (n === null) throw new Error("closed during the upgrade");
       head = concatBytes([head, buffer.subarray(0, n)]);
-      end = indexOfHeadEnd(head);
+      end = headEnd(head);
       if (end < 0 && head.length > MAX_HEAD_BYTES) throw new Error("response head too long");
     }
     const [status, ...fields] = decoder.decode(head.subarray(0, end)).split("\r\n");
@@ -362,24 +363,4 @@ function closePayload(code: number, reason: string): Uint8Array {
 async function acceptFor(key: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-1", encoder.encode(key + ACCEPT_GUID));
   return btoa(String.fromCharCode(...new Uint8Array(digest)));
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
-}
-
-function indexOfHeadEnd(b: Uint8Array): number {
-  for (let i = 0; i + 3 < b.length; i++) {
-    if (b[i] === 13 && b[i + 1] === 10 && b[i + 2] === 13 && b[i + 3] === 10) return i;
-  }
-  return -1;
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
 }

@@ -21,6 +21,7 @@ import {
   type WelcomeMessage,
 } from "../../protocol/mod.ts";
 import { concatBytes } from "../../protocol/bytes.ts";
+import { closeQuietly, headEnd, writeAll } from "../../loadtest/conn_io.ts";
 
 /** WebSocket opcodes (RFC 6455, section 5.2). */
 export const OPCODES = Object.freeze(
@@ -128,7 +129,7 @@ export async function rawUpgrade(
       const chunk = await readChunk(conn);
       if (chunk === null) throw new Error("connection closed during the handshake");
       buffer = concatBytes([buffer, chunk]);
-      headerEnd = indexOfCrlfCrlf(buffer);
+      headerEnd = headEnd(buffer);
     }
     const head = decoder.decode(buffer.subarray(0, headerEnd)).split("\r\n");
     const status = Number(head[0].split(" ")[1]);
@@ -536,24 +537,4 @@ async function readChunk(conn: Deno.Conn): Promise<Uint8Array | null> {
   if (!buf) readBuffers.set(conn, buf = new Uint8Array(64 * 1024));
   const n = await conn.read(buf);
   return n === null ? null : buf.slice(0, n);
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
-}
-
-function indexOfCrlfCrlf(b: Uint8Array): number {
-  for (let i = 0; i + 3 < b.length; i++) {
-    if (b[i] === 13 && b[i + 1] === 10 && b[i + 2] === 13 && b[i + 3] === 10) return i;
-  }
-  return -1;
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
 }

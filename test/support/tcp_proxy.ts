@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { closeQuietly } from "../../loadtest/conn_io.ts";
 
 /** A running proxy; `close()` (or `await using`) when done. */
 export class TcpProxy implements AsyncDisposable {
@@ -106,18 +107,6 @@ export class TcpProxy implements AsyncDisposable {
   #track(task: Promise<void>): void {
     this.#tasks.add(task);
     task.finally(() => this.#tasks.delete(task));
-  }
-}
-
-const closedConns = new WeakSet<Deno.Conn | Deno.Listener>();
-
-function closeQuietly(resource: Deno.Conn | Deno.Listener): void {
-  if (closedConns.has(resource)) return;
-  closedConns.add(resource);
-  try {
-    resource.close();
-  } catch {
-    // Already closed.
   }
 }
 
