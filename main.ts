@@ -10,7 +10,12 @@ import { loadConfig, startServer } from "./server/mod.ts";
 
 if (import.meta.main) {
   const config = loadConfig(Deno.env.toObject());
-  const server = await startServer({ config, games: exampleGames });
+  const server = await startServer({ config, games: exampleGames }).catch((error) => {
+    if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    // Nothing was restored or saved: the process holding the port keeps its rooms.
+    console.error(`Port ${config.port} is in use (another Arbiter?); set PORT to another one.`);
+    Deno.exit(1);
+  });
   const stop = async () => {
     await server.shutdown();
     Deno.exit(0);

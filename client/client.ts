@@ -91,8 +91,10 @@ export class ArbiterClient {
 }
 
 /**
- * Creates a client for the Arbiter server at `url` (its WebSocket endpoint, e.g.
- * `ws://localhost:8000/ws`; an `http(s)://` URL is turned into the matching `ws(s)://…/ws`).
+ * Creates a client for the Arbiter server at `url`: its WebSocket endpoint (e.g.
+ * `ws://localhost:8000/ws`, used as given) or its site (`http://localhost:8000` becomes
+ * `ws://localhost:8000/ws`; an `http(s)://` URL with a path keeps it, as behind a proxy that
+ * serves the endpoint elsewhere: `https://example.com/arbiter` → `wss://example.com/arbiter`).
  *
  * @example
  * ```ts ignore

@@ -51,7 +51,10 @@ export interface ClientOptions {
     | (BackoffOptions & {
       /** Give up after this many failed attempts in a row. Default: never. */
       maxAttempts?: number;
-      /** Report `offline` after this many failed attempts. Default 3. */
+      /**
+       * Report `offline` after this many failed attempts. Default 3. A first join (before any
+       * welcome) gives up there: its promise rejects with `unreachable`.
+       */
       offlineAfter?: number;
     });
   /** Actions sent while reconnecting: `queue` (default) sends them after the resume; `reject` fails them at once. */
@@ -126,6 +129,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   readonly #options: ClientOptions;
   #target: JoinTarget;
   #socket: WebSocket | null = null;
+  /** Whether the current socket opened (a socket that never did found no server). */
+  #socketOpened = false;
   #status: ConnectionStatus = "connecting";
   #roomId = "";
   #game = "";
@@ -266,7 +271,10 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   onPresence(callback: (players: PlayerInfo[]) => void): () => void {
     return this.#presenceListeners.add(callback);
   }
-  /** Called once when the game ends. */
+  /**
+   * Called once when the game ends (also when this client joins or resumes a game that had
+   * already ended; never twice for one room).
+   */
   onGameOver(callback: (outcome: Outcome) => void): () => void {
     return this.#gameOverListeners.add(callback);
   }
@@ -290,7 +298,9 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
         this.#lastError ?? new ArbiterError("not_joined", "This room connection is closed."),
       );
     }
-    if (this.#status !== "connected" && this.#options.whileReconnecting === "reject") {
+    // A socket that is closing counts as gone already: its `close` event may not have fired.
+    const live = this.#status === "connected" && this.#socket?.readyState === OPEN;
+    if (!live && this.#options.whileReconnecting === "reject") {
       return Promise.reject(
         new ArbiterError("not_joined", "Not connected; the action was not sent (reconnecting)."),
       );
@@ -304,7 +314,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
         reject,
       };
       this.#pending.set(action.seq, action);
-      if (this.#status === "connected") this.#sendAction(action);
+      // Otherwise it goes out with the others after the resume's welcome.
+      if (live) this.#sendAction(action);
     });
   }
 
@@ -354,7 +365,11 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     }
     socket.binaryType = "arraybuffer";
     this.#socket = socket;
-    socket.onopen = () => void this.#sendJoin(socket);
+    this.#socketOpened = false;
+    socket.onopen = () => {
+      if (this.#socket === socket) this.#socketOpened = true;
+      void this.#sendJoin(socket);
+    };
     socket.onmessage = (event) => {
       if (this.#socket !== socket) return;
       if (!(event.data instanceof ArrayBuffer)) return;
@@ -440,14 +455,18 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       return;
     }
     const policy = this.#options.reconnect;
+    const firstJoin = this.#session === "";
     // The first join failing for a reason other than the network is the caller's to handle.
-    if (policy === false || (this.#session === "" && error)) {
-      this.#close(
-        error ?? new ArbiterError("room_closed", `Connection closed (${code ?? "-"} ${reason}).`),
-      );
+    if (policy === false || (firstJoin && error)) {
+      this.#close(error ?? this.#lostError(code, reason));
       return;
     }
     const { maxAttempts = Infinity, offlineAfter = 3 } = policy ?? {};
+    // A first join has no room to come back to: it waits no longer than `offlineAfter` tries.
+    if (firstJoin && this.#attempt + 1 >= Math.min(maxAttempts, offlineAfter)) {
+      this.#close(this.#lostError(code, reason, this.#attempt + 1));
+      return;
+    }
     if (this.#attempt >= maxAttempts) {
       this.#close(new ArbiterError("room_closed", `Gave up after ${this.#attempt} attempts.`));
       return;
@@ -459,6 +478,25 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       this.#lastError = null;
       this.#openSocket();
     }, delay);
+  }
+
+  /** Why a socket closed without an `error` frame, for the caller. */
+  #lostError(code: number | null, reason: string, attempts = 1): ArbiterError {
+    const closed = `closed ${code ?? "-"}${reason ? ` "${reason}"` : ""}`;
+    const tries = attempts > 1 ? ` after ${attempts} attempts` : "";
+    if (this.#socketOpened) {
+      return new ArbiterError(
+        "room_closed",
+        `The server closed the connection (${closed})${tries}.`,
+      );
+    }
+    // Browsers hide why an upgrade failed (refused, wrong path, HTTP 429 or 403...).
+    return new ArbiterError(
+      "unreachable",
+      `No WebSocket to ${this.#url} could be opened (${closed})${tries}: check that the server ` +
+        "runs, the URL ends in its WebSocket path (/ws), this page's origin is allowed " +
+        "(ALLOWED_ORIGINS) and this address is under its connection limit.",
+    );
   }
 
   #resync(fullState: boolean, cause?: unknown): void {
@@ -512,8 +550,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
         this.#eventListeners.emit(message);
         return;
       case "game_over":
-        this.#outcome = message.outcome;
-        this.#gameOverListeners.emit(message.outcome);
+        this.#gameOver(message.outcome);
         return;
       case "pong": {
         const now = nowMicros();
@@ -556,6 +593,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     }
     this.#forceFullState = false;
     this.#players = new Map(welcome.players.map((p) => [p.id, p]));
+    // A resume into a finished game carries its outcome again: announce it only the first time.
+    const ended = Boolean(welcome.outcome) && this.#outcome === null;
     if (welcome.outcome) this.#outcome = welcome.outcome;
     this.#attempt = 0;
     this.#lastError = null;
@@ -567,9 +606,15 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     for (const action of this.#pending.values()) this.#sendAction(action);
     this.#presenceListeners.emit(this.players);
     if (fullState) this.#stateListeners.emit(this.#state as S);
-    if (welcome.outcome) this.#gameOverListeners.emit(welcome.outcome);
+    if (ended) this.#gameOverListeners.emit(welcome.outcome!);
     this.#joined?.resolve();
     this.#joined = null;
+  }
+
+  #gameOver(outcome: Outcome): void {
+    const first = this.#outcome === null;
+    this.#outcome = outcome;
+    if (first) this.#gameOverListeners.emit(outcome);
   }
 
   #onDelta(delta: DeltaMessage): void {

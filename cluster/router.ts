@@ -8,6 +8,7 @@
  */
 import { ArbiterError } from "../protocol/mod.ts";
 import {
+  checkJoinFields,
   type JoinRequest,
   KeyedSerializer,
   type Member,
@@ -73,19 +74,23 @@ export class Router {
    * Joins as `RoomManager.join` does, wherever the room runs. Resolves once the `welcome` went
    * to `member`; rejects with an {@linkcode ArbiterError}.
    */
-  join(request: JoinRequest, member: Member): Promise<Seat | RelayedSeat> {
+  async join(request: JoinRequest, member: Member): Promise<Seat | RelayedSeat> {
     const { manager } = this.#o;
+    checkJoinFields(request);
     if (request.mode === "join_or_create" && !request.resume) {
       const game = request.game;
       if (typeof game !== "string" || !manager.games.has(game)) {
-        return manager.join(request, member);
+        return await manager.join(request, member);
       }
-      return this.#joinOrCreateQueue.run(game, () => this.#joinOrCreate(game, request, member));
+      return await this.#joinOrCreateQueue.run(
+        game,
+        () => this.#joinOrCreate(game, request, member),
+      );
     }
-    if (request.mode === "create") return this.#create(request, member);
+    if (request.mode === "create") return await this.#create(request, member);
     // A token-only resume can only be looked up among local rooms.
-    if (typeof request.room !== "string") return manager.join(request, member);
-    return this.#joinRoom(request.room, request, member);
+    if (typeof request.room !== "string") return await manager.join(request, member);
+    return await this.#joinRoom(request.room, request, member);
   }
 
   async #joinRoom(
@@ -149,10 +154,7 @@ export class Router {
    */
   async #create(request: JoinRequest, member: Member): Promise<Seat> {
     const { manager } = this.#o;
-    if (typeof request.game !== "string") {
-      throw new ArbiterError("game_not_found", "A create join needs a game name.");
-    }
-    const room = manager.create(request.game, request.options);
+    const room = manager.create(request.game!, request.options);
     await this.#o.claimed(room.id);
     return await room.join({ name: request.name, user: request.user }, member);
   }

@@ -84,6 +84,8 @@ function isSeat(player: string | null): player is Seat {
 
 function forfeit(state: SecretCardsState, player: string): void {
   if (state.forfeit || !isSeat(player)) return;
+  // Before the first card nobody has lost anything: the seat is simply free again.
+  if (state.rounds.length === 0 && state.played.p1 === null && state.played.p2 === null) return;
   state.forfeit = player;
 }
 

@@ -6,7 +6,8 @@
 
 /**
  * Opens Deno KV at `path`: `""` for the platform's default (Deno Deploy's managed database),
- * `":memory:"` for a throwaway one (tests), or a file path, whose folder is created first.
+ * `":memory:"` for a throwaway one (tests), an `http(s)://` URL for a KV server (denokv), or a
+ * file path, whose folder is created first.
  *
  * @example
  * ```ts
@@ -18,7 +19,7 @@
  */
 export async function openKv(path: string): Promise<Deno.Kv> {
   if (path === "") return await Deno.openKv();
-  if (path !== ":memory:") {
+  if (path !== ":memory:" && !/^https?:\/\//i.test(path)) {
     const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
     if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true });
   }

@@ -148,8 +148,8 @@ function readJoin(c: FrameCursor, limits: Required<DecodeLimits>): JoinMessage {
   if (r.atEnd()) badField("join body", "a map");
   const body = asMap(r.value(), "join body");
   endBody(r);
-  const mode = JOIN_MODES[asUint(body.m, "join.mode (m)")];
-  if (mode === undefined) badField("join.mode (m)", "0, 1 or 2");
+  const mode = body.m === undefined ? undefined : JOIN_MODES[asUint(body.m, "join.mode (m)")];
+  if (mode === undefined) badField("join.mode (m)", "0 (join), 1 (create) or 2 (join_or_create)");
   const msg: JoinMessage = { kind: "join", version, mode };
   if (body.r !== undefined) msg.room = asString(body.r, "join.room (r)");
   if (body.g !== undefined) msg.game = asString(body.g, "join.game (g)");

@@ -15,6 +15,8 @@ const CLOSE_CODE_BY_ERROR: Partial<Record<ErrorCode, CloseCode>> = {
   game_not_found: CLOSE_CODES.join_failed,
   room_full: CLOSE_CODES.join_failed,
   game_started: CLOSE_CODES.join_failed,
+  // A player join to a finished game (an action after the end is a reject, with no close).
+  game_over: CLOSE_CODES.join_failed,
   spectators_not_allowed: CLOSE_CODES.join_failed,
   bad_options: CLOSE_CODES.join_failed,
   bad_session: CLOSE_CODES.join_failed,

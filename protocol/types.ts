@@ -104,7 +104,7 @@ export interface JoinMessage {
   /** Protocol version the client speaks; the server answers `unsupported_version` otherwise. */
   version: number;
   mode: JoinMode;
-  /** Room id: required for `join`, ignored for `create`, optional for `join_or_create`. */
+  /** Room id: required for `join` (unless resuming), ignored by `create` and `join_or_create`. */
   room?: string;
   /** Game name: required for `create` and `join_or_create`. */
   game?: string;
@@ -303,6 +303,7 @@ export const ERROR_CODES = {
   out_of_order: "Client sequence numbers must increase.",
   rate_limited: "Too many actions; slow down.",
   // connection
+  unreachable: "The client could not reach the server (it never answered the WebSocket).",
   join_timeout: "No join arrived in time.",
   heartbeat_timeout: "The peer stopped answering pings.",
   slow_consumer: "The client stopped reading; its seat waits for a resume.",

@@ -104,7 +104,11 @@ export interface SetupContext<O = GameOptions> {
  * ```
  */
 export interface ActionDefinition<S, P, O = GameOptions> {
-  /** Checks the payload (a failure is rejected as `bad_payload`); without it, any value. */
+  /**
+   * Checks the payload (a failure is rejected as `bad_payload`). Without it any value gets
+   * through and `payload` is typed `unknown` (annotate it, e.g. as `Value`, and check it in
+   * `validate`).
+   */
   payload?: Schema<P>;
   /** Returns a reason to refuse the action (`invalid_action`), or nothing to accept it. */
   validate?(state: S, payload: P, ctx: GameContext<O>): string | undefined | void;

@@ -36,7 +36,7 @@ import { newRoomId } from "./token.ts";
  */
 export interface JoinRequest {
   mode: JoinMode;
-  /** Room id: required for `join` (unless resuming), ignored for `create`. */
+  /** Room id: required for `join` (unless resuming), ignored by the other modes. */
   room?: string;
   /** Game name: required for `create` and `join_or_create`. */
   game?: string;
@@ -50,6 +50,38 @@ export interface JoinRequest {
   resume?: { session: string; seq: number };
   /** From authentication: the seat belongs to this user; nobody else can take or resume it. */
   user?: { userId: string; name: string };
+}
+
+/**
+ * Refuses, with `bad_field`, a join whose fields do not fit its mode (PROTOCOL.md 5.1): `join`
+ * needs a room id (or a resume token), `create` and `join_or_create` a game name, and only
+ * `join` may watch. Both {@linkcode RoomManager.join} and the cluster's router start with it.
+ *
+ * @example
+ * ```ts
+ * import { checkJoinFields } from "./manager.ts";
+ * try {
+ *   checkJoinFields({ mode: "create" });
+ * } catch (error) {
+ *   console.log((error as Error).message); // "A create join needs g: the name of a game."
+ * }
+ * ```
+ */
+export function checkJoinFields(request: JoinRequest): void {
+  if (request.resume) return;
+  if (request.mode === "join") {
+    if (typeof request.room === "string") return;
+    throw new ArbiterError("bad_field", "A join (mode join) needs r: the id of the room.");
+  }
+  if (typeof request.game !== "string") {
+    throw new ArbiterError("bad_field", `A ${request.mode} join needs g: the name of a game.`);
+  }
+  if (request.spectator) {
+    throw new ArbiterError(
+      "bad_field",
+      `A ${request.mode} join takes a seat; to watch, join a room by its id with w (spectator).`,
+    );
+  }
 }
 
 /** Options of {@linkcode RoomManager}. */
@@ -72,8 +104,8 @@ export interface RoomManagerOptions {
   seed?: string;
   /** The journal of each room (e.g. `log` durability), by room. */
   journal?: (room: { id: string; game: AnyGame }) => Journal | undefined;
-  /** Called with every room created or restored, before anyone joins it. */
-  onRoomCreated?: (room: Room) => void;
+  /** Called with every room created or restored (`how` says which), before anyone joins it. */
+  onRoomCreated?: (room: Room, how: "created" | "restored") => void;
   /** Called after each step that changed a room (e.g. to save it). */
   onRoomChanged?: (room: Room, change: RoomChange) => void;
   /** Called when a room is disposed (e.g. to delete its stored snapshot), with the reason. */
@@ -192,7 +224,7 @@ export class RoomManager {
       seed,
     });
     this.#rooms.set(id, room);
-    this.#options.onRoomCreated?.(room);
+    this.#options.onRoomCreated?.(room, "created");
     return room;
   }
 
@@ -211,7 +243,7 @@ export class RoomManager {
     const room = Room.restore(game, snapshot, this.#settings(snapshot.room, game), journal);
     if (!room.disposed) {
       this.#rooms.set(room.id, room);
-      this.#options.onRoomCreated?.(room);
+      this.#options.onRoomCreated?.(room, "restored");
     }
     return room;
   }
@@ -224,6 +256,7 @@ export class RoomManager {
    */
   async join(request: JoinRequest, member: Member): Promise<Seat> {
     this.#checkOpen();
+    checkJoinFields(request);
     const roomJoin = {
       name: request.name,
       spectator: request.spectator,
@@ -241,11 +274,10 @@ export class RoomManager {
     }
     switch (request.mode) {
       case "join": {
-        if (typeof request.room !== "string") {
-          throw new ArbiterError("room_not_found", "A join needs a room id.");
+        const room = this.#rooms.get(request.room!);
+        if (!room) {
+          throw new ArbiterError("room_not_found", `No room ${JSON.stringify(request.room)}.`);
         }
-        const room = this.#rooms.get(request.room);
-        if (!room) throw new ArbiterError("room_not_found", `No room ${request.room}.`);
         return await room.join(roomJoin, member);
       }
       case "create": {
@@ -288,13 +320,10 @@ export class RoomManager {
   }
 
   #gameName(request: JoinRequest): string {
-    if (typeof request.game !== "string") {
-      throw new ArbiterError("game_not_found", `A ${request.mode} join needs a game name.`);
-    }
-    if (!this.games.has(request.game)) {
+    if (!this.games.has(request.game!)) {
       throw new ArbiterError("game_not_found", `No game named ${JSON.stringify(request.game)}.`);
     }
-    return request.game;
+    return request.game!;
   }
 
   #settings(id: string, game: AnyGame): RoomSettings {

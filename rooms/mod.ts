@@ -78,6 +78,7 @@ export {
   type RoomSummary,
 } from "./room.ts";
 export {
+  checkJoinFields,
   type JoinRequest,
   type ListOptions,
   RoomManager,

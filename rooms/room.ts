@@ -10,8 +10,11 @@ import {
   ArbiterError,
   CLOSE_CODES,
   closeCodeFor,
+  decodeValue,
+  DEFAULT_INBOUND_LIMITS,
   encodeDeltaFrame,
   encodeServerMessage,
+  encodeValue,
 } from "../protocol/mod.ts";
 import type {
   ErrorCode,
@@ -594,13 +597,14 @@ export class Room {
     if (this.#outcome) {
       throw new ArbiterError("game_over", `The game in room ${this.id} is over; watch instead.`);
     }
-    if (this.#started && !this.game.lateJoin) {
-      throw new ArbiterError("game_started", `The game in room ${this.id} has already started.`);
-    }
+    // A full room says so even when it has started: "full" tells the player more.
     const index = this.#seats.findIndex((s) => !s || s.presence === "left");
     if (index < 0) {
       const max = this.game.players.max;
       throw new ArbiterError("room_full", `Room ${this.id} has ${max} of ${max} seats taken.`);
+    }
+    if (this.#started && !this.game.lateJoin) {
+      throw new ArbiterError("game_started", `The game in room ${this.id} has already started.`);
     }
     const id = `p${index + 1}`;
     const seat: SeatRecord = {
@@ -800,7 +804,7 @@ export class Room {
         conn,
         clientSeq,
         "unknown_action",
-        `${this.game.name} has no action ${JSON.stringify(name)}; known: ${
+        `${this.game.name} has no action ${JSON.stringify(shorten(name))}; known: ${
           this.#actionNames.join(", ")
         }.`,
       );
@@ -1619,11 +1623,18 @@ function closedError(id: string): ArbiterError {
   return new ArbiterError("room_closed", `Room ${id} was closed.`);
 }
 
+/** `name` cut to 64 characters, so that an error message does not echo a flood back. */
+function shorten(name: string | number): string | number {
+  return typeof name === "string" && name.length > 64 ? `${name.slice(0, 64)}…` : name;
+}
+
 function cleanName(name: unknown, fallback: string): string {
   if (typeof name !== "string") return fallback;
   // Control characters would garble other players' UIs and logs.
   // deno-lint-ignore no-control-regex
-  const clean = name.replace(/[\u0000-\u001f\u007f]/g, "").trim().slice(0, MAX_NAME_LENGTH);
+  let clean = name.replace(/[\u0000-\u001f\u007f]/g, "").trim().slice(0, MAX_NAME_LENGTH);
+  // The cut must not leave half of a character outside the Basic Multilingual Plane (emoji).
+  if (/[\ud800-\udbff]$/.test(clean)) clean = clean.slice(0, -1);
   return clean === "" ? fallback : clean;
 }
 
@@ -1637,7 +1648,10 @@ function isOutcome(value: unknown): value is Outcome {
 
 /**
  * Checks room options against the game's schema (or, without one, that they are a plain
- * object) and returns them; throws `bad_options` with the schema's message.
+ * object) and returns a copy; throws `bad_options` with the schema's message. Options that
+ * could not cross the wire (a non-finite number, a `__proto__` key, nesting or size past the
+ * inbound limits) are refused too, whichever way they came (a `join` frame, HTTP, a snapshot):
+ * the room could not be saved with them.
  *
  * @example
  * ```ts
@@ -1647,18 +1661,29 @@ function isOutcome(value: unknown): value is Outcome {
  * ```
  */
 export function checkOptions(game: AnyGame, raw: unknown): GameOptions {
-  const options = raw ?? {};
+  let options: Value;
+  try {
+    // `clone` names the path of anything that is not data; the round trip then applies the
+    // rules and limits of a join frame.
+    options = decodeValue(encodeValue(clone(raw ?? {}) as Value), DEFAULT_INBOUND_LIMITS);
+  } catch (error) {
+    // A RangeError is the stack running out: options nested thousands deep.
+    const message = error instanceof RangeError ? "nested too deeply" : (error as Error).message;
+    throw new ArbiterError(
+      "bad_options",
+      message.startsWith("state") ? message.replace(/^state/, "options") : `options: ${message}`,
+    );
+  }
   if (game.options) {
     const result = game.options.parse(options, "options");
     if (!result.ok) throw new ArbiterError("bad_options", result.error);
-    return clone(result.value) as GameOptions;
+    return result.value as GameOptions;
   }
-  if (typeof options !== "object" || Array.isArray(options) || options instanceof Uint8Array) {
+  if (
+    typeof options !== "object" || options === null || Array.isArray(options) ||
+    options instanceof Uint8Array
+  ) {
     throw new ArbiterError("bad_options", "options: expected an object");
   }
-  try {
-    return clone(options) as GameOptions;
-  } catch (error) {
-    throw new ArbiterError("bad_options", (error as Error).message.replace(/^state/, "options"));
-  }
+  return options as GameOptions;
 }

@@ -99,6 +99,14 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   const verifyToken = config.secret ? signedTokenVerifier(config.secret) : null;
   const startedAt = Date.now();
 
+  // Registered first, so it runs outermost and has the last word over the secure headers:
+  // game pages on other origins import the client library from here (their WebSocket is
+  // still checked against ALLOWED_ORIGINS).
+  app.use("/client.js", async (c, next) => {
+    await next();
+    c.res.headers.set("access-control-allow-origin", "*");
+    c.res.headers.set("cross-origin-resource-policy", "cross-origin");
+  });
   app.use(
     "*",
     secureHeaders({
@@ -164,6 +172,15 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   };
 
   app.post("/api/rooms", limitBody, async (c) => {
+    // Pages of other sites must not create rooms in their visitors' name: the same origins as
+    // for sockets, and a JSON content type, which a cross-site form cannot send unasked.
+    const origin = c.req.header("origin") ?? null;
+    if (!originAllowed(origin, config.allowedOrigins)) {
+      return jsonError(c, "forbidden_origin", `Origin ${origin} may not create rooms here.`);
+    }
+    if (!/^application\/json\s*(;|$)/i.test(c.req.header("content-type") ?? "")) {
+      return jsonError(c, "bad_request", "Send the body as Content-Type: application/json.");
+    }
     if (!(await mayCreate(c.req.raw))) {
       return jsonError(c, "unauthorized", "Authentication failed.");
     }
@@ -178,6 +195,9 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     }
     if (body.options !== undefined && !isPlainObject(body.options)) {
       return jsonError(c, "bad_request", '"options" must be a JSON object.');
+    }
+    if (body.private !== undefined && typeof body.private !== "boolean") {
+      return jsonError(c, "bad_request", '"private" must be true or false.');
     }
     const room = await manager.create(body.game, body.options as Record<string, Value>, {
       private: body.private === true,

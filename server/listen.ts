@@ -30,6 +30,13 @@ export interface ListenOptions {
   hostname: string;
   /** Set `TCP_NODELAY` on every accepted connection (when the runtime allows). */
   noDelay: boolean;
+  /**
+   * A connection that sends no request within this long is closed (default 10 s), so idle
+   * TCP connections cannot pile up until the process runs out of file descriptors.
+   */
+  firstRequestTimeoutMs?: number;
+  /** Told when accepting a connection failed (e.g. out of file descriptors); it is retried. */
+  onAcceptError?: (error: unknown) => void;
 }
 
 /** A listening server. */
@@ -91,6 +98,8 @@ export function listen(options: ListenOptions, handler: Handler): Listening {
 function listenNoDelay(options: ListenOptions, handler: Handler, serveHttp: ServeHttp): Listening {
   const listener = Deno.listen({ port: options.port, hostname: options.hostname });
   const connections = new Set<HttpConnLike>();
+  const firstRequestTimeoutMs = options.firstRequestTimeoutMs ?? 10_000;
+  let closed = false;
   const serveConnection = async (conn: Deno.Conn) => {
     const remoteAddr = conn.remoteAddr as Deno.NetAddr;
     let http: HttpConnLike;
@@ -102,8 +111,12 @@ function listenNoDelay(options: ListenOptions, handler: Handler, serveHttp: Serv
       return;
     }
     connections.add(http);
+    // Only until the first request: an upgraded WebSocket has its own heartbeat.
+    let silent: number | undefined = setTimeout(() => closeQuietly(http), firstRequestTimeoutMs);
     try {
       for await (const event of http) {
+        clearTimeout(silent);
+        silent = undefined;
         let delivered!: () => void;
         let lost!: (error: unknown) => void;
         const completed = new Promise<void>((resolve, reject) => {
@@ -118,36 +131,53 @@ function listenNoDelay(options: ListenOptions, handler: Handler, serveHttp: Serv
     } catch {
       // The peer went away mid-request.
     } finally {
+      clearTimeout(silent);
       connections.delete(http);
     }
   };
   const finished = (async () => {
-    try {
-      for await (const conn of listener) serveConnection(conn);
-    } catch {
-      // The listener was closed.
+    let retryMs = 0;
+    while (!closed) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (closed) return;
+        // Out of file descriptors (EMFILE) or another passing failure: the server must not
+        // stop accepting for good, so it waits a little (up to 1 s) and tries again.
+        options.onAcceptError?.(error);
+        retryMs = Math.min(1000, Math.max(10, retryMs * 2));
+        await new Promise((resolve) => setTimeout(resolve, retryMs));
+        continue;
+      }
+      retryMs = 0;
+      serveConnection(conn);
     }
   })();
   return {
     addr: listener.addr as Deno.NetAddr,
     noDelay: true,
     async shutdown() {
+      closed = true;
       try {
         listener.close();
       } catch {
         // Already closed.
       }
-      for (const http of connections) {
-        try {
-          http.close();
-        } catch {
-          // Already closed (upgraded connections close with their socket).
-        }
-      }
+      // Upgraded connections are already closed: they close with their socket.
+      for (const http of connections) closeQuietly(http);
       await finished;
     },
     finished,
   };
+}
+
+function closeQuietly(http: HttpConnLike): void {
+  try {
+    http.close();
+  } catch {
+    // Already closed.
+  }
 }
 
 async function respond(handler: Handler, request: Request, info: ConnectionInfo) {

@@ -11,7 +11,7 @@ import { CLOSE_CODES } from "../protocol/mod.ts";
 import { type GameDefinition, RoomManager, type RoomManagerOptions } from "../rooms/mod.ts";
 import { type AppOptions, createApp } from "./app.ts";
 import type { ServerConfig } from "./config.ts";
-import { listen } from "./listen.ts";
+import { listen, type Listening } from "./listen.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import type { SocketSession } from "./socket_session.ts";
@@ -96,7 +96,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   });
   // Each room's life in the log, with its id, so a log query can follow one game.
   const lifecycle: Partial<RoomManagerOptions> = {
-    onRoomCreated: (room) => log.info("room created", { room: room.id, game: room.game.name }),
+    onRoomCreated: (room, how) => log.info(`room ${how}`, { room: room.id, game: room.game.name }),
     onRoomChanged: (room, change) => {
       if (change === "finished") {
         log.info("game over", { room: room.id, game: room.game.name, outcome: room.outcome });
@@ -123,11 +123,6 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         error: String((error as Error)?.stack ?? error),
       }),
   });
-  // Alone, every stored room is this server's; in a cluster, only those nobody else runs.
-  const restored: RestoreReport = cluster
-    ? { restored: await cluster.start(manager, durable), expired: [], failed: [] }
-    : await durable.restore(manager);
-  durable.startSweeping();
   const sockets = new Set<WebSocket>();
   let draining = false;
   const app = createApp({
@@ -144,10 +139,49 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     },
   });
 
-  const server = listen(
-    { port: config.port, hostname: config.host, noDelay: config.tcpNoDelay },
-    (request, info) => app.fetch(request, { info }),
-  );
+  // The port is bound before the stored rooms are touched: a second process started on a busy
+  // port fails here instead of restoring (and re-saving) the rooms the running one owns.
+  // Requests that arrive meanwhile wait for the restore.
+  let restoring: Promise<RestoreReport> | null = null;
+  let server: Listening;
+  try {
+    server = listen(
+      {
+        port: config.port,
+        hostname: config.host,
+        noDelay: config.tcpNoDelay,
+        // A connection that has not even sent its upgrade request is no nearer to a join.
+        firstRequestTimeoutMs: config.joinTimeoutMs,
+        onAcceptError: (error) => log.error("accept failed; retrying", { error: String(error) }),
+      },
+      (request, info) =>
+        restoring
+          ? restoring.then(() => app.fetch(request, { info }))
+          : app.fetch(request, { info }),
+    );
+  } catch (error) {
+    if (!options.kv) kv.close();
+    throw error;
+  }
+  // Alone, every stored room is this server's; in a cluster, only those nobody else runs.
+  restoring = cluster
+    ? cluster.start(manager, durable).then((rooms) => ({
+      restored: rooms,
+      expired: [],
+      failed: [],
+    }))
+    : durable.restore(manager);
+  let restored: RestoreReport;
+  try {
+    restored = await restoring;
+  } catch (error) {
+    await server.shutdown();
+    if (!options.kv) kv.close();
+    throw error;
+  } finally {
+    restoring = null;
+  }
+  durable.startSweeping();
   const addr = server.addr;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = new URL(`http://${host}:${addr.port}/`);

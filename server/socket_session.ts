@@ -105,6 +105,8 @@ export class SocketSession implements Member {
    */
   #bufferedBound = 0;
   #joining = false;
+  /** A `leave` came while the join was in flight. */
+  #leaving = false;
   /** The join in flight (or done) asked to resume a seat. */
   #resuming = false;
   #opened = false;
@@ -302,6 +304,8 @@ export class SocketSession implements Member {
         }));
         return;
       case "leave":
+        // A leave while the join is in flight gives up the seat once the join lands.
+        if (this.#joining) this.#leaving = true;
         this.#seat?.leave();
         this.#seat = null;
         this.#closeSocket(CLOSE_CODES.normal, "left");
@@ -346,8 +350,10 @@ export class SocketSession implements Member {
         ? await this.#context.join(request, this)
         : await manager.join(request, this);
       if (this.#closed) {
-        // The socket went away while the join was in flight: free the seat's connection.
-        seat.disconnect();
+        // The socket went away while the join was in flight: a `leave` gives the seat up, a
+        // lost connection keeps it for a resume.
+        if (this.#leaving) seat.leave();
+        else seat.disconnect();
         return;
       }
       this.#seat = seat;

@@ -47,6 +47,8 @@ export function signedTokenVerifier(
     try {
       const payload = await verify(token, secret, "HS256");
       if (typeof payload.sub !== "string" || payload.sub === "") return null;
+      // `verify` checks `exp` only when present: a token that never expires is refused.
+      if (typeof payload.exp !== "number") return null;
       const name = typeof payload.name === "string" ? payload.name : payload.sub;
       return { userId: payload.sub, name };
     } catch {

@@ -70,12 +70,39 @@ Deno.test("http: request bodies are bounded and bad ones get 4xx JSON", async ()
     [JSON.stringify({ game: "tic_tac_toe", options: [1] }), 400, "bad_request"],
     [JSON.stringify({ game: "no_such_game" }), 404, "game_not_found"],
     [JSON.stringify({ game: "connect_four", options: { rows: "many" } }), 400, "bad_options"],
+    [JSON.stringify({ game: "tic_tac_toe", private: "yes" }), 400, "bad_request"],
+    // Options that could not be saved (or sent in a join frame) are refused up front.
+    ['{"game": "tic_tac_toe", "options": {"n": 1e999}}', 400, "bad_options"],
+    ['{"game": "tic_tac_toe", "options": {"__proto__": {"x": 1}}}', 400, "bad_options"],
+    [
+      `{"game": "tic_tac_toe", "options": {"a": ${"[".repeat(100)}${"]".repeat(100)}}}`,
+      400,
+      "bad_options",
+    ],
+    [
+      `{"game": "tic_tac_toe", "options": {"a": ${"[".repeat(7000)}${"]".repeat(7000)}}}`,
+      400,
+      "bad_options",
+    ],
   ];
   for (const [body, status, code] of cases) {
     const response = await post(body);
     assert.equal(response.status, status, code);
-    assert.equal((await response.json()).code, code);
+    const answer = await response.json();
+    assert.equal(answer.code, code, String(body).slice(0, 80));
+    assert.doesNotMatch(answer.message, /call stack/i, "engine errors stay in the log");
   }
+  // A cross-site form can post text/plain without a preflight: refused, as are other origins.
+  const plain = await post(JSON.stringify({ game: "tic_tac_toe" }), "text/plain");
+  assert.equal(plain.status, 400);
+  assert.match((await plain.json()).message, /application\/json/);
+  const foreign = await fetch(new URL("/api/rooms", s.t.server.url), {
+    method: "POST",
+    headers: { "content-type": "application/json", origin: "https://evil.example" },
+    body: JSON.stringify({ game: "tic_tac_toe" }),
+  });
+  assert.equal(foreign.status, 403);
+  assert.equal((await foreign.json()).code, "forbidden_origin");
   // A chunked body (no Content-Length) is counted as it streams.
   const stream = new ReadableStream<Uint8Array>({
     start(controller) {

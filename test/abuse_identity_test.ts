@@ -4,6 +4,7 @@
  * tokens, the `authenticate` option and the Origin allowlist guard the door.
  */
 import assert from "node:assert/strict";
+import { sign } from "hono/jwt";
 import type { ticTacToe } from "../games/mod.ts";
 import { exampleGames } from "../games/mod.ts";
 import type { RejectMessage, WelcomeMessage } from "../protocol/mod.ts";
@@ -200,6 +201,7 @@ Deno.test("identity: with ARBITER_SECRET, joins need a valid token (4006) and a 
       what: "alg none",
       token: `${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: "u1", exp: now + 60 })}.`,
     },
+    { what: "no expiry", token: await sign({ sub: "u1", name: "ann" }, SECRET) },
     {
       what: "tampered payload",
       token: await tamper(await signToken(SECRET, { userId: "u1", name: "ann" }), "u2"),

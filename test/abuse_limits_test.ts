@@ -5,10 +5,11 @@
  * that still serves a tic-tac-toe game.
  */
 import assert from "node:assert/strict";
-import { ArbiterError } from "../client/mod.ts";
+import { ArbiterError, connect } from "../client/mod.ts";
 import { encodeClientMessage, type RejectMessage } from "../protocol/mod.ts";
 import { loadConfig } from "../server/mod.ts";
 import { startAbuseServer } from "./support/abuse_harness.ts";
+import { spawnServer } from "./support/server_process.ts";
 import { OPCODES, openRaw, type RawSocket, rawUpgrade } from "./support/raw_socket.ts";
 import { waitFor } from "./support/test_server.ts";
 
@@ -251,6 +252,28 @@ Deno.test("limits: MAX_ROOMS gives too_many_rooms (4000 / HTTP 503) and a full r
   await s.finish();
 });
 
+Deno.test("limits: a player join to a finished game gives game_over and 4000; watching it still works", async () => {
+  await using s = await startAbuseServer();
+  const ann = await s.t.client({ name: "ann", reconnect: false }).create("tic_tac_toe");
+  const bob = await s.t.client({ name: "bob", reconnect: false }).join(ann.roomId);
+  // Ann takes the top row.
+  for (const [room, cell] of [[ann, 0], [bob, 3], [ann, 1], [bob, 4], [ann, 2]] as const) {
+    await room.send("place", { cell });
+  }
+  await waitFor(() => bob.outcome !== null, "bob sees the game end");
+  {
+    using carl = await openRaw(s.t.server.wsUrl);
+    await assert.rejects(carl.join({ mode: "join", room: ann.roomId }), /game_over/);
+    const close = await carl.closedWithin(5000);
+    assert.equal(close.code, 4000);
+    assert.deepEqual(errorCodes(close), ["game_over"]);
+  }
+  const watcher = await s.t.client({ reconnect: false }).spectate(ann.roomId);
+  assert.deepEqual(watcher.outcome, ann.outcome);
+  for (const room of [ann, bob, watcher]) room.leave();
+  await s.finish();
+});
+
 Deno.test("limits: a socket that never joins is closed after JOIN_TIMEOUT_MS with 4001, pings or not", async () => {
   assert.equal(loadConfig({}).joinTimeoutMs, 10_000);
   await using s = await startAbuseServer({ JOIN_TIMEOUT_MS: "300" });
@@ -337,4 +360,47 @@ Deno.test("limits: malformed upgrade requests get 400 JSON, not a logged server 
   assert.equal(plain.status, 400);
   assert.equal((await plain.json()).code, "bad_request");
   await s.finish();
+});
+
+Deno.test({
+  name:
+    "limits: silent TCP connections are closed after JOIN_TIMEOUT_MS and running out of descriptors stops nothing",
+  // The child process and its pipes outlive single test steps by design.
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const server = await spawnServer(
+      { PORT: "0", ARBITER_KV_PATH: ":memory:", JOIN_TIMEOUT_MS: "500" },
+      { maxOpenFiles: 96 },
+    );
+    const held: Deno.Conn[] = [];
+    try {
+      // More connections than the server has descriptors left, none of them sending a byte.
+      for (let i = 0; i < 110; i++) {
+        held.push(await Deno.connect({ hostname: "127.0.0.1", port: server.port }));
+      }
+      // Accepting failed for lack of descriptors, and the server kept trying.
+      const accept = () => server.lines.some((line) => line.includes("accept failed"));
+      await waitFor(accept, "an accept error logged");
+      assert.match(server.lines.find((line) => line.includes("accept failed"))!, /open files/i);
+      // The silent ones are closed by the server (a read sees the end), which frees descriptors:
+      // it serves again while every one of those connections is still open on this side.
+      const ended = await Promise.all(held.slice(0, 5).map((conn) => conn.read(new Uint8Array(1))));
+      assert.deepEqual(ended, [null, null, null, null, null]);
+      const health = await fetch(`http://127.0.0.1:${server.port}/health`);
+      assert.equal((await health.json()).status, "ok");
+      const ann = await connect(server.wsUrl, { reconnect: false }).create("tic_tac_toe");
+      ann.leave();
+    } finally {
+      for (const conn of held) {
+        try {
+          conn.close();
+        } catch {
+          // Closed already.
+        }
+      }
+      server.kill("SIGKILL");
+      await server.status;
+    }
+  },
 });

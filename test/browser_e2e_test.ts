@@ -3,7 +3,8 @@
 // pages find each other in the lobby and play tic-tac-toe to a win by clicking, connect four
 // runs its turn clock out, the arena moves a player with the keyboard, survives a network drop
 // (status goes reconnecting, then connected, and play continues), and the dashboard shows
-// live numbers. Screenshots go to test/screenshots/ (git-ignored).
+// live numbers; the README's example page, served from another origin, imports `/client.js`
+// and joins. Screenshots go to test/screenshots/ (git-ignored).
 //
 // Skipped (reported as ignored) when no Chromium is installed: .ci/setup_extras.sh installs
 // Debian's `chromium`. (The DOM types are for the functions that run in the pages.)
@@ -378,3 +379,51 @@ Deno.test({
     deepEqual(errors, []);
   },
 });
+
+Deno.test({
+  name: "browser: the README's page, served from another origin, imports /client.js and joins",
+  ...browserTest,
+  fn: async () => {
+    await using server = await startTestServer();
+    const arbiter = server.server.url.href.replace(/\/$/, "");
+    const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+    const snippet = readme.match(
+      /## Using the client in a browser page[\s\S]*?```html\n([\s\S]*?)```/,
+    )
+      ?.[1];
+    if (!snippet?.includes("http://localhost:8000/client.js")) fail("the README's page is gone");
+    const html = `<!doctype html><title>a game</title>\n${
+      snippet.replaceAll("http://localhost:8000", arbiter)
+    }`;
+    // The game's own site: another port, so another origin than the server's.
+    await using site = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () => new Response(html, { headers: { "content-type": "text/html; charset=utf-8" } }),
+    );
+    await using browser = await launchBrowser();
+    const page = await browser.newPage();
+    const logged: string[] = [];
+    page.on("console", (message) => logged.push(message.text()));
+    pageErrors.length = 0;
+    watchForErrors(page, "README page");
+    await page.goto(`http://127.0.0.1:${site.addr.port}/`);
+    // It imported the client across origins, joined, sent, and got the typed refusal.
+    await waitFor(() => logged.some((line) => line.startsWith("waiting_for_players")), logged);
+    const [room] = server.server.manager.list({ game: "tic_tac_toe" });
+    equal(room?.players, 1, "the page holds a seat");
+    // Bob joins from Deno and finds Ann, the page, seated.
+    const bob = await server.client({ name: "bob" }).join(room.id);
+    deepEqual(bob.players.map((p) => p.name), ["Ann", "bob"]);
+    bob.leave();
+    await page.close();
+    deepEqual(pageErrors, [], `the page logged errors: ${pageErrors.join("; ")}`);
+  },
+});
+
+/** Polls `done` every 20 ms for up to 15 s; fails with what was seen so far. */
+async function waitFor(done: () => boolean, seen: string[]): Promise<void> {
+  for (const start = Date.now(); !done();) {
+    if (Date.now() - start > 15_000) fail(`timed out; the page logged: ${seen.join(" | ")}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

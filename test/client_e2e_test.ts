@@ -157,6 +157,12 @@ Deno.test('client: with whileReconnecting "reject" actions fail at once with a t
   await ann.send("place", { cell: 0 });
   await identical(ann, bob);
 
+  // Straight after a drop the socket is closing and its close event has not fired yet.
+  network.offline = true;
+  bob.dropConnection();
+  assert.equal(bob.status, "connected");
+  const early = await settledNow(bob.send("place", { cell: 4 }));
+  assert.equal(early.settled, "rejected", "a closing socket counts as gone");
   await takeOffline(bob, network);
   const result = await settledNow(bob.send("place", { cell: 4 }));
   assert.equal(result.settled, "rejected", "rejected at once, not left pending");
@@ -241,4 +247,50 @@ Deno.test("client: an abrupt connection loss (no close frame) is resumed and the
   // And the game goes on.
   await within(bob.send("place", { cell: 2 }), 15_000, "bob's move after the resume");
   await identical(ann, bob);
+});
+
+Deno.test("client: onGameOver fires once, also when the client resumes into the finished game", async () => {
+  await using t = await startTestServer({ GRACE_MS: "30000" });
+  using rooms = new DisposableStack();
+  const { ann, bob } = await pair(t, rooms, {});
+  const endings: unknown[] = [];
+  bob.onGameOver((outcome) => endings.push(outcome));
+  for (const [room, cell] of [[ann, 0], [bob, 3], [ann, 1], [bob, 4], [ann, 2]] as const) {
+    await room.send("place", { cell });
+  }
+  await waitFor(() => endings.length === 1, "bob told the game is over");
+  const [outcome] = endings;
+  assert.deepEqual((outcome as { winners?: string[] }).winners, ["p1"]);
+  for (const fullState of [false, true]) {
+    const resumes = bob.resumes.replayed + bob.resumes.full;
+    bob.dropConnection(fullState);
+    await waitFor(
+      () => bob.status === "connected" && bob.resumes.replayed + bob.resumes.full > resumes,
+      "bob resumed",
+    );
+  }
+  assert.deepEqual(bob.outcome, outcome);
+  assert.equal(endings.length, 1, "announced once, not again per resume");
+});
+
+Deno.test("client: a first join that reaches no server rejects with unreachable, not hangs", async () => {
+  await using t = await startTestServer();
+  // A port nobody listens on (bound, then released).
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closedPort = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  const cases: [string, ClientOptions][] = [
+    [`ws://127.0.0.1:${closedPort}/ws`, { reconnect: { baseMs: 10, maxMs: 20 } }],
+    [`ws://127.0.0.1:${closedPort}/ws`, { reconnect: false }],
+    // The server answers, but not with a WebSocket: the path is wrong.
+    [new URL("/not-the-socket", t.server.url).href.replace("http", "ws"), { reconnect: false }],
+  ];
+  for (const [url, options] of cases) {
+    const joining = connect(url, options).joinOrCreate("tic_tac_toe");
+    const error = await within(joining.then(() => null, (e) => e), 10_000, `join via ${url}`);
+    assert.ok(error instanceof ArbiterError, `a typed error for ${url}, got ${error}`);
+    assert.equal(error.code, "unreachable", error.message);
+    assert.match(error.message, new RegExp(url.replace(/[.?]/g, "\\$&")));
+    if (options.reconnect) assert.match(error.message, /after 3 attempts/);
+  }
 });

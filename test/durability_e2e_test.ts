@@ -104,7 +104,8 @@ Deno.test({
       t.server.kill("SIGKILL");
       await t.server.status;
       await waitFor(() => ann.status !== "connected" && bob.status !== "connected", "dropped");
-      await t.restart();
+      const restarted = await t.restart();
+      assert.ok(restarted.lines.some((line) => line.includes('"msg":"room restored"')));
       await bothResumed(ann, bob, 0);
       assert.deepEqual(ann.state, acknowledged, "all 5 acknowledged moves survived the crash");
       assert.deepEqual(bob.state, acknowledged);

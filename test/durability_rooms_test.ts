@@ -2,7 +2,8 @@
  * Durable rooms without sockets: when snapshots are written, what the action log holds, how
  * rooms come back (sequences, seats, log replay), expiry, large states and format versions.
  */
-import { deepEqual, equal, ok } from "node:assert/strict";
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
+import { connect } from "../client/mod.ts";
 import { exampleGames, ticTacToe } from "../games/mod.ts";
 import {
   DurableRooms,
@@ -13,6 +14,7 @@ import {
 } from "../persistence/mod.ts";
 import { type AnyGame, defineGame, RoomManager, type RoomSnapshot } from "../rooms/mod.ts";
 import { TestMember } from "../rooms/testing.ts";
+import { loadConfig, silentLogger, startServer } from "../server/mod.ts";
 import { waitFor } from "./support/test_server.ts";
 
 type Setup = Omit<DurableRoomsOptions, "store">;
@@ -320,4 +322,37 @@ Deno.test("the game's own durability wins over the server's", () => {
   const durable = new DurableRooms({ store: new KvRoomStore({} as Deno.Kv), durability: "log" });
   equal(durable.durabilityOf(ticTacToe), "log");
   equal(durable.durabilityOf({ ...ticTacToe, durability: "snapshot" }), "snapshot");
+});
+
+Deno.test("a second server on a busy port fails before it touches the stored rooms", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const config = loadConfig({ PORT: "0" });
+  const first = await startServer({ config, games: exampleGames, kv, log: silentLogger });
+  try {
+    const ann = await connect(first.wsUrl, { reconnect: false }).create("tic_tac_toe");
+    await first.durable.flush(5000);
+    const stored = async () => {
+      const out: string[] = [];
+      for await (const entry of kv.list({ prefix: [] })) {
+        out.push(`${JSON.stringify(entry.key)} ${entry.versionstamp}`);
+      }
+      return out;
+    };
+    const before = await stored();
+    ok(before.length > 0, "the room is stored");
+    await rejects(
+      startServer({
+        config: { ...config, port: first.port },
+        games: exampleGames,
+        kv,
+        log: silentLogger,
+      }),
+      Deno.errors.AddrInUse,
+    );
+    deepEqual(await stored(), before, "nothing was restored, rewritten or deleted");
+    ann.leave();
+  } finally {
+    await first.shutdown();
+    kv.close();
+  }
 });

@@ -289,6 +289,7 @@ Deno.test("the room listing reflects joins and leaves", async () => {
   };
   const created = await fetch(new URL("/api/rooms", t.server.url), {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ game: "arena" }),
   });
   assert.equal(created.status, 201);
@@ -312,6 +313,7 @@ Deno.test("HTTP errors are JSON with a code and message", async () => {
   await using t = await startTestServer();
   const bad = await fetch(new URL("/api/rooms", t.server.url), {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ game: "chess" }),
   });
   assert.equal(bad.status, 404);

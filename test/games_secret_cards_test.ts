@@ -62,10 +62,28 @@ Deno.test("when the hands are empty the higher score wins, equal scores draw; le
     deepEqual(room.outcome, expected);
     room.dispose();
   }
-  const { room, seats } = await start("quit");
+  const { room, seats, state } = await start("quit");
+  seats[0].act(1, "play", { card: state().hands.p1[0] });
   seats[1].leave();
   deepEqual(room.outcome, { winners: ["p1"], reason: "forfeit" });
   room.dispose();
+});
+
+Deno.test("leaving before the first card forfeits nothing: the seat is free again", async () => {
+  const { room, seats } = await start("early");
+  seats[1].leave();
+  equal(room.outcome, null);
+  const carl = new TestMember();
+  await room.join({}, carl);
+  equal(carl.player, "p2");
+  room.dispose();
+
+  // Alone in a new room, the creator leaves: nobody wins a game that never started.
+  const lone = new Room({ id: "l", game: secretCards, clock: new ManualClock(), seed: "l" });
+  const seat = await lone.join({}, new TestMember());
+  seat.leave();
+  equal(lone.outcome, null);
+  lone.dispose();
 });
 
 /** Every string and number inside a decoded message, keys included. */

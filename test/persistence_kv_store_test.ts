@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { KvRoomStore, PersistenceError, SNAPSHOT_FORMAT_VERSION } from "../persistence/mod.ts";
+import {
+  KvRoomStore,
+  openKv,
+  PersistenceError,
+  SNAPSHOT_FORMAT_VERSION,
+} from "../persistence/mod.ts";
 
 function meta(room: string, expiresAt: number) {
   return {
@@ -123,4 +128,19 @@ Deno.test("sweep deletes rooms by their stored expiry time, sparing live ones", 
   for await (const _ of kv.list({ prefix: ["arbiter", "rooms", "old"] })) leftovers++;
   assert.equal(leftovers, 0);
   assert.equal(await store.loadSnapshot("old"), null);
+});
+
+Deno.test("openKv makes the folder of a KV file, and none for a KV server's URL", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const kv = await openKv(`${dir}/nested/rooms.kv`);
+    kv.close();
+    assert.ok((await Deno.stat(`${dir}/nested/rooms.kv`)).isFile);
+    // Opening a remote KV fails here (no server, no token); what matters is that no folder
+    // named after the URL ("http:/127.0.0.1:9") appears in the working directory.
+    await openKv("http://127.0.0.1:9").then((remote) => remote.close(), () => {});
+    await assert.rejects(Deno.stat("http:"), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -251,6 +251,7 @@ Deno.test("integers stay within ±(2^53 - 1)", () => {
 Deno.test("fields of the wrong type, text in the wrong place", () => {
   assert.equal(code(client("01 01 a1 61 6d 63 6a 6f 69")), "bad_field"); // mode as text
   assert.equal(code(client("01 01 a0")), "bad_field"); // no mode
+  assert.throws(client("01 01 a0"), /join\.mode \(m\) must be 0 \(join\), 1 \(create\) or 2/);
   assert.equal(code(client("01 01 80")), "bad_field"); // body not a map
   assert.equal(code(client("01 01")), "bad_field"); // no body
   assert.equal(code(client("01 01 a2 61 6d 00 61 72 01")), "bad_field"); // room as int

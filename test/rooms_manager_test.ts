@@ -73,12 +73,29 @@ Deno.test("join by id, create, spectate, and the errors of each", async () => {
     manager.join({ mode: "join", room: "nope" }, new TestMember()),
     code("room_not_found"),
   );
-  await rejects(manager.join({ mode: "join" }, new TestMember()), code("room_not_found"));
+  await rejects(manager.join({ mode: "join", room: "" }, new TestMember()), {
+    code: "room_not_found",
+    message: 'No room "".',
+  });
+  // Fields that do not fit the mode are the client's mistake, not a missing room or game.
+  await rejects(manager.join({ mode: "join" }, new TestMember()), {
+    code: "bad_field",
+    message: "A join (mode join) needs r: the id of the room.",
+  });
+  for (const mode of ["create", "join_or_create"] as const) {
+    await rejects(manager.join({ mode }, new TestMember()), {
+      code: "bad_field",
+      message: `A ${mode} join needs g: the name of a game.`,
+    });
+    await rejects(
+      manager.join({ mode, game: "tic_tac_toe", spectator: true }, new TestMember()),
+      code("bad_field"),
+    );
+  }
   await rejects(
     manager.join({ mode: "create", game: "go" }, new TestMember()),
     code("game_not_found"),
   );
-  await rejects(manager.join({ mode: "create" }, new TestMember()), code("game_not_found"));
   await rejects(
     manager.join(
       { mode: "create", game: "secret_cards", options: { handSize: 0 } },

@@ -103,6 +103,20 @@ Deno.test("a join sends a welcome with the state, tables, player list and sessio
   room.dispose();
 });
 
+Deno.test("names lose control characters and are cut at 32 code units, never inside a character", async () => {
+  const { room } = makeRoom(counter);
+  const named = async (name: string) => {
+    const member = new TestMember();
+    await room.join({ name }, member);
+    return member.welcomes[0].players.at(-1)!.name;
+  };
+  equal(await named(" An\u0007n\n "), "Ann");
+  // 31 letters and an emoji (two UTF-16 code units): the emoji does not fit, and goes whole.
+  equal(await named(`${"a".repeat(31)}😀`), "a".repeat(31));
+  equal(await named(`${"a".repeat(30)}😀`), `${"a".repeat(30)}😀`);
+  room.dispose();
+});
+
 Deno.test("rejections are typed, go only to the sender and change neither state nor seq", async () => {
   const { room } = makeRoom(counter);
   const { members, seats } = await seatPlayers(room, 1);
@@ -121,6 +135,7 @@ Deno.test("rejections are typed, go only to the sender and change neither state 
   seats[0].act(4, "add", { by: 9 });
   seats[0].act(5, "add", { by: "1" });
   seats[0].act(5, "add", { by: 1 });
+  seats[0].act(6, "x".repeat(8000), null);
   spectator.act(1, "add", { by: 1 });
   room.view(null);
 
@@ -130,6 +145,12 @@ Deno.test("rejections are typed, go only to the sender and change neither state 
     [4, "bad_payload", "payload.by: expected an integer between 1 and 5, got 9"],
     [5, "bad_payload", 'payload.by: expected an integer between 1 and 5, got "1"'],
     [5, "out_of_order", "Client sequence 5 is not above the last one, 5."],
+    // A long name is not echoed back in full.
+    [
+      6,
+      "unknown_action",
+      `counter has no action "${"x".repeat(64)}…"; known: add, noop, shout, win.`,
+    ],
   ]);
   deepEqual(watcher.rejects.map((r) => r.code), ["not_a_player"]);
   equal(room.seq, seq);

@@ -38,6 +38,7 @@ var ERROR_CODES = {
   out_of_order: "Client sequence numbers must increase.",
   rate_limited: "Too many actions; slow down.",
   // connection
+  unreachable: "The client could not reach the server (it never answered the WebSocket).",
   join_timeout: "No join arrived in time.",
   heartbeat_timeout: "The peer stopped answering pings.",
   slow_consumer: "The client stopped reading; its seat waits for a resume.",
@@ -901,6 +902,8 @@ var CLOSE_CODE_BY_ERROR = {
   game_not_found: CLOSE_CODES.join_failed,
   room_full: CLOSE_CODES.join_failed,
   game_started: CLOSE_CODES.join_failed,
+  // A player join to a finished game (an action after the end is a reject, with no close).
+  game_over: CLOSE_CODES.join_failed,
   spectators_not_allowed: CLOSE_CODES.join_failed,
   bad_options: CLOSE_CODES.join_failed,
   bad_session: CLOSE_CODES.join_failed,
@@ -1026,8 +1029,8 @@ function readJoin(c, limits) {
   if (r.atEnd()) badField("join body", "a map");
   const body = asMap(r.value(), "join body");
   endBody(r);
-  const mode = JOIN_MODES[asUint(body.m, "join.mode (m)")];
-  if (mode === void 0) badField("join.mode (m)", "0, 1 or 2");
+  const mode = body.m === void 0 ? void 0 : JOIN_MODES[asUint(body.m, "join.mode (m)")];
+  if (mode === void 0) badField("join.mode (m)", "0 (join), 1 (create) or 2 (join_or_create)");
   const msg = {
     kind: "join",
     version,

@@ -20,7 +20,8 @@ export interface ServerProcess {
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /**
- * Starts `main.ts` with `env` and resolves once its ready line names the port.
+ * Starts `main.ts` with `env` and resolves once its ready line names the port; `maxOpenFiles`
+ * lowers its file descriptor limit.
  *
  * @example
  * ```ts ignore
@@ -29,9 +30,23 @@ const MAIN = new URL("../../main.ts", import.meta.url).pathname;
  * await server.status;
  * ```
  */
-export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", MAIN],
+export async function spawnServer(
+  env: Record<string, string>,
+  options: { maxOpenFiles?: number } = {},
+): Promise<ServerProcess> {
+  const args = ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", MAIN];
+  // A lower file descriptor limit (`ulimit -n`) for the server alone goes through a shell.
+  const [program, programArgs] = options.maxOpenFiles === undefined
+    ? [Deno.execPath(), args]
+    : ["bash", [
+      "-c",
+      `ulimit -n ${options.maxOpenFiles} && exec "$@"`,
+      "bash",
+      Deno.execPath(),
+      ...args,
+    ]];
+  const child = new Deno.Command(program, {
+    args: programArgs,
     cwd: new URL("../..", import.meta.url).pathname,
     env: { LOG_LEVEL: "info", HOST: "127.0.0.1", ...env },
     stdin: "null",

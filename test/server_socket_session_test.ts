@@ -1,0 +1,72 @@
+/**
+ * The socket session on its own, with a scripted socket: orderings a real network rarely
+ * produces on demand, such as a `leave` that arrives while the join is still being checked.
+ */
+import assert from "node:assert/strict";
+import { exampleGames } from "../games/mod.ts";
+import { encodeClientMessage, PROTOCOL_VERSION } from "../protocol/mod.ts";
+import { RoomManager } from "../rooms/mod.ts";
+import { loadConfig, Metrics, silentLogger, SocketSession } from "../server/mod.ts";
+
+/** Just enough of a server-side WebSocket for a session: events in, frames and closes out. */
+class ScriptedSocket extends EventTarget {
+  binaryType = "blob";
+  readyState: number = WebSocket.CONNECTING;
+  bufferedAmount = 0;
+  readonly sent: Uint8Array[] = [];
+  closedWith: [number, string] | null = null;
+  send(frame: Uint8Array): void {
+    this.sent.push(frame);
+  }
+  close(code: number, reason: string): void {
+    this.closedWith = [code, reason];
+    this.readyState = WebSocket.CLOSED;
+  }
+  open(): void {
+    this.readyState = WebSocket.OPEN;
+    this.dispatchEvent(new Event("open"));
+  }
+  receive(frame: Uint8Array): void {
+    this.dispatchEvent(new MessageEvent("message", { data: frame.slice().buffer }));
+  }
+}
+
+Deno.test("a leave that arrives while the join is being checked gives the seat up once it lands", async () => {
+  const manager = new RoomManager({ games: exampleGames });
+  let verified!: () => void;
+  const verifying = new Promise<void>((resolve) => verified = resolve);
+  const socket = new ScriptedSocket();
+  new SocketSession(socket as unknown as WebSocket, {
+    manager,
+    config: loadConfig({}),
+    log: silentLogger,
+    metrics: new Metrics(),
+    // The token check is still running when the leave comes in.
+    verifyToken: async () => (await verifying, { userId: "u1", name: "ann" }),
+    user: null,
+  });
+  socket.open();
+  socket.receive(encodeClientMessage({
+    kind: "join",
+    version: PROTOCOL_VERSION,
+    mode: "create",
+    game: "tic_tac_toe",
+    token: "t",
+  }));
+  socket.receive(encodeClientMessage({ kind: "leave" }));
+  assert.deepEqual(socket.closedWith, [1000, "left"]);
+  verified();
+  const [room] = await waitForRooms(manager);
+  // Given up, not held for a resume that will never come.
+  assert.equal(room.players, 0);
+  manager.dispose();
+});
+
+async function waitForRooms(manager: RoomManager) {
+  for (let i = 0; i < 100 && manager.list().length === 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  // The join's last steps run in the same turn as the room's creation.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  return manager.list();
+}
