@@ -51,11 +51,14 @@ export interface ClientOptions {
     | (BackoffOptions & {
       /** Give up after this many failed attempts in a row. Default: never. */
       maxAttempts?: number;
-      /**
-       * Report `offline` after this many failed attempts. Default 3. A first join (before any
-       * welcome) gives up there: its promise rejects with `unreachable`.
-       */
+      /** Report `offline` after this many failed attempts. Default 3. */
       offlineAfter?: number;
+      /**
+       * How long a first join (before any welcome) keeps trying a server it cannot reach,
+       * e.g. one that is restarting, before its promise rejects with `unreachable`, ms.
+       * Default 10 000.
+       */
+      firstJoinMs?: number;
     });
   /** Actions sent while reconnecting: `queue` (default) sends them after the resume; `reject` fails them at once. */
   whileReconnecting?: "queue" | "reject";
@@ -131,6 +134,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   #socket: WebSocket | null = null;
   /** Whether the current socket opened (a socket that never did found no server). */
   #socketOpened = false;
+  /** When {@linkcode RoomConnection.open} was called (the first join's budget starts). */
+  #openedAt = 0;
   #status: ConnectionStatus = "connecting";
   #roomId = "";
   #game = "";
@@ -181,6 +186,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
 
   /** Opens the socket and joins; resolves once the `welcome` arrived. */
   open(): Promise<this> {
+    this.#openedAt = Date.now();
     return new Promise<this>((resolve, reject) => {
       this.#joined = { resolve: () => resolve(this), reject };
       this.#openSocket();
@@ -461,18 +467,20 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       this.#close(error ?? this.#lostError(code, reason));
       return;
     }
-    const { maxAttempts = Infinity, offlineAfter = 3 } = policy ?? {};
-    // A first join has no room to come back to: it waits no longer than `offlineAfter` tries.
-    if (firstJoin && this.#attempt + 1 >= Math.min(maxAttempts, offlineAfter)) {
+    const { maxAttempts = Infinity, offlineAfter = 3, firstJoinMs = 10_000 } = policy ?? {};
+    const delay = backoffDelay(this.#attempt, policy || {});
+    const outOfAttempts = this.#attempt >= maxAttempts;
+    // A first join has no room to come back to: its caller waits, for `firstJoinMs` at most.
+    if (firstJoin && (outOfAttempts || Date.now() + delay > this.#openedAt + firstJoinMs)) {
       this.#close(this.#lostError(code, reason, this.#attempt + 1));
       return;
     }
-    if (this.#attempt >= maxAttempts) {
+    if (outOfAttempts) {
       this.#close(new ArbiterError("room_closed", `Gave up after ${this.#attempt} attempts.`));
       return;
     }
     this.#setStatus(this.#attempt >= offlineAfter ? "offline" : "reconnecting");
-    const delay = backoffDelay(this.#attempt++, policy || {});
+    this.#attempt++;
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
       this.#lastError = null;
@@ -494,8 +502,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     return new ArbiterError(
       "unreachable",
       `No WebSocket to ${this.#url} could be opened (${closed})${tries}: check that the server ` +
-        "runs, the URL ends in its WebSocket path (/ws), this page's origin is allowed " +
-        "(ALLOWED_ORIGINS) and this address is under its connection limit.",
+        "runs (and is not restarting), the URL ends in its WebSocket path (/ws), this page's " +
+        "origin is allowed (ALLOWED_ORIGINS) and this address is under its connection limit.",
     );
   }
 

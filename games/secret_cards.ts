@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { defineGame, t } from "../rooms/mod.ts";
+import { defineGame, type GameContext, type Random, t } from "../rooms/mod.ts";
 
 /** Cards dealt to each player unless `options.handSize` says otherwise. */
 export const DEFAULT_HAND_SIZE = 5;
@@ -82,10 +82,19 @@ function isSeat(player: string | null): player is Seat {
   return player === "p1" || player === "p2";
 }
 
-function forfeit(state: SecretCardsState, player: string): void {
+function deal(random: Random, size: number): Record<Seat, string[]> {
+  const deck = random.shuffle(fullDeck());
+  return { p1: deck.slice(0, size), p2: deck.slice(size, 2 * size) };
+}
+
+function forfeit(state: SecretCardsState, player: string, ctx: GameContext): void {
   if (state.forfeit || !isSeat(player)) return;
-  // Before the first card nobody has lost anything: the seat is simply free again.
-  if (state.rounds.length === 0 && state.played.p1 === null && state.played.p2 === null) return;
+  if (state.rounds.length === 0 && state.played.p1 === null && state.played.p2 === null) {
+    // Before the first card nobody has lost anything: the seat is simply free again. Dealt
+    // afresh, though, so that whoever saw the leaver's hand cannot know the next player's.
+    state.hands = deal(ctx.random, state.hands.p1.length);
+    return;
+  }
   state.forfeit = player;
 }
 
@@ -107,10 +116,8 @@ export const secretCards = defineGame({
   lateJoin: false,
   options: t.object({ handSize: t.optional(t.int({ min: 1, max: 26 })) }),
   setup(ctx): SecretCardsState {
-    const size = ctx.options.handSize ?? DEFAULT_HAND_SIZE;
-    const deck = ctx.random.shuffle(fullDeck());
     return {
-      hands: { p1: deck.slice(0, size), p2: deck.slice(size, 2 * size) },
+      hands: deal(ctx.random, ctx.options.handSize ?? DEFAULT_HAND_SIZE),
       played: { p1: null, p2: null },
       rounds: [],
       score: { p1: 0, p2: 0 },

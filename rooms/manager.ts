@@ -252,7 +252,7 @@ export class RoomManager {
    * Routes a join to its room. On success the `welcome` was already sent to `member`; on
    * failure throws an {@linkcode ArbiterError}: `room_not_found`, `game_not_found`,
    * `room_full`, `game_started`, `spectators_not_allowed`, `bad_options`, `bad_session`,
-   * `too_many_rooms`, `game_over`.
+   * `too_many_rooms`, `game_over`, or `bad_field` when the fields do not fit the mode.
    */
   async join(request: JoinRequest, member: Member): Promise<Seat> {
     this.#checkOpen();

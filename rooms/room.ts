@@ -1623,6 +1623,9 @@ function closedError(id: string): ArbiterError {
   return new ArbiterError("room_closed", `Room ${id} was closed.`);
 }
 
+/** A join frame's rules for room options; the frame (or HTTP body) limit bounds their size. */
+const OPTIONS_LIMITS = { ...DEFAULT_INBOUND_LIMITS, maxFrameBytes: Number.MAX_SAFE_INTEGER };
+
 /** `name` cut to 64 characters, so that an error message does not echo a flood back. */
 function shorten(name: string | number): string | number {
   return typeof name === "string" && name.length > 64 ? `${name.slice(0, 64)}…` : name;
@@ -1649,9 +1652,9 @@ function isOutcome(value: unknown): value is Outcome {
 /**
  * Checks room options against the game's schema (or, without one, that they are a plain
  * object) and returns a copy; throws `bad_options` with the schema's message. Options that
- * could not cross the wire (a non-finite number, a `__proto__` key, nesting or size past the
- * inbound limits) are refused too, whichever way they came (a `join` frame, HTTP, a snapshot):
- * the room could not be saved with them.
+ * could not cross the wire (a non-finite number, a `__proto__` key, nesting or item counts past
+ * the inbound limits) are refused too, whichever way they came (a `join` frame or HTTP): the room
+ * could not be saved with them. (Their size is the transport's to bound.)
  *
  * @example
  * ```ts
@@ -1665,7 +1668,7 @@ export function checkOptions(game: AnyGame, raw: unknown): GameOptions {
   try {
     // `clone` names the path of anything that is not data; the round trip then applies the
     // rules and limits of a join frame.
-    options = decodeValue(encodeValue(clone(raw ?? {}) as Value), DEFAULT_INBOUND_LIMITS);
+    options = decodeValue(encodeValue(clone(raw ?? {}) as Value), OPTIONS_LIMITS);
   } catch (error) {
     // A RangeError is the stack running out: options nested thousands deep.
     const message = error instanceof RangeError ? "nested too deeply" : (error as Error).message;

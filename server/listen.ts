@@ -31,11 +31,16 @@ export interface ListenOptions {
   /** Set `TCP_NODELAY` on every accepted connection (when the runtime allows). */
   noDelay: boolean;
   /**
-   * A connection that sends no request within this long is closed (default 10 s), so idle
-   * TCP connections cannot pile up until the process runs out of file descriptors.
+   * A connection that sends no request for this long (before its first one, or between
+   * keep-alive requests) is closed (default 10 s), so idle TCP connections cannot pile up
+   * until the process runs out of file descriptors. Upgraded WebSockets are not affected.
+   * Only with `noDelay` (`Deno.serve` has its own handling).
    */
-  firstRequestTimeoutMs?: number;
-  /** Told when accepting a connection failed (e.g. out of file descriptors); it is retried. */
+  idleTimeoutMs?: number;
+  /**
+   * Told, at most once a second, when accepting a connection failed (e.g. out of file
+   * descriptors); accepting is retried. Only with `noDelay`.
+   */
   onAcceptError?: (error: unknown) => void;
 }
 
@@ -98,7 +103,7 @@ export function listen(options: ListenOptions, handler: Handler): Listening {
 function listenNoDelay(options: ListenOptions, handler: Handler, serveHttp: ServeHttp): Listening {
   const listener = Deno.listen({ port: options.port, hostname: options.hostname });
   const connections = new Set<HttpConnLike>();
-  const firstRequestTimeoutMs = options.firstRequestTimeoutMs ?? 10_000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
   let closed = false;
   const serveConnection = async (conn: Deno.Conn) => {
     const remoteAddr = conn.remoteAddr as Deno.NetAddr;
@@ -111,12 +116,11 @@ function listenNoDelay(options: ListenOptions, handler: Handler, serveHttp: Serv
       return;
     }
     connections.add(http);
-    // Only until the first request: an upgraded WebSocket has its own heartbeat.
-    let silent: number | undefined = setTimeout(() => closeQuietly(http), firstRequestTimeoutMs);
+    const idle = () => setTimeout(() => closeQuietly(http), idleTimeoutMs);
+    let silent: number | undefined = idle();
     try {
       for await (const event of http) {
         clearTimeout(silent);
-        silent = undefined;
         let delivered!: () => void;
         let lost!: (error: unknown) => void;
         const completed = new Promise<void>((resolve, reject) => {
@@ -124,9 +128,15 @@ function listenNoDelay(options: ListenOptions, handler: Handler, serveHttp: Serv
           lost = reject;
         });
         completed.catch(() => {});
+        let upgraded = false;
+        const response = respond(handler, event.request, { remoteAddr, completed }).then((r) => {
+          upgraded = r.status === 101;
+          return r;
+        });
         // Requests on one connection are answered in order, as HTTP/1.1 requires.
-        await event.respondWith(respond(handler, event.request, { remoteAddr, completed }))
-          .then(delivered, lost);
+        await event.respondWith(response).then(delivered, lost);
+        // An upgraded WebSocket has its own heartbeat; a keep-alive connection waits again.
+        silent = upgraded ? undefined : idle();
       }
     } catch {
       // The peer went away mid-request.
@@ -137,6 +147,8 @@ function listenNoDelay(options: ListenOptions, handler: Handler, serveHttp: Serv
   };
   const finished = (async () => {
     let retryMs = 0;
+    let failedAt = -Infinity;
+    let reportedAt = -Infinity;
     while (!closed) {
       let conn: Deno.Conn;
       try {
@@ -144,13 +156,18 @@ function listenNoDelay(options: ListenOptions, handler: Handler, serveHttp: Serv
       } catch (error) {
         if (closed) return;
         // Out of file descriptors (EMFILE) or another passing failure: the server must not
-        // stop accepting for good, so it waits a little (up to 1 s) and tries again.
-        options.onAcceptError?.(error);
-        retryMs = Math.min(1000, Math.max(10, retryMs * 2));
+        // stop accepting for good, so it waits (10 ms, doubling up to 1 s while failures keep
+        // coming within 5 s of each other) and tries again.
+        const now = Date.now();
+        retryMs = now - failedAt > 5000 ? 10 : Math.min(1000, retryMs * 2);
+        failedAt = now;
+        if (now - reportedAt >= 1000) {
+          reportedAt = now;
+          options.onAcceptError?.(error);
+        }
         await new Promise((resolve) => setTimeout(resolve, retryMs));
         continue;
       }
-      retryMs = 0;
       serveConnection(conn);
     }
   })();

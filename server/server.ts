@@ -59,7 +59,8 @@ export interface RunningServer {
 }
 
 /**
- * Starts listening and resolves once the port is bound.
+ * Binds the port, then restores the stored rooms (requests that arrive meanwhile wait), and
+ * resolves once the server is ready. A taken port fails before any room is read.
  *
  * @example
  * ```ts ignore
@@ -151,7 +152,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         hostname: config.host,
         noDelay: config.tcpNoDelay,
         // A connection that has not even sent its upgrade request is no nearer to a join.
-        firstRequestTimeoutMs: config.joinTimeoutMs,
+        idleTimeoutMs: config.joinTimeoutMs,
         onAcceptError: (error) => log.error("accept failed; retrying", { error: String(error) }),
       },
       (request, info) =>
@@ -175,8 +176,17 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   try {
     restored = await restoring;
   } catch (error) {
-    await server.shutdown();
-    if (!options.kv) kv.close();
+    try {
+      // Whatever came back stops as for a restart: its stored data stays as it was.
+      manager.dispose("server_restart");
+      await cluster?.stop();
+      await durable.close();
+      await server.shutdown();
+    } catch {
+      // The restore's error is the one to report.
+    } finally {
+      if (!options.kv) kv.close();
+    }
     throw error;
   } finally {
     restoring = null;

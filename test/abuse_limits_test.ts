@@ -364,13 +364,13 @@ Deno.test("limits: malformed upgrade requests get 400 JSON, not a logged server 
 
 Deno.test({
   name:
-    "limits: silent TCP connections are closed after JOIN_TIMEOUT_MS and running out of descriptors stops nothing",
+    "limits: idle TCP connections are closed after JOIN_TIMEOUT_MS and running out of descriptors stops nothing",
   // The child process and its pipes outlive single test steps by design.
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
     const server = await spawnServer(
-      { PORT: "0", ARBITER_KV_PATH: ":memory:", JOIN_TIMEOUT_MS: "500" },
+      { PORT: "0", ARBITER_KV_PATH: ":memory:", JOIN_TIMEOUT_MS: "2000" },
       { maxOpenFiles: 96 },
     );
     const held: Deno.Conn[] = [];
@@ -390,6 +390,21 @@ Deno.test({
       const health = await fetch(`http://127.0.0.1:${server.port}/health`);
       assert.equal((await health.json()).status, "ok");
       const ann = await connect(server.wsUrl, { reconnect: false }).create("tic_tac_toe");
+      // A keep-alive connection that went quiet after one request is closed the same way.
+      const kept = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      held.push(kept);
+      await kept.write(new TextEncoder().encode("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+      const answer: string[] = [];
+      const buffer = new Uint8Array(4096);
+      const reading = (async () => {
+        for (let n; (n = await kept.read(buffer)) !== null;) {
+          answer.push(new TextDecoder().decode(buffer.subarray(0, n)));
+        }
+      })();
+      const timer = setTimeout(() => kept.close(), 10_000);
+      await reading.finally(() => clearTimeout(timer));
+      assert.match(answer.join(""), /^HTTP\/1\.1 200/);
+      assert.ok(ann.status === "connected", "the WebSocket, idle as well, stays open");
       ann.leave();
     } finally {
       for (const conn of held) {

@@ -356,3 +356,36 @@ Deno.test("a second server on a busy port fails before it touches the stored roo
     kv.close();
   }
 });
+
+Deno.test("a restore that fails lets go of the port and reports the storage's error", async () => {
+  const kv = await Deno.openKv(":memory:");
+  // Reads of the stored rooms fail, as with storage that is down.
+  const broken = new Proxy(kv, {
+    get(target, key) {
+      if (key === "list") {
+        return () => ({
+          [Symbol.asyncIterator]: () => ({
+            next: () => Promise.reject(new Error("storage is down")),
+          }),
+        });
+      }
+      const value = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const port = (() => {
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    probe.close();
+    return (probe.addr as Deno.NetAddr).port;
+  })();
+  const config = loadConfig({ PORT: String(port) });
+  await rejects(
+    startServer({ config, games: exampleGames, kv: broken, log: silentLogger }),
+    /storage is down/,
+  );
+  // The port is free again: a server with working storage starts on it.
+  const server = await startServer({ config, games: exampleGames, kv, log: silentLogger });
+  equal(server.port, port);
+  await server.shutdown();
+  kv.close();
+});

@@ -69,13 +69,24 @@ Deno.test("when the hands are empty the higher score wins, equal scores draw; le
   room.dispose();
 });
 
-Deno.test("leaving before the first card forfeits nothing: the seat is free again", async () => {
-  const { room, seats } = await start("early");
+Deno.test("leaving before the first card forfeits nothing: the seat is free again, dealt afresh", async () => {
+  const { room, seats, members, state } = await start("early");
+  // Whoever sat in p2 saw this hand (a player with two tabs, say).
+  const seen = [...(members[1].state as { hand: string[] }).hand];
   seats[1].leave();
   equal(room.outcome, null);
   const carl = new TestMember();
   await room.join({}, carl);
   equal(carl.player, "p2");
+  const hand = (carl.state as { hand: string[] }).hand;
+  deepEqual(hand, state().hands.p2);
+  equal(hand.length, seen.length);
+  ok(hand.some((card) => !seen.includes(card)), "not the hand the leaver saw");
+  deepEqual(
+    (members[0].state as { hand: string[] }).hand,
+    state().hands.p1,
+    "p1 sees its new hand",
+  );
   room.dispose();
 
   // Alone in a new room, the creator leaves: nobody wins a game that never started.
