@@ -11,7 +11,7 @@
 import { deepEqual, equal, fail, match, ok } from "node:assert/strict";
 import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
 import { hasChromium, launchBrowser, screenshotPath } from "./support/browser.ts";
-import { startTestServer } from "./support/test_server.ts";
+import { startTestServer, waitFor } from "./support/test_server.ts";
 
 if (!hasChromium) {
   console.warn(
@@ -408,7 +408,11 @@ Deno.test({
     watchForErrors(page, "README page");
     await page.goto(`http://127.0.0.1:${site.addr.port}/`);
     // It imported the client across origins, joined, sent, and got the typed refusal.
-    await waitFor(() => logged.some((line) => line.startsWith("waiting_for_players")), logged);
+    await waitFor(
+      () => logged.some((line) => line.startsWith("waiting_for_players")),
+      () => `the page's refused send; it logged: ${logged.join(" | ")}`,
+      15_000,
+    );
     const [room] = server.server.manager.list({ game: "tic_tac_toe" });
     equal(room?.players, 1, "the page holds a seat");
     // Bob joins from Deno and finds Ann, the page, seated.
@@ -419,11 +423,3 @@ Deno.test({
     deepEqual(pageErrors, [], `the page logged errors: ${pageErrors.join("; ")}`);
   },
 });
-
-/** Polls `done` every 20 ms for up to 15 s; fails with what was seen so far. */
-async function waitFor(done: () => boolean, seen: string[]): Promise<void> {
-  for (const start = Date.now(); !done();) {
-    if (Date.now() - start > 15_000) fail(`timed out; the page logged: ${seen.join(" | ")}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -66,15 +66,20 @@ export async function startTestServer(
   };
 }
 
-/** Resolves when `predicate` holds, polling every few ms; rejects after `timeoutMs`. */
+/**
+ * Resolves when `predicate` holds, polling every few ms; rejects after `timeoutMs`, saying
+ * `what` it waited for (a function is asked at that moment, e.g. for what was seen so far).
+ */
 export async function waitFor(
   predicate: () => boolean,
-  what: string,
+  what: string | (() => string),
   timeoutMs = 5000,
 ): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!predicate()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > deadline) {
+      throw new Error(`timed out waiting for ${typeof what === "function" ? what() : what}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
