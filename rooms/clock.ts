@@ -6,8 +6,12 @@
  * @module
  */
 
-/** An opaque timer handle returned by {@linkcode Clock.setTimer}. */
-export type TimerId = number;
+/**
+ * An opaque timer handle returned by {@linkcode Clock.setTimer}: a number from
+ * {@linkcode ManualClock}, whatever the runtime's `setTimeout` returns from
+ * {@linkcode systemClock} (a number in Deno 2.5, a `Timeout` object where Node's types apply).
+ */
+export type TimerId = number | ReturnType<typeof setTimeout>;
 
 /**
  * A source of time and one-shot timers.

@@ -117,7 +117,7 @@ function listenNoDelay(options: ListenOptions, handler: Handler, serveHttp: Serv
     }
     connections.add(http);
     const idle = () => setTimeout(() => closeQuietly(http), idleTimeoutMs);
-    let silent: number | undefined = idle();
+    let silent: ReturnType<typeof setTimeout> | undefined = idle();
     try {
       for await (const event of http) {
         clearTimeout(silent);

@@ -387,8 +387,9 @@ Deno.test("churn: 1,000 rapid connect/disconnect cycles leave no connection, slo
       `${result.cycles / 2} cycles, +${mb(secondHalf)} MB after the second`,
   );
   // What stays after the first half is one-off (about 0.6 MB here); the second half adds next
-  // to nothing (under 0.03 MB) unless something leaks per connection: a socket kept by
-  // whoever tracked it cost 0.37 MB per 500 cycles. Generous bounds on both.
+  // to nothing (0.02 MB on Deno 2.5, 0.13 MB on 2.9, whose V8 settles later and keeps less in
+  // each later round) unless something leaks per connection: a socket kept by whoever tracked
+  // it cost 0.37 MB per 500 cycles. Generous bounds on both.
   assert.ok(firstHalf < 2.5e6, `the first ${result.cycles / 2} cycles kept ${firstHalf} bytes`);
-  assert.ok(secondHalf < 0.2e6, `the second ${result.cycles / 2} cycles kept ${secondHalf} bytes`);
+  assert.ok(secondHalf < 0.25e6, `the second ${result.cycles / 2} cycles kept ${secondHalf} bytes`);
 });

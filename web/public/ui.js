@@ -166,7 +166,8 @@ export function errorText(error) {
   return error instanceof Error ? error.message : String(error);
 }
 
-let messageTimer = 0;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let messageTimer;
 
 /**
  * Shows a message under the board (`#message`, an aria-live region); errors fade after 4 s.
