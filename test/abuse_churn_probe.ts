@@ -142,7 +142,7 @@ async function probe(): Promise<ChurnResult> {
     await waitFor(() => manager.size === 1, "every churned room disposed", 10_000);
     // Half-open upgrades leave no open socket to wait for: their sessions end at the join
     // timeout, with nothing to observe from outside but the time. Sockets whose peer vanished
-    // may be held by the runtime until their heartbeat check (two periods at most).
+    // may be held by the runtime until their heartbeat check (one period; two with a margin).
     await new Promise((resolve) =>
       setTimeout(resolve, Math.max(JOIN_TIMEOUT_MS, 2 * HEARTBEAT_S * 1000) + 500)
     );
