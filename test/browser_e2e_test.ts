@@ -11,7 +11,7 @@
 import { deepEqual, equal, fail, match, ok } from "node:assert/strict";
 import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
 import { hasChromium, launchBrowser, screenshotPath } from "./support/browser.ts";
-import { startTestServer, waitFor } from "./support/test_server.ts";
+import { startTestServer, type TestServer, waitFor } from "./support/test_server.ts";
 
 if (!hasChromium) {
   console.warn(
@@ -20,9 +20,27 @@ if (!hasChromium) {
   );
 }
 
-// Playwright keeps a pipe to the browser and timers of its own while the browser runs; the
-// browser is closed in `finally`, which the sanitizers cannot see through.
-const browserTest = { ignore: !hasChromium, sanitizeOps: false, sanitizeResources: false };
+/**
+ * Registers a browser test against a fresh server; `base` is the server's URL without the
+ * trailing slash. Skipped without Chromium.
+ */
+function browserTest(
+  name: string,
+  fn: (server: TestServer, base: string, t: Deno.TestContext) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: !hasChromium,
+    // Playwright keeps a pipe to the browser and timers of its own while the browser runs; the
+    // browser is closed in `finally`, which the sanitizers cannot see through.
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async (t) => {
+      await using server = await startTestServer();
+      await fn(server, server.server.url.href.replace(/\/$/, ""), t);
+    },
+  });
+}
 
 /** A fresh browser context (own storage) whose pages use `name` as the player name. */
 async function player(
@@ -116,12 +134,9 @@ async function holdUntilMoved(
   }
 }
 
-Deno.test({
-  name: "browser: lobby, tic-tac-toe to a win, connect four clock, arena with a network drop",
-  ...browserTest,
-  fn: async (t) => {
-    await using server = await startTestServer();
-    const base = server.server.url.href.replace(/\/$/, "");
+browserTest(
+  "browser: lobby, tic-tac-toe to a win, connect four clock, arena with a network drop",
+  async (server, base, t) => {
     await using browser = await launchBrowser();
     const ann = await player(browser, "Ann");
     const bob = await player(browser, "Bob");
@@ -310,82 +325,73 @@ Deno.test({
     await bob.context.close();
     deepEqual(pageErrors, [], `pages logged errors: ${pageErrors.join("; ")}`);
   },
+);
+
+browserTest("browser: the dashboard shows live numbers", async (server, base) => {
+  await using browser = await launchBrowser();
+  const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  await page.goto(`${base}/dashboard`);
+  await page.locator("#value-connections", { hasText: "0" }).waitFor();
+
+  // Traffic from two Deno clients: a tic-tac-toe room with a few moves and an arena room
+  // with a stream of moves.
+  const ann = await server.client({ name: "ann" }).create("tic_tac_toe");
+  const bob = await server.client({ name: "bob" }).join(ann.roomId);
+  const cat = await server.client({ name: "cat" }).create("arena");
+  const dan = await server.client({ name: "dan" }).join(cat.roomId);
+  await ann.send("place", { cell: 0 });
+  await bob.send("place", { cell: 4 });
+  let seq = 0;
+  const mover = setInterval(() => {
+    seq++;
+    cat.send("move", { dx: seq % 40 < 20 ? 1 : -1, dy: 0, seq }).catch(() => {});
+  }, 50);
+  try {
+    await page.locator("#value-connections", { hasText: /^4$/ }).waitFor({ timeout: 5000 });
+    await page.locator(`tr[data-room="${ann.roomId}"]`).waitFor();
+    await page.locator(`tr[data-room="${cat.roomId}"]`).waitFor();
+    // Rates need two samples; the arena moves keep actions/s above zero.
+    await page.waitForFunction(() =>
+      Number(document.querySelector("#value-actions")?.textContent) > 5 &&
+      Number(document.body.dataset.samples) >= 6
+    );
+    const text = (id: string) => page.innerText(`#value-${id}`);
+    match(await text("rooms"), /^2$/);
+    match(await text("messages-in"), /^\d+(\.\d+)?$/);
+    ok(Number(await text("messages-out")) > 0, "messages out per second");
+    match(await text("bytes-out"), /\d+(\.\d)? (B|KiB|MiB)$/);
+    match(await text("join-latency"), /\d+(\.\d+)? ms$/);
+    // The moves above were applied and acknowledged: their latency is measured.
+    match(await text("action-latency"), /^\d+(\.\d+)? ms$/);
+    match(await text("memory"), /\d+(\.\d)? MiB$/);
+    const arenaRow = await page.innerText(`tr[data-room="${cat.roomId}"]`);
+    match(arenaRow, /arena/);
+    match(arenaRow, /playing/);
+    const tttRow = page.locator(`tr[data-room="${ann.roomId}"] td`);
+    equal(await tttRow.nth(2).innerText(), "2"); // connected
+    equal(await tttRow.nth(3).innerText(), "0"); // disconnected
+    // Charts were drawn: some canvas pixels are not blank.
+    const drawn = await page.evaluate(() => {
+      const canvas = document.querySelector<HTMLCanvasElement>("[data-card=actions] canvas")!;
+      const data = canvas.getContext("2d")!.getImageData(0, 0, canvas.width, canvas.height).data;
+      let painted = 0;
+      for (let i = 3; i < data.length; i += 4) if (data[i] > 0) painted++;
+      return painted;
+    });
+    ok(drawn > 50, `the actions chart has ${drawn} painted pixels`);
+    await page.screenshot({ path: screenshotPath("dashboard"), fullPage: true });
+  } finally {
+    clearInterval(mover);
+    for (const room of [ann, bob, cat, dan]) room.leave();
+  }
+  deepEqual(errors, []);
 });
 
-Deno.test({
-  name: "browser: the dashboard shows live numbers",
-  ...browserTest,
-  fn: async () => {
-    await using server = await startTestServer();
-    const base = server.server.url.href.replace(/\/$/, "");
-    await using browser = await launchBrowser();
-    const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
-    const errors: string[] = [];
-    page.on("pageerror", (error) => errors.push(error.message));
-    await page.goto(`${base}/dashboard`);
-    await page.locator("#value-connections", { hasText: "0" }).waitFor();
-
-    // Traffic from two Deno clients: a tic-tac-toe room with a few moves and an arena room
-    // with a stream of moves.
-    const ann = await server.client({ name: "ann" }).create("tic_tac_toe");
-    const bob = await server.client({ name: "bob" }).join(ann.roomId);
-    const cat = await server.client({ name: "cat" }).create("arena");
-    const dan = await server.client({ name: "dan" }).join(cat.roomId);
-    await ann.send("place", { cell: 0 });
-    await bob.send("place", { cell: 4 });
-    let seq = 0;
-    const mover = setInterval(() => {
-      seq++;
-      cat.send("move", { dx: seq % 40 < 20 ? 1 : -1, dy: 0, seq }).catch(() => {});
-    }, 50);
-    try {
-      await page.locator("#value-connections", { hasText: /^4$/ }).waitFor({ timeout: 5000 });
-      await page.locator(`tr[data-room="${ann.roomId}"]`).waitFor();
-      await page.locator(`tr[data-room="${cat.roomId}"]`).waitFor();
-      // Rates need two samples; the arena moves keep actions/s above zero.
-      await page.waitForFunction(() =>
-        Number(document.querySelector("#value-actions")?.textContent) > 5 &&
-        Number(document.body.dataset.samples) >= 6
-      );
-      const text = (id: string) => page.innerText(`#value-${id}`);
-      match(await text("rooms"), /^2$/);
-      match(await text("messages-in"), /^\d+(\.\d+)?$/);
-      ok(Number(await text("messages-out")) > 0, "messages out per second");
-      match(await text("bytes-out"), /\d+(\.\d)? (B|KiB|MiB)$/);
-      match(await text("join-latency"), /\d+(\.\d+)? ms$/);
-      // The moves above were applied and acknowledged: their latency is measured.
-      match(await text("action-latency"), /^\d+(\.\d+)? ms$/);
-      match(await text("memory"), /\d+(\.\d)? MiB$/);
-      const arenaRow = await page.innerText(`tr[data-room="${cat.roomId}"]`);
-      match(arenaRow, /arena/);
-      match(arenaRow, /playing/);
-      const tttRow = page.locator(`tr[data-room="${ann.roomId}"] td`);
-      equal(await tttRow.nth(2).innerText(), "2"); // connected
-      equal(await tttRow.nth(3).innerText(), "0"); // disconnected
-      // Charts were drawn: some canvas pixels are not blank.
-      const drawn = await page.evaluate(() => {
-        const canvas = document.querySelector<HTMLCanvasElement>("[data-card=actions] canvas")!;
-        const data = canvas.getContext("2d")!.getImageData(0, 0, canvas.width, canvas.height).data;
-        let painted = 0;
-        for (let i = 3; i < data.length; i += 4) if (data[i] > 0) painted++;
-        return painted;
-      });
-      ok(drawn > 50, `the actions chart has ${drawn} painted pixels`);
-      await page.screenshot({ path: screenshotPath("dashboard"), fullPage: true });
-    } finally {
-      clearInterval(mover);
-      for (const room of [ann, bob, cat, dan]) room.leave();
-    }
-    deepEqual(errors, []);
-  },
-});
-
-Deno.test({
-  name: "browser: the README's page, served from another origin, imports /client.js and joins",
-  ...browserTest,
-  fn: async () => {
-    await using server = await startTestServer();
-    const arbiter = server.server.url.href.replace(/\/$/, "");
+browserTest(
+  "browser: the README's page, served from another origin, imports /client.js and joins",
+  async (server, arbiter) => {
     const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
     const snippet = readme.match(
       /## Using the client in a browser page[\s\S]*?```html\n([\s\S]*?)```/,
@@ -422,4 +428,4 @@ Deno.test({
     await page.close();
     deepEqual(pageErrors, [], `the page logged errors: ${pageErrors.join("; ")}`);
   },
-});
+);
