@@ -137,6 +137,10 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   /** When {@linkcode RoomConnection.open} was called (the first join's budget starts). */
   #openedAt = 0;
   #status: ConnectionStatus = "connecting";
+  /** Whether a `welcome` ever arrived: until then every attempt is a first join. */
+  #welcomed = false;
+  /** When the current socket last received a frame (a silent link is a dead one). */
+  #lastHeardAt = 0;
   #roomId = "";
   #game = "";
   #player: string | null = null;
@@ -278,11 +282,21 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     return this.#presenceListeners.add(callback);
   }
   /**
-   * Called once when the game ends (also when this client joins or resumes a game that had
-   * already ended; never twice for one room).
+   * Called once when the game ends. Added after it ended (e.g. on a room joined or resumed once
+   * the game was over), it is called once right away, asynchronously. Never twice for one room.
    */
   onGameOver(callback: (outcome: Outcome) => void): () => void {
-    return this.#gameOverListeners.add(callback);
+    const off = this.#gameOverListeners.add(callback);
+    const outcome = this.#outcome;
+    if (outcome === null) return off;
+    let subscribed = true;
+    queueMicrotask(() => {
+      if (subscribed) callback(outcome);
+    });
+    return () => {
+      subscribed = false;
+      off();
+    };
   }
   /** Called on every connection status change. */
   onStatus(callback: (status: ConnectionStatus) => void): () => void {
@@ -325,8 +339,14 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     });
   }
 
-  /** Measures round-trip time now; resolves with it in ms (NaN if the connection closes first). */
+  /**
+   * Measures round-trip time now; resolves with it in ms, or NaN when not connected or the
+   * connection drops before the answer.
+   */
   ping(): Promise<number> {
+    if (this.#status !== "connected" || this.#socket?.readyState !== OPEN) {
+      return Promise.resolve(NaN);
+    }
     return new Promise((resolve) => {
       const done = (rtt: number) => {
         offPong();
@@ -334,16 +354,22 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
         resolve(rtt);
       };
       const offPong = this.#pongListeners.add(done);
-      const offStatus = this.#statusListeners.add((s) => s === "closed" && done(NaN));
+      const offStatus = this.#statusListeners.add((s) => s !== "connected" && done(NaN));
       this.#sendPing();
     });
   }
 
-  /** Leaves the room deliberately: the seat is given up (not held for a resume). */
+  /**
+   * Leaves the room deliberately: the seat is given up (not held for a resume). While
+   * reconnecting, a short-lived socket resumes the seat only to leave it; if the server cannot
+   * be reached the seat is freed when its grace period (`GRACE_MS`) ends.
+   */
   leave(): void {
     if (this.#status === "closed") return;
     if (this.#socket?.readyState === OPEN) {
       this.#socket.send(encodeClientMessage({ kind: "leave" }));
+    } else if (this.#welcomed && this.#player !== null) {
+      this.#openSocket(true);
     }
     this.#close(new ArbiterError("not_joined", "Left the room."), CLOSE_CODES.normal);
   }
@@ -360,16 +386,22 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
 
   // --- socket lifecycle -------------------------------------------------------------------
 
-  #openSocket(): void {
+  /** `farewell`: a socket that only resumes the seat to leave it, then closes. */
+  #openSocket(farewell = false): void {
     const WS = this.#options.WebSocket ?? globalThis.WebSocket;
     let socket: WebSocket;
     try {
       socket = new WS(this.#socketUrl(), SUBPROTOCOL);
     } catch (error) {
-      this.#onSocketGone(null, `cannot open socket: ${(error as Error).message}`);
+      if (!farewell) this.#onSocketGone(null, `cannot open socket: ${(error as Error).message}`);
       return;
     }
     socket.binaryType = "arraybuffer";
+    if (farewell) {
+      socket.onopen = () => void this.#sendJoin(socket, true);
+      socket.onerror = () => {};
+      return;
+    }
     this.#socket = socket;
     this.#socketOpened = false;
     socket.onopen = () => {
@@ -378,6 +410,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     };
     socket.onmessage = (event) => {
       if (this.#socket !== socket) return;
+      this.#lastHeardAt = Date.now();
       if (!(event.data instanceof ArrayBuffer)) return;
       let message: ServerMessage;
       try {
@@ -418,16 +451,17 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     }
   }
 
-  async #sendJoin(socket: WebSocket): Promise<void> {
+  async #sendJoin(socket: WebSocket, farewell = false): Promise<void> {
     const tokenOption = this.#options.token;
     let token: string | undefined;
     try {
       token = typeof tokenOption === "function" ? await tokenOption() : tokenOption;
     } catch (error) {
-      this.#close(new ArbiterError("unauthorized", `token: ${(error as Error).message}`));
+      if (farewell) socket.close();
+      else this.#close(new ArbiterError("unauthorized", `token: ${(error as Error).message}`));
       return;
     }
-    if (this.#socket !== socket || socket.readyState !== OPEN) return;
+    if ((!farewell && this.#socket !== socket) || socket.readyState !== OPEN) return;
     const resuming = this.#session !== "";
     const join: JoinMessage = resuming
       ? {
@@ -442,6 +476,11 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     if (this.#options.name !== undefined) join.name = this.#options.name;
     if (token !== undefined) join.token = token;
     socket.send(encodeClientMessage(join));
+    if (farewell) {
+      // The server gives the seat up once this join lands, even if the socket is gone by then.
+      socket.send(encodeClientMessage({ kind: "leave" }));
+      socket.close(CLOSE_CODES.normal, "left");
+    }
   }
 
   #onSocketGone(code: number | null, reason: string): void {
@@ -461,7 +500,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       return;
     }
     const policy = this.#options.reconnect;
-    const firstJoin = this.#session === "";
+    const firstJoin = !this.#welcomed;
     // The first join failing for a reason other than the network is the caller's to handle.
     if (policy === false || (firstJoin && error)) {
       this.#close(error ?? this.#lostError(code, reason));
@@ -542,16 +581,9 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
         return this.#onWelcome(message);
       case "delta":
         return this.#onDelta(message);
-      case "reject": {
-        const action = this.#pending.get(message.seq);
-        const error = new ArbiterError(message.code, message.message);
-        if (action) {
-          this.#pending.delete(message.seq);
-          action.reject(error);
-        }
-        this.#rejectListeners.emit(error);
+      case "reject":
+        this.#refuse(message.seq, new ArbiterError(message.code, message.message));
         return;
-      }
       case "event":
         this.#onPresenceEvent(message);
         if (message.type === "turn_clock") this.#onTurnClock(message);
@@ -569,7 +601,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       }
       case "error":
         this.#lastError = new ArbiterError(message.code, message.message);
-        if (this.#joined && this.#session === "") {
+        if (!this.#welcomed) {
           // The first join failed: report it to the caller rather than retrying.
           this.#close(this.#lastError, CLOSE_CODES.normal);
         }
@@ -604,14 +636,19 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     // A resume into a finished game carries its outcome again: announce it only the first time.
     const ended = Boolean(welcome.outcome) && this.#outcome === null;
     if (welcome.outcome) this.#outcome = welcome.outcome;
+    this.#welcomed = true;
     this.#attempt = 0;
     this.#lastError = null;
+    // Refusals lost with the old connection come first; then what `ack` covers was applied.
+    for (const refused of welcome.rejected ?? []) {
+      this.#refuse(refused.seq, new ArbiterError(refused.code, refused.message));
+    }
+    this.#settleAcknowledged();
+    // Actions queued while away, or sent but not settled before the drop, go out again in
+    // order, before anything a listener sends; the server settles each client sequence once.
+    for (const action of this.#pending.values()) this.#sendAction(action);
     this.#setStatus("connected");
     this.#startPing();
-    this.#settleAcknowledged();
-    // Actions queued while away, or sent but not applied before the drop, go out again in
-    // order; the server applies each client sequence at most once.
-    for (const action of this.#pending.values()) this.#sendAction(action);
     this.#presenceListeners.emit(this.players);
     if (fullState) this.#stateListeners.emit(this.#state as S);
     if (ended) this.#gameOverListeners.emit(welcome.outcome!);
@@ -664,6 +701,16 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     this.#presenceListeners.emit(this.players);
   }
 
+  /** Rejects the pending action `seq` (if any) and tells the `onReject` listeners. */
+  #refuse(seq: number, error: ArbiterError): void {
+    const action = this.#pending.get(seq);
+    if (action) {
+      this.#pending.delete(seq);
+      action.reject(error);
+    }
+    this.#rejectListeners.emit(error);
+  }
+
   #settleAcknowledged(): void {
     for (const [seq, action] of this.#pending) {
       if (seq > this.#ack) break;
@@ -696,8 +743,20 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     this.#stopPing();
     const every = this.#options.pingIntervalMs ?? 5000;
     if (every <= 0) return;
+    this.#lastHeardAt = Date.now();
     this.#sendPing();
-    this.#pingTimer = setInterval(() => this.#sendPing(), every);
+    this.#pingTimer = setInterval(() => {
+      // A half-open link (no FIN, e.g. a laptop that slept) never fires `close`: three pings
+      // without a word back mean the server is gone, so resume on a fresh socket.
+      if (Date.now() - this.#lastHeardAt > 3 * every) {
+        const socket = this.#socket;
+        this.#socket = null;
+        socket?.close(4102, "server silent");
+        this.#onSocketGone(null, "no answer to 3 pings");
+        return;
+      }
+      this.#sendPing();
+    }, every);
   }
 
   #stopPing(): void {

@@ -106,6 +106,10 @@ interface Tracked {
   seatsSaved: number;
   /** Log entries may exist (log durability, or a restore that replayed some). */
   trimLog: boolean;
+  /** The room's `ticksRun` when the last completed save took its snapshot. */
+  ticksSaved: number;
+  /** The expiry stored by the last completed save (0: none yet). */
+  expiresAt: number;
   /** Disposed for good: its data is being deleted. */
   closed: boolean;
   failures: number;
@@ -143,8 +147,12 @@ export class DurableRooms {
   readonly #keep: (room: string) => boolean;
   readonly #tracked = new Map<string, Tracked>();
   readonly #deletes = new Set<Promise<void>>();
-  #restoring = false;
+  /** Set while `manager.restore` runs: what is stored for the room being restored. */
+  #restoring: { ceiling: number; expiresAt: number } | null = null;
   #sweeper: ReturnType<typeof setInterval> | null = null;
+  #refresher: ReturnType<typeof setInterval> | null = null;
+  /** `close` was called: no save is scheduled anymore (a failing one would retry forever). */
+  #closed = false;
   /** Snapshots written and failed (metrics). */
   saves = 0;
   saveFailures = 0;
@@ -192,7 +200,11 @@ export class DurableRooms {
   async restore(manager: RoomManager): Promise<RestoreReport> {
     const report: RestoreReport = { restored: [], expired: [], failed: [] };
     report.expired = await this.store.sweep((id) => this.#keeps(id));
-    for (const meta of await this.store.listRooms()) {
+    const garbled = (room: string, error: PersistenceError) => {
+      report.failed.push({ room, code: error.code, message: error.message });
+      this.#log?.error("room not restored", { room, code: error.code, error: error.message });
+    };
+    for (const meta of await this.store.listRooms(garbled)) {
       if (manager.get(meta.room)) continue;
       try {
         if (await this.restoreRoom(manager, meta.room)) report.restored.push(meta.room);
@@ -233,11 +245,15 @@ export class DurableRooms {
     const journal = await this.store.readLog(id, snapshot.actionIndex);
     // Deltas may have gone out after this snapshot: continue above anything sent.
     snapshot.seq = Math.max(snapshot.seq, loaded.meta.seqCeiling ?? snapshot.seq);
-    this.#restoring = true;
+    // The ceiling of this run is stored before the room can broadcast: should it crash before
+    // its first snapshot lands, the next restore still starts above everything it sent.
+    const ceiling = snapshot.seq + SEQ_MARGIN;
+    await this.store.raiseSeqCeiling(loaded, ceiling);
+    this.#restoring = { ceiling, expiresAt: loaded.meta.expiresAt };
     try {
       return manager.restore(snapshot, journal);
     } finally {
-      this.#restoring = false;
+      this.#restoring = null;
     }
   }
 
@@ -256,15 +272,17 @@ export class DurableRooms {
   }
 
   /**
-   * Saves every room with unsaved changes (live or stopped for a restart) and waits for all
-   * writes, for at most `timeoutMs`.
+   * Saves every room with unsaved changes or a stored expiry less than half of
+   * `roomDataTtlMs` away (live or stopped for a restart), and waits for all writes, for at
+   * most `timeoutMs`: after a graceful shutdown every room's data outlives the downtime by at
+   * least half of `roomDataTtlMs`.
    */
   async flush(timeoutMs = 5000): Promise<FlushReport> {
     const failuresBefore = this.saveFailures;
     const savesBefore = this.saves;
     const pending: Promise<void>[] = [];
     for (const tracked of this.#tracked.values()) {
-      if (tracked.dirty) this.#save(tracked);
+      if (tracked.dirty || this.#expiresSoon(tracked)) this.#save(tracked);
       pending.push(this.#settled(tracked));
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -288,7 +306,11 @@ export class DurableRooms {
     ]);
   }
 
-  /** Deletes expired data of rooms not live here every `intervalMs` (KV's `expireIn` is lax). */
+  /**
+   * Deletes expired data of rooms not live here every `intervalMs` (KV's `expireIn` is lax),
+   * and keeps the stored expiry of rooms live here fresh ({@linkcode refreshExpiries}, every
+   * `intervalMs` or a quarter of `roomDataTtlMs`, whichever is shorter).
+   */
   startSweeping(intervalMs = 60_000): void {
     if (this.#sweeper !== null) return;
     this.#sweeper = setInterval(() => {
@@ -297,12 +319,36 @@ export class DurableRooms {
       }, (error) => this.#log?.error("sweep failed", { error: String(error) }));
     }, intervalMs);
     Deno.unrefTimer(this.#sweeper);
+    this.#refresher = setInterval(
+      () => this.refreshExpiries(),
+      Math.max(1, Math.min(intervalMs, this.#ttlMs / 4)),
+    );
+    Deno.unrefTimer(this.#refresher);
+  }
+
+  /**
+   * Saves every live room whose stored expiry is less than half of `roomDataTtlMs` away, so a
+   * room that runs on without changing (players thinking, nobody connected yet) is never
+   * deleted by the sweep or by KV's `expireIn`. A save rather than a meta-only touch, because
+   * the chunks' `expireIn` must move too. Returns how many saves it started.
+   */
+  refreshExpiries(): number {
+    let started = 0;
+    for (const tracked of this.#tracked.values()) {
+      if (tracked.room.disposed || !this.#expiresSoon(tracked)) continue;
+      this.#save(tracked);
+      started++;
+    }
+    return started;
   }
 
   /** Stops timers and waits for writes in flight. Call {@linkcode flush} first to save. */
   async close(): Promise<void> {
+    this.#closed = true;
     if (this.#sweeper !== null) clearInterval(this.#sweeper);
     this.#sweeper = null;
+    if (this.#refresher !== null) clearInterval(this.#refresher);
+    this.#refresher = null;
     for (const tracked of this.#tracked.values()) {
       if (tracked.timer !== null) clearTimeout(tracked.timer);
       tracked.timer = null;
@@ -319,11 +365,31 @@ export class DurableRooms {
     return {
       append: async (entry: JournalEntry) => {
         const tracked = this.#tracked.get(id);
-        // A seat must be stored before its first action is: a replay needs the seat.
-        if (tracked && tracked.seatsSaved < tracked.seatChanges) await this.#settled(tracked);
+        if (tracked) await this.#readyToLog(tracked);
         await this.store.appendLog(id, entry, this.#now() + this.#ttlMs);
       },
     };
+  }
+
+  /**
+   * Stores what a replay of the next logged action needs besides the log: its seat (a replay
+   * needs the seat) and the effects of ticks run since the last snapshot (ticks are not
+   * logged: their effects reach storage in the snapshot taken here, before the action, while
+   * the room waits for the log).
+   */
+  async #readyToLog(tracked: Tracked): Promise<void> {
+    const ticked = () => tracked.ticksSaved < tracked.room.ticksRun;
+    if (ticked()) {
+      tracked.dirty = true;
+      this.#save(tracked);
+    }
+    if (tracked.seatsSaved < tracked.seatChanges || ticked()) await this.#settled(tracked);
+    if (ticked()) {
+      throw new PersistenceError(
+        "log_conflict",
+        `Room ${tracked.room.id}: ticks since its last snapshot could not be stored.`,
+      );
+    }
   }
 
   #created(room: Room): void {
@@ -339,13 +405,17 @@ export class DurableRooms {
       ceiling: 0,
       seatChanges: 0,
       seatsSaved: 0,
-      trimLog: durability === "log" || this.#restoring,
+      trimLog: durability === "log" || this.#restoring !== null,
+      ticksSaved: 0,
+      expiresAt: this.#restoring?.expiresAt ?? 0,
       closed: false,
       failures: 0,
     };
+    // A restored room's ceiling was stored before it went live (`restoreRoom`).
+    if (this.#restoring) tracked.ceiling = this.#restoring.ceiling;
     this.#tracked.set(room.id, tracked);
-    // A new room is saved so its id works after a restart; a restored one so its new
-    // sequence ceiling is stored before it broadcasts anything.
+    // A new room is saved so its id works after a restart; a restored one so that its log is
+    // trimmed and what it replayed is in its snapshot.
     this.#save(tracked);
   }
 
@@ -382,7 +452,7 @@ export class DurableRooms {
   // --- saving --------------------------------------------------------------------------
 
   #schedule(tracked: Tracked, ms: number): void {
-    if (tracked.timer !== null || tracked.closed) return;
+    if (tracked.timer !== null || tracked.closed || this.#closed) return;
     tracked.timer = setTimeout(() => {
       tracked.timer = null;
       this.#save(tracked);
@@ -400,13 +470,37 @@ export class DurableRooms {
     tracked.timer = null;
     tracked.dirty = false;
     tracked.actions = 0;
-    const seatChanges = tracked.seatChanges;
-    // Taken synchronously: the room is between two steps, so the snapshot is consistent.
-    const snapshot = tracked.room.snapshot();
-    tracked.writing = this.#write(tracked, snapshot).then(() => {
+    tracked.writing = this.#saveSettled(tracked, this.#snapshotAndWrite(tracked), {
+      seatChanges: tracked.seatChanges,
+      ticksRun: tracked.room.ticksRun,
+    });
+  }
+
+  /**
+   * Takes the snapshot synchronously (the room is between two steps, so it is consistent) and
+   * writes it. A state that is not data (game code wrote NaN) fails like storage would.
+   */
+  #snapshotAndWrite(tracked: Tracked): Promise<void> {
+    let snapshot: ReturnType<Room["snapshot"]>;
+    try {
+      snapshot = tracked.room.snapshot();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#write(tracked, snapshot);
+  }
+
+  /** Books the outcome of a save of `tracked` and starts the one queued behind it. */
+  #saveSettled(
+    tracked: Tracked,
+    written: Promise<void>,
+    covered: { seatChanges: number; ticksRun: number },
+  ): Promise<void> {
+    return written.then(() => {
       this.saves++;
       tracked.failures = 0;
-      tracked.seatsSaved = Math.max(tracked.seatsSaved, seatChanges);
+      tracked.seatsSaved = Math.max(tracked.seatsSaved, covered.seatChanges);
+      tracked.ticksSaved = Math.max(tracked.ticksSaved, covered.ticksRun);
     }, (error) => {
       this.saveFailures++;
       tracked.failures++;
@@ -440,8 +534,15 @@ export class DurableRooms {
       expiresAt,
     }, encodeSnapshot(snapshot));
     tracked.ceiling = ceiling;
+    tracked.expiresAt = expiresAt;
     // Logged actions up to the snapshot are in it now.
     if (tracked.trimLog) await this.store.trimLog(room.id, snapshot.actionIndex);
+  }
+
+  /** Whether a live room's stored expiry is less than half of `roomDataTtlMs` away. */
+  #expiresSoon(tracked: Tracked): boolean {
+    return !tracked.closed && tracked.room.outcome === null &&
+      tracked.expiresAt - this.#now() < this.#ttlMs / 2;
   }
 
   /** Resolves once no save of `tracked` is writing or queued. */

@@ -7,7 +7,7 @@
  */
 import { decodeValue, encodeValue, type Value } from "../protocol/mod.ts";
 import { type RoomSnapshot, SNAPSHOT_VERSION } from "../rooms/mod.ts";
-import { PersistenceError } from "./kv_store.ts";
+import { PersistenceError } from "./errors.ts";
 
 // A stored snapshot may be far larger than any frame; its nesting is the game's state's.
 const SNAPSHOT_LIMITS = {

@@ -33,6 +33,7 @@ import type {
   PlayerInfo,
   Presence,
   ServerMessage,
+  SettledReject,
   Value,
   WelcomeMessage,
 } from "./types.ts";
@@ -101,6 +102,7 @@ function writeWelcomeBody(w: CborWriter, msg: WelcomeMessage): void {
   if (!replay) n += 3; // k f v
   if (msg.replay !== undefined) n++;
   if (msg.outcome !== undefined) n++;
+  if (msg.rejected !== undefined) n++;
   w.head(5, n);
   w.text("r");
   w.text(asString(msg.room, "welcome.room"));
@@ -154,6 +156,30 @@ function writeWelcomeBody(w: CborWriter, msg: WelcomeMessage): void {
     w.text("o");
     writeOutcome(w, msg.outcome, "welcome.outcome");
   }
+  if (msg.rejected !== undefined) {
+    const rejected = asArray(msg.rejected, "welcome.rejected");
+    w.text("j");
+    w.head(4, rejected.length);
+    for (let i = 0; i < rejected.length; i++) {
+      const r = asMap(rejected[i], `welcome.rejected[${i}]`);
+      w.head(4, 3);
+      w.uint(asUint(r.seq, `welcome.rejected[${i}].seq`));
+      w.text(asCode(r.code, `welcome.rejected[${i}].code`));
+      w.text(asString(r.message, `welcome.rejected[${i}].message`));
+    }
+  }
+}
+
+function readRejected(v: Value, field: string): SettledReject[] {
+  return asArray(v, field).map((item, i) => {
+    const t = asArray(item, `${field}[${i}]`);
+    if (t.length !== 3) badField(`${field}[${i}]`, "[seq, code, message]");
+    return {
+      seq: asUint(t[0], `${field}[${i}].seq`),
+      code: asCode(t[1], `${field}[${i}].code`) as ErrorCode,
+      message: asString(t[2], `${field}[${i}].message`),
+    };
+  });
 }
 
 function readWelcome(c: FrameCursor, limits: Required<DecodeLimits>): WelcomeMessage {
@@ -220,6 +246,7 @@ function readWelcome(c: FrameCursor, limits: Required<DecodeLimits>): WelcomeMes
   }
   if (replay !== undefined) msg.replay = replay;
   if (b.o !== undefined) msg.outcome = readOutcome(b.o, "welcome.outcome (o)");
+  if (b.j !== undefined) msg.rejected = readRejected(b.j, "welcome.rejected (j)");
   return msg;
 }
 

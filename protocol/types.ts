@@ -180,6 +180,12 @@ export interface WelcomeMessage {
   replay?: boolean;
   /** Set when the game is already over. */
   outcome?: Outcome;
+  /**
+   * On a resume: the seat's latest refused actions (the server remembers a few), since a
+   * `reject` in flight when the connection dropped never arrived. A client rejects its pending
+   * actions listed here before settling the rest by `ack`.
+   */
+  rejected?: SettledReject[];
 }
 
 /**
@@ -206,6 +212,9 @@ export interface RejectMessage {
   code: ErrorCode;
   message: string;
 }
+
+/** A refused action as a resume's `welcome` repeats it (a `reject` without its kind). */
+export type SettledReject = Omit<RejectMessage, "kind">;
 
 /** Built-in event types; games add their own names. */
 export type EventType =

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { FORBIDDEN_KEYS } from "../protocol/cbor_writer.ts";
 import type { DeltaOp, DeltaOpSink, Path, Value } from "../protocol/types.ts";
 
 type Key = string | number;
@@ -75,7 +76,7 @@ export class Mirror {
   /** The walk's path, reused: it is empty again whenever a walk ends. */
   readonly #path: Key[] = [];
 
-  /** Starts from a deep copy of `initial`. */
+  /** Starts from a deep copy of `initial` (throws like {@linkcode clone} when it is not data). */
   constructor(initial: unknown) {
     this.#box = { v: clone(initial) };
   }
@@ -94,20 +95,31 @@ export class Mirror {
 
   /**
    * Makes the mirror equal to `next`, handing each op to `sink` as it is found (e.g. straight
-   * to a `DeltaEncoder`, with no op objects in between).
+   * to a `DeltaEncoder`, with no op objects in between). Throws a `TypeError` naming the path
+   * when `next` holds something that is not data (see {@linkcode clone}); the mirror may then be
+   * half updated.
    */
   updateInto(next: unknown, sink: DeltaOpSink): void {
-    // A walk that threw (not data) may have left segments behind.
+    // A walk that threw may have left segments behind.
     this.#path.length = 0;
-    walk(this.#box.v, next, this.#path, sink, true, this.#box, "v");
+    try {
+      walk(this.#box.v, next, this.#path, sink, true, this.#box, "v");
+    } catch (error) {
+      if (!(error instanceof NotData)) throw error;
+      // The walk's path (outermost first) leads to the copied value, the error's path on inside it.
+      for (let i = this.#path.length - 1; i >= 0; i--) error.path.push(this.#path[i]);
+      throw notDataError(error);
+    }
   }
 }
 
 /**
- * A deep copy of JSON-like data (`Value`): plain objects, arrays, strings, numbers, booleans,
- * null and `Uint8Array`. Object keys whose value is `undefined` are dropped and `undefined`
- * array items become null, as JSON would. Anything else (functions, `Map`, `Date`, class
- * instances, bigints, symbols) throws a `TypeError` naming where it was found.
+ * A deep copy of JSON-like data (`Value`): plain objects, arrays, strings, finite numbers,
+ * booleans, null and `Uint8Array`. Object keys whose value is `undefined` are dropped and
+ * `undefined` array items become null, as JSON would. Anything else throws a `TypeError` naming
+ * where it was found: functions, `Map`, `Date`, class instances, bigints, symbols, `NaN` and
+ * infinities (the protocol cannot carry them), and the keys `__proto__`, `constructor` and
+ * `prototype` (which no peer accepts).
  *
  * @example
  * ```ts
@@ -121,18 +133,20 @@ export function clone<T>(value: T): T {
   try {
     return copy(value) as T;
   } catch (error) {
-    if (error instanceof NotData) {
-      throw new TypeError(
-        `${formatPath("state", error.path)}: ${error.message}; state must be JSON-like data ` +
-          "(objects, arrays, strings, finite numbers, booleans, null, Uint8Array)",
-      );
-    }
-    throw error;
+    throw error instanceof NotData ? notDataError(error) : error;
   }
 }
 
+/** Thrown inside a copy; `path` is filled innermost first as it unwinds. */
 class NotData extends Error {
   path: Key[] = [];
+}
+
+function notDataError(error: NotData): TypeError {
+  return new TypeError(
+    `${formatPath("state", error.path)}: ${error.message}; state must be JSON-like data ` +
+      "(objects, arrays, strings, finite numbers, booleans, null, Uint8Array)",
+  );
 }
 
 function formatPath(root: string, innermostFirst: Key[]): string {
@@ -147,7 +161,11 @@ function formatPath(root: string, innermostFirst: Key[]): string {
 function copy(value: unknown): unknown {
   if (value === null) return null;
   const type = typeof value;
-  if (type === "number" || type === "string" || type === "boolean") return value;
+  if (type === "string" || type === "boolean") return value;
+  if (type === "number") {
+    if (Number.isFinite(value)) return value;
+    throw new NotData(`${value} is not a finite number`);
+  }
   if (type !== "object") throw new NotData(`a ${type} is not data`);
   if (Array.isArray(value)) {
     const out = new Array(value.length);
@@ -173,13 +191,20 @@ function copy(value: unknown): unknown {
     const item = source[key];
     if (item === undefined) continue;
     try {
-      out[key] = copy(item);
+      out[key] = copyEntry(key, item);
     } catch (error) {
       if (error instanceof NotData) error.path.push(key);
       throw error;
     }
   }
   return out;
+}
+
+/** A copy of the value of a new object entry; checks the key too. */
+function copyEntry(key: string, value: unknown): unknown {
+  // Assigning `__proto__` would replace the copy's prototype rather than add a key.
+  if (FORBIDDEN_KEYS.has(key)) throw new NotData(`the key ${key} is not allowed`);
+  return copy(value);
 }
 
 const PRIMITIVE = 0, OBJECT = 1, ARRAY = 2, BYTES = 3;
@@ -220,8 +245,10 @@ function walk(
     // NaN is the one primitive not equal to itself.
     if (kind === PRIMITIVE && prev !== prev && next !== next) return;
   }
-  ops.set(path, next as Value);
+  // Copied before the op goes out: a value that is not data fails here, with its path, rather
+  // than in the sink (an encoder would only say what, not where).
   if (write) holder[key] = copy(next);
+  ops.set(path, next as Value);
 }
 
 function walkObject(
@@ -239,8 +266,8 @@ function walkObject(
     if (present(old)) {
       walk(old, value, path, ops, write, prev, key);
     } else {
+      if (write) prev[key] = copyEntry(key, value);
       ops.set(path, value as Value);
-      if (write) prev[key] = copy(value);
     }
     path.pop();
   }
@@ -271,8 +298,14 @@ function walkArray(
   }
   if (next.length > prev.length) {
     const values = next.slice(prev.length).map((v) => v === undefined ? null : v) as Value[];
+    if (write) {
+      for (const v of values) {
+        path.push(prev.length);
+        prev.push(copy(v));
+        path.pop();
+      }
+    }
     ops.push(path, values);
-    if (write) { for (const v of values) prev.push(copy(v)); }
   } else if (next.length < prev.length) {
     ops.splice(path, next.length, prev.length - next.length);
     if (write) prev.length = next.length;

@@ -159,7 +159,14 @@ export interface GameConfig<S, A, V, O> {
   durability?: Durability;
   /** Schema of the room options given at creation; a failure refuses with `bad_options`. */
   options?: Schema<O>;
-  /** The initial state: plain JSON-like data. */
+  /**
+   * The initial state: plain JSON-like data (objects, arrays, strings, finite numbers, booleans,
+   * null, `Uint8Array`). `NaN`, infinities, class instances and the keys `__proto__`,
+   * `constructor` and `prototype` fail room creation with a `TypeError` naming the path (clients
+   * get `internal`). Actions, ticks and hooks must keep it so: a broadcast of a state that is not
+   * data is reported to `onError` with the path, and the players who were to get it are closed
+   * with `internal` to resume.
+   */
   setup(ctx: SetupContext<O>): S;
   /** The moves players can make. */
   actions: { [K in keyof A]: ActionDefinition<S, A[K], O> };

@@ -13,6 +13,12 @@
 /** One unit of work; a returned promise holds the queue until it settles. */
 export type Task = () => void | PromiseLike<void>;
 
+/** A queued {@linkcode Mailbox.call}: dropped by a clear, it rejects its caller's promise. */
+interface CallTask {
+  (): void | PromiseLike<void>;
+  cancel(error: unknown): void;
+}
+
 /**
  * A serial task queue.
  *
@@ -60,10 +66,13 @@ export class Mailbox {
     if (!this.#run(task)) this.#drain();
   }
 
-  /** Queues `task` and resolves with its result (or rejects with its error) once it ran. */
+  /**
+   * Queues `task` and resolves with its result (or rejects with its error) once it ran; rejects
+   * with the error given to {@linkcode Mailbox.clear} if it is dropped before it starts.
+   */
   call<T>(task: () => T | PromiseLike<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.post(() => {
+      const run: CallTask = () => {
         let result: T | PromiseLike<T>;
         try {
           result = task();
@@ -73,7 +82,9 @@ export class Mailbox {
         }
         if (isThenable(result)) return result.then(resolve, reject);
         resolve(result);
-      });
+      };
+      run.cancel = reject;
+      this.post(run);
     });
   }
 
@@ -83,10 +94,15 @@ export class Mailbox {
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
-  /** Drops every queued task that has not started. */
-  clear(): void {
+  /**
+   * Drops every queued task that has not started. The promises of dropped
+   * {@linkcode Mailbox.call}s reject with `error`: their callers must not wait forever.
+   */
+  clear(error: unknown): void {
+    const dropped = this.#queue.slice(this.#head);
     this.#queue = [];
     this.#head = 0;
+    for (const task of dropped) (task as Partial<CallTask>).cancel?.(error);
   }
 
   #drain(): void {

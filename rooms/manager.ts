@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ArbiterError } from "../protocol/mod.ts";
+import { ArbiterError, ProtocolError } from "../protocol/mod.ts";
 import type { JoinMode, Value } from "../protocol/types.ts";
 import type { Clock } from "./clock.ts";
 import type { AnyGame } from "./game.ts";
@@ -18,6 +18,7 @@ import {
   type JournalEntry,
   Room,
   type RoomChange,
+  type RoomJoin,
   type RoomSettings,
   type RoomSummary,
 } from "./room.ts";
@@ -110,7 +111,11 @@ export interface RoomManagerOptions {
   onRoomChanged?: (room: Room, change: RoomChange) => void;
   /** Called when a room is disposed (e.g. to delete its stored snapshot), with the reason. */
   onRoomDisposed?: (room: Room, reason: DisposeReason) => void;
-  /** Receives errors from game code and members. Default `console.error`. */
+  /**
+   * Receives errors from game code and members, and failures of the server's own making that a
+   * client only sees as `internal` (a `setup` that threw or made a state that is not data, a
+   * `welcome` that could not be encoded). Default `console.error`.
+   */
   onError?: (error: unknown, room: { id: string; game: string }) => void;
   /**
    * Rooms live on other instances (`cluster/`'s directory): {@linkcode RoomManager.list}
@@ -151,7 +156,8 @@ export class RoomManager {
   /** Join-or-create calls per game, one at a time (see {@linkcode KeyedSerializer}). */
   readonly #joinOrCreateQueue = new KeyedSerializer();
   readonly #random: Random | null;
-  #disposed = false;
+  /** Set by {@linkcode RoomManager.dispose}: what later calls are refused with. */
+  #disposedWith: DisposeReason | null = null;
 
   /** Registers the games; rooms are created on demand. */
   constructor(options: RoomManagerOptions) {
@@ -197,7 +203,9 @@ export class RoomManager {
   }
 
   /**
-   * Creates a room of `game`. Throws `game_not_found`, `bad_options` or `too_many_rooms`.
+   * Creates a room of `game`. Throws `game_not_found`, `bad_options` or `too_many_rooms`; or
+   * `internal` when the game's own code fails (its `setup` throws or makes a state that is not
+   * data, e.g. `Infinity`), which is reported to `onError` with the game's name first.
    */
   create(
     game: string,
@@ -207,7 +215,7 @@ export class RoomManager {
     this.#checkOpen();
     const definition = this.games.get(game);
     if (!definition) {
-      throw new ArbiterError("game_not_found", `No game named ${JSON.stringify(game)}.`);
+      throw new ArbiterError("game_not_found", `No game named ${quote(game)}.`);
     }
     const max = this.#options.maxRooms ?? 10_000;
     if (this.#rooms.size >= max) {
@@ -215,14 +223,21 @@ export class RoomManager {
     }
     const id = this.#newId();
     const seed = this.#random ? `${this.#options.seed}:${id}` : undefined;
-    const room = new Room({
-      ...this.#settings(id, definition),
-      id,
-      game: definition,
-      options,
-      private: flags.private ?? false,
-      seed,
-    });
+    let room: Room;
+    try {
+      room = new Room({
+        ...this.#settings(id, definition),
+        id,
+        game: definition,
+        options,
+        private: flags.private ?? false,
+        seed,
+      });
+    } catch (error) {
+      if (error instanceof ArbiterError) throw error;
+      // The game's fault, not the caller's: a bug to log with its name, `internal` to the client.
+      throw this.#internal(error, { id, game: definition.name });
+    }
     this.#rooms.set(id, room);
     this.#options.onRoomCreated?.(room, "created");
     return room;
@@ -252,7 +267,9 @@ export class RoomManager {
    * Routes a join to its room. On success the `welcome` was already sent to `member`; on
    * failure throws an {@linkcode ArbiterError}: `room_not_found`, `game_not_found`,
    * `room_full`, `game_started`, `spectators_not_allowed`, `bad_options`, `bad_session`,
-   * `too_many_rooms`, `game_over`, or `bad_field` when the fields do not fit the mode.
+   * `too_many_rooms`, `game_over`, `bad_field` when the fields do not fit the mode,
+   * `room_closed` or `server_restart` when the room (or manager) was disposed meanwhile, or
+   * `internal` for a failure of the server's own making (reported to `onError` first).
    */
   async join(request: JoinRequest, member: Member): Promise<Seat> {
     this.#checkOpen();
@@ -270,19 +287,19 @@ export class RoomManager {
       if (!room) {
         throw new ArbiterError("bad_session", "That session does not hold a seat on this server.");
       }
-      return await room.join(roomJoin, member);
+      return await this.#enter(room, roomJoin, member);
     }
     switch (request.mode) {
       case "join": {
         const room = this.#rooms.get(request.room!);
         if (!room) {
-          throw new ArbiterError("room_not_found", `No room ${JSON.stringify(request.room)}.`);
+          throw new ArbiterError("room_not_found", `No room ${quote(request.room)}.`);
         }
-        return await room.join(roomJoin, member);
+        return await this.#enter(room, roomJoin, member);
       }
       case "create": {
         const room = this.create(this.#gameName(request), request.options);
-        return await room.join({ ...roomJoin, spectator: false }, member);
+        return await this.#enter(room, { ...roomJoin, spectator: false }, member);
       }
       case "join_or_create": {
         const game = this.#gameName(request);
@@ -296,9 +313,12 @@ export class RoomManager {
     }
   }
 
-  /** Disposes every room (members get `code` and are closed) and refuses further work. */
+  /**
+   * Disposes every room (members get `code` and are closed) and refuses further work with
+   * `code` (so a restart tells late joins to come back, not that their room is gone).
+   */
   dispose(code: DisposeReason = "room_closed"): void {
-    this.#disposed = true;
+    this.#disposedWith ??= code;
     for (const room of [...this.#rooms.values()]) room.dispose(code);
     this.#rooms.clear();
   }
@@ -308,7 +328,7 @@ export class RoomManager {
     for (const room of this.#rooms.values()) {
       if (room.game.name !== game || room.private || !room.acceptsPlayers) continue;
       try {
-        return await room.join(roomJoin, member);
+        return await this.#enter(room, roomJoin, member);
       } catch (error) {
         // A direct join by id may have taken the last seat meanwhile: try the next room.
         if (error instanceof ArbiterError && RETRYABLE.has(error.code)) continue;
@@ -316,12 +336,37 @@ export class RoomManager {
       }
     }
     const room = this.create(game, request.options);
-    return await room.join(roomJoin, member);
+    return await this.#enter(room, roomJoin, member);
+  }
+
+  /**
+   * `room.join`, where a failure that is not an {@linkcode ArbiterError} the room meant for the
+   * client (a bug, or a `welcome` whose state or view could not be encoded, which throws a
+   * `ProtocolError` that would blame the client's frame) becomes `internal`.
+   */
+  async #enter(room: Room, join: RoomJoin, member: Member): Promise<Seat> {
+    try {
+      return await room.join(join, member);
+    } catch (error) {
+      if (error instanceof ArbiterError && !(error instanceof ProtocolError)) throw error;
+      throw this.#internal(error, { id: room.id, game: room.game.name });
+    }
+  }
+
+  /** Reports a failure of the server's own making and returns what the client gets for it. */
+  #internal(error: unknown, room: { id: string; game: string }): ArbiterError {
+    const report = this.#options.onError ?? ((e: unknown) => console.error(e));
+    try {
+      report(error, room);
+    } catch {
+      // A failing logger must not turn into an unexpected error of its own.
+    }
+    return new ArbiterError("internal", "Unexpected server error.");
   }
 
   #gameName(request: JoinRequest): string {
     if (!this.games.has(request.game!)) {
-      throw new ArbiterError("game_not_found", `No game named ${JSON.stringify(request.game)}.`);
+      throw new ArbiterError("game_not_found", `No game named ${quote(request.game)}.`);
     }
     return request.game!;
   }
@@ -353,8 +398,17 @@ export class RoomManager {
   }
 
   #checkOpen(): void {
-    if (this.#disposed) throw new ArbiterError("room_closed", "The room manager was disposed.");
+    if (this.#disposedWith === "server_restart") {
+      throw new ArbiterError("server_restart", "The server is restarting; retry shortly.");
+    }
+    if (this.#disposedWith) throw new ArbiterError("room_closed", "The room manager was disposed.");
   }
+}
+
+/** `value` as JSON for an error message, cut to 64 characters: a flood is not echoed back. */
+function quote(value: unknown): string {
+  const short = typeof value === "string" && value.length > 64 ? `${value.slice(0, 64)}…` : value;
+  return JSON.stringify(short) ?? String(short);
 }
 
 const RETRYABLE: ReadonlySet<string> = new Set([

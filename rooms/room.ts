@@ -22,6 +22,7 @@ import type {
   PlayerInfo,
   Presence,
   ServerMessage,
+  SettledReject,
   Value,
 } from "../protocol/types.ts";
 import { Audience } from "./audience.ts";
@@ -179,6 +180,9 @@ const MAX_NAME_LENGTH = 32;
 const SHARED_ACK_FRAMES = 16;
 const TIMEOUT_ACTION = "@timeout";
 
+/** How many refused actions a seat remembers for the welcome of a resume. */
+const REMEMBERED_REJECTS = 16;
+
 interface SeatRecord {
   index: number;
   id: string;
@@ -192,6 +196,11 @@ interface SeatRecord {
   ackBroadcast: number;
   /** Highest client sequence seen, applied or not. */
   lastSeq: number;
+  /**
+   * The seat's latest refused actions (at most {@linkcode REMEMBERED_REJECTS}, in memory only):
+   * a resume's welcome repeats them, since a `reject` in flight when the link dropped is lost.
+   */
+  rejects: SettledReject[];
   graceDeadline: number | null;
   graceTimer: TimerId | null;
   connection: Connection | null;
@@ -205,6 +214,11 @@ interface Connection {
   audience: Audience<Connection>;
   /** Absolute ack this member has been told about. */
   ackSent: number;
+  /**
+   * On a resumed seat, its `ack` when the resume began: client sequences up to here are old
+   * actions the client sends again because it never saw them settled.
+   */
+  resentUpTo: number;
   attached: boolean;
   name: string;
 }
@@ -297,6 +311,7 @@ export class Room {
   /** A tick waits in the mailbox (behind a slow journal write): do not queue another. */
   #tickQueued = false;
   #lastTickAt = 0;
+  #ticksRun = 0;
   /** Ops bodies of the broadcast being sent, by audience (null: it could not be made). */
   readonly #bodies: (Uint8Array | null)[] = [];
   /** `[#shared]`, kept rather than made per broadcast. */
@@ -370,7 +385,7 @@ export class Room {
       }
     }
     for (const seat of this.#seats) if (seat && !game.view) seat.audience = this.#shared;
-    if (restore === RESTORE) this.#resumeTimers(data!.snapshot);
+    if (restore === RESTORE) this.#resumeTimers();
     else this.#syncTimers(false);
     this.#checkIdle();
   }
@@ -409,6 +424,15 @@ export class Room {
   /** Actions (and timeouts) applied so far. */
   get actionIndex(): number {
     return this.#actionIndex;
+  }
+
+  /**
+   * Simulation ticks this room object has run (counting from 0 again after a restore). Ticks
+   * are not journaled: the persistence layer compares this count to decide whether a snapshot
+   * must be stored before the next journal entry.
+   */
+  get ticksRun(): number {
+    return this.#ticksRun;
   }
 
   /** The live game state (read it; change it only through actions). */
@@ -502,13 +526,18 @@ export class Room {
   }
 
   /**
-   * Stops the room: every timer is cleared, queued inputs are dropped, and members get an
-   * `error` frame with `code` and are closed with its close code. Idempotent.
+   * Stops the room: every timer is cleared, queued inputs are dropped (queued joins reject with
+   * an {@linkcode ArbiterError} of `code`), and members get an `error` frame with `code` and are
+   * closed with its close code. Idempotent.
    */
   dispose(code: DisposeReason = "room_closed"): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#mailbox.clear();
+    const message = code === "server_restart"
+      ? "The server is restarting; reconnect and resume."
+      : `Room ${this.id} was closed.`;
+    // A join waiting behind a slow journal write must not wait forever (nor its caller's queue).
+    this.#mailbox.clear(new ArbiterError(code, message));
     this.#stopTicks();
     const turnDeadline = this.#turnDeadline;
     this.#clearTurnClock();
@@ -522,9 +551,6 @@ export class Room {
       if (seat?.graceTimer != null) this.#clearTimer(seat.graceTimer);
       if (seat) seat.graceTimer = null;
     }
-    const message = code === "server_restart"
-      ? "The server is restarting; reconnect and resume."
-      : `Room ${this.id} was closed.`;
     const frame = encodeServerMessage({ kind: "error", code, message });
     for (const conn of [...this.#connections]) {
       this.#detach(conn);
@@ -617,16 +643,27 @@ export class Room {
       ack: 0,
       ackBroadcast: 0,
       lastSeq: 0,
+      rejects: [],
       graceDeadline: null,
       graceTimer: null,
       connection: null,
       audience: null,
     };
+    const previous = this.#seats[index];
     this.#seats[index] = seat;
     this.#players = null;
-    seat.audience = this.game.view ? this.#newAudience(id) : this.#shared;
-    const conn = this.#connect(member, seat, seat.audience!);
-    this.#welcome(conn, false, undefined);
+    let conn: Connection | undefined;
+    try {
+      conn = this.#connect(member, seat, this.#seatAudience(seat));
+      this.#welcome(conn, false, undefined);
+    } catch (error) {
+      // A join that failed halfway (a view or the welcome threw) leaves no seat behind.
+      if (conn) this.#detach(conn);
+      this.#seats[index] = previous;
+      this.#players = null;
+      this.#checkIdle();
+      throw error;
+    }
     this.#notify("player_joined", seat, conn);
     this.#runHook("onJoin", seat.id);
     this.#afterChange(false);
@@ -665,6 +702,7 @@ export class Room {
       this.#close(old, CLOSE_CODES.session_replaced, "session_replaced");
     }
     const wasAway = seat.presence === "disconnected";
+    const graceDeadline = seat.graceDeadline;
     if (wasAway) {
       this.#clearTimer(seat.graceTimer);
       seat.graceTimer = null;
@@ -673,10 +711,28 @@ export class Room {
       this.#players = null;
     }
     // Only this connection acts for the seat from now on: any client sequence above the last
-    // applied action is new (the old connection's refused actions are not replayed).
+    // applied action is new. Those up to it were settled: applied, or refused (the welcome
+    // repeats the refusals it remembers), so the client may send them again harmlessly.
     seat.lastSeq = seat.ack;
-    const conn = this.#connect(member, seat, seat.audience!);
-    this.#welcome(conn, true, since);
+    let conn: Connection | undefined;
+    try {
+      conn = this.#connect(member, seat, this.#seatAudience(seat));
+      conn.resentUpTo = seat.ack;
+      this.#welcome(conn, true, since);
+    } catch (error) {
+      // The seat stays away (its grace window running on) rather than held by nobody.
+      if (conn) this.#detach(conn);
+      seat.connection = null;
+      seat.presence = "disconnected";
+      seat.graceDeadline = wasAway && graceDeadline !== null
+        ? graceDeadline
+        : this.#now + this.#graceMs;
+      this.#players = null;
+      this.#startGrace(seat, Math.max(0, seat.graceDeadline - this.#now));
+      if (!wasAway) this.#notify("player_disconnected", seat, null);
+      this.#checkIdle();
+      throw error;
+    }
     if (wasAway) {
       this.#notify("player_reconnected", seat, conn);
       this.#runHook("onReconnect", seat.id);
@@ -692,12 +748,28 @@ export class Room {
     const audience = this.#shared ?? (this.#spectatorAudience ??= this.#newAudience(null));
     const conn = this.#connect(member, null, audience);
     conn.name = cleanName(request.user?.name ?? request.name, "spectator");
-    this.#welcome(conn, false, undefined);
+    try {
+      this.#welcome(conn, false, undefined);
+    } catch (error) {
+      this.#detach(conn);
+      if (this.#spectatorAudience?.members.size === 0) this.#spectatorAudience = null;
+      this.#checkIdle();
+      throw error;
+    }
     this.#broadcastEvent(
       { kind: "event", type: "spectator_joined", data: { name: conn.name } },
       conn,
     );
     return this.#handle(conn);
+  }
+
+  /** The seat's audience, rebuilt if a broken view lost it; throws when it cannot be. */
+  #seatAudience(seat: SeatRecord): Audience<Connection> {
+    seat.audience ??= this.game.view ? this.#newAudience(seat.id) : this.#shared;
+    if (!seat.audience) {
+      throw new ArbiterError("internal", `Room ${this.id} cannot show its state right now.`);
+    }
+    return seat.audience;
   }
 
   #leave(conn: Connection): void {
@@ -757,6 +829,7 @@ export class Room {
     seat.presence = "left";
     seat.session = "";
     seat.ack = seat.ackBroadcast = seat.lastSeq = 0;
+    seat.rejects = [];
     // A private view nobody can resume costs a diff per broadcast for nothing.
     if (this.game.view) seat.audience = null;
     this.#players = null;
@@ -786,6 +859,7 @@ export class Room {
     const seat = conn.seat;
     if (!seat) return this.#reject(conn, clientSeq, "not_a_player", "Spectators cannot act.");
     if (!Number.isSafeInteger(clientSeq) || clientSeq <= seat.lastSeq) {
+      if (clientSeq <= conn.resentUpTo) return this.#settledBefore(conn, seat, clientSeq);
       return this.#reject(
         conn,
         clientSeq,
@@ -916,7 +990,21 @@ export class Room {
     });
   }
 
+  /**
+   * An action the resumed client sends again: a remembered refusal is repeated; otherwise it
+   * was applied, and the welcome or the next broadcast acknowledges it.
+   */
+  #settledBefore(conn: Connection, seat: SeatRecord, clientSeq: number): void {
+    const refused = seat.rejects.find((r) => r.seq === clientSeq);
+    if (refused) this.#send(conn, encodeServerMessage({ kind: "reject", ...refused }));
+  }
+
   #reject(conn: Connection, seq: number, code: ErrorCode, message: string): void {
+    const seat = conn.seat;
+    // Remember refusals of new actions (not repeats, whose seq belongs to an earlier action).
+    if (seat && code !== "out_of_order" && seq === seat.lastSeq) {
+      if (seat.rejects.push({ seq, code, message }) > REMEMBERED_REJECTS) seat.rejects.shift();
+    }
     this.#send(
       conn,
       encodeServerMessage({
@@ -959,6 +1047,7 @@ export class Room {
     this.#begin();
     const dt = this.#now - this.#lastTickAt;
     this.#lastTickAt = this.#now;
+    this.#ticksRun++;
     const tick = this.game.tick!;
     try {
       const next = tick.update(this.#state, dt, this.#context(null));
@@ -1222,7 +1311,8 @@ export class Room {
   /**
    * The state could not be diffed or encoded for this audience (not JSON-like data, or a
    * forbidden key): its members' mirrors can no longer be kept right, so they are closed with
-   * `internal` and the audience starts over; their resumes get a full state.
+   * `internal` and the audience starts over (when the state can be copied again); their resumes
+   * get a full state.
    */
   #breakAudience(audience: Audience<Connection>): void {
     const frame = encodeServerMessage({
@@ -1242,14 +1332,21 @@ export class Room {
       this.#send(conn, frame);
       this.#close(conn, closeCodeFor("internal"), "internal");
     }
-    let fresh: Audience<Connection> | null = null;
+    // Spectators never resume: their audience is rebuilt when the next one comes.
+    if (audience === this.#spectatorAudience) {
+      this.#spectatorAudience = null;
+      return;
+    }
+    let fresh: Audience<Connection>;
     try {
       fresh = this.#newAudience(audience.viewer, true);
-    } catch (error) {
-      this.#onError(error);
+    } catch {
+      // The state is still not data (the broadcast reported why). The old audience stays, now
+      // memberless: its mirror is data, so resumes get a welcome from it, and the broadcast it
+      // missed makes them full-state ones. Seats must never be left without an audience.
+      return;
     }
-    if (audience === this.#shared && fresh) this.#shared = fresh;
-    if (audience === this.#spectatorAudience) this.#spectatorAudience = null;
+    if (audience === this.#shared) this.#shared = fresh;
     for (const seat of this.#seats) {
       if (seat?.audience === audience) seat.audience = fresh;
     }
@@ -1282,16 +1379,21 @@ export class Room {
       actions: this.#actionNames,
       resumed,
       ...(this.#outcome ? { outcome: this.#outcome } : {}),
+      ...(resumed && seat?.rejects.length ? { rejected: seat.rejects } : {}),
     };
     // Sequence 0 is how a client asks for the full state (its mirror is in doubt).
     const replay = since !== undefined && since > 0
       ? audience.replay(since, this.#seq, this.#time)
       : null;
     if (replay) {
+      // The acknowledgement rides on the last replayed delta, so the client settles its actions
+      // only once its mirror shows them.
+      const last = replay.entries.length - 1;
       this.#send(
         conn,
         encodeServerMessage({
           ...common,
+          ack: last < 0 ? conn.ackSent : 0,
           seq: since!,
           time: replay.time,
           state: null,
@@ -1300,8 +1402,9 @@ export class Room {
           replay: true,
         }),
       );
-      for (const entry of replay.entries) {
-        this.#send(conn, encodeDeltaFrame(entry.seq, entry.dt, 0, entry.body));
+      for (let i = 0; i <= last; i++) {
+        const { seq, dt, body } = replay.entries[i];
+        this.#send(conn, encodeDeltaFrame(seq, dt, i === last ? conn.ackSent : 0, body));
       }
     } else {
       this.#send(
@@ -1328,6 +1431,7 @@ export class Room {
       seat,
       audience,
       ackSent: 0,
+      resentUpTo: 0,
       attached: true,
       name: seat?.name ?? "",
     };
@@ -1536,12 +1640,15 @@ export class Room {
         ack: seat.ack,
         ackBroadcast: seat.ack,
         lastSeq: seat.lastSeq,
+        rejects: [],
         graceDeadline: seat.graceDeadline,
         graceTimer: null,
         connection: null,
         audience: null,
       };
     }
+    // Replayed steps move the turn clock on from the snapshot's deadline.
+    this.#turnDeadline = s.turnDeadline;
     for (const entry of journal) {
       if (entry.index <= this.#actionIndex) continue;
       this.#replay(entry);
@@ -1580,10 +1687,22 @@ export class Room {
     // Events of replayed steps went out before the restart.
     this.#events = [];
     this.#checkOutcome();
+    if (this.game.turnClock) this.#turnDeadline = this.#replayedTurnDeadline();
   }
 
-  #resumeTimers(s: RoomSnapshot): void {
+  /** The turn deadline after a replayed step at `#now`: what `#syncTimers(true)` arms live. */
+  #replayedTurnDeadline(): number | null {
+    if (this.#outcome || this.playerCount < this.game.players.min) return null;
+    if (this.#currentTurnKey() === null) return null;
+    const ms = this.#turnMs();
+    return ms === undefined ? this.#turnDeadline : this.#now + ms;
+  }
+
+  #resumeTimers(): void {
     this.#now = this.#clockNow();
+    // The deadline of the last step: the snapshot's, or the last replayed step's.
+    const turnDeadline = this.#turnDeadline;
+    this.#turnDeadline = null;
     for (const seat of this.#seats) {
       if (!seat || seat.presence === "left") continue;
       if (seat.presence === "connected") {
@@ -1602,9 +1721,9 @@ export class Room {
       return;
     }
     this.#syncTimers(false);
-    // The turn clock continues from the stored deadline rather than restarting.
-    if (this.game.turnClock && this.#turnTimer !== null && s.turnDeadline !== null) {
-      this.#armTurnClock(Math.max(0, s.turnDeadline - this.#now));
+    // The turn clock continues from that deadline rather than restarting.
+    if (this.game.turnClock && this.#turnTimer !== null && turnDeadline !== null) {
+      this.#armTurnClock(Math.max(0, turnDeadline - this.#now));
     }
   }
 }

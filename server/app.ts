@@ -58,8 +58,9 @@ export interface AppOptions {
 export const MAX_BODY_BYTES = 16 * 1024;
 
 /**
- * The HTTP status of each error code an HTTP route answers with (anything else is 400; an
- * unexpected error is 500 `internal`). PROTOCOL.md section 10 lists them.
+ * The HTTP status of each error code an HTTP route answers with (anything else is 400). An
+ * unexpected error, or a game's own code failing, is 500 `internal`. PROTOCOL.md section 10
+ * lists them.
  *
  * @example
  * ```ts
@@ -68,7 +69,7 @@ export const MAX_BODY_BYTES = 16 * 1024;
  * ```
  */
 export const HTTP_STATUS_BY_CODE: Readonly<
-  Record<string, 400 | 401 | 403 | 404 | 413 | 429 | 503>
+  Record<string, 400 | 401 | 403 | 404 | 413 | 429 | 500 | 503>
 > = {
   room_not_found: 404,
   game_not_found: 404,
@@ -81,6 +82,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<
   too_many_connections: 429,
   payload_too_large: 413,
   server_restart: 503,
+  internal: 500,
 };
 
 /**
@@ -184,6 +186,10 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     if (!(await mayCreate(c.req.raw))) {
       return jsonError(c, "unauthorized", "Authentication failed.");
     }
+    // As for sockets: a room made now would be stopped at once; the client should retry.
+    if (options.isDraining?.()) {
+      return jsonError(c, "server_restart", "The server is shutting down; retry shortly.");
+    }
     let body: { game?: unknown; options?: unknown; private?: unknown };
     try {
       body = await c.req.json();
@@ -208,7 +214,10 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.get("/api/rooms/:id", (c) => {
     const id = c.req.param("id");
     const summary = manager.list().find((room) => room.id === id);
-    if (!summary) return jsonError(c, "room_not_found", `No room with id "${id}".`);
+    if (!summary) {
+      const shown = id.length > 64 ? `${id.slice(0, 64)}…` : id;
+      return jsonError(c, "room_not_found", `No room with id ${JSON.stringify(shown)}.`);
+    }
     return c.json(summary);
   });
 

@@ -34,7 +34,7 @@ export interface ServerConfig {
   idleRoomMs: number;
   /** `LOG_LEVEL`, default info. */
   logLevel: LogLevel;
-  /** Largest inbound frame, bytes (larger: close 1009). `MAX_FRAME_BYTES`, default 16 384. */
+  /** Largest inbound frame, bytes (larger: close 1009). `MAX_FRAME_BYTES`, default 16 384, at most {@linkcode MAX_FRAME_BYTES_CAP}. */
   maxFrameBytes: number;
   /** A socket that has not joined within this is closed, ms. `JOIN_TIMEOUT_MS`, default 10 000. */
   joinTimeoutMs: number;
@@ -67,6 +67,13 @@ export interface ServerConfig {
   /** True on Deno Deploy (`DENO_DEPLOYMENT_ID` is set). */
   onDeploy: boolean;
 }
+
+/**
+ * The largest `MAX_FRAME_BYTES` allowed: in `log` durability an action's payload is stored in
+ * one KV commit (≤ 800 KiB, `persistence/log_entry_codec.ts` takes up to 660 KiB), so every
+ * action a frame can carry can be logged.
+ */
+export const MAX_FRAME_BYTES_CAP = 512 * 1024;
 
 /** Reads a map of environment variables (a `Deno.env.toObject()` or a test's record). */
 export type Env = Record<string, string | undefined>;
@@ -101,7 +108,7 @@ export function loadConfig(env: Env = {}): ServerConfig {
     finishedRetentionMs: int(env, "FINISHED_RETENTION_MS", 60_000, 0),
     idleRoomMs: int(env, "IDLE_ROOM_MS", 60_000, 0),
     logLevel: level(env.LOG_LEVEL),
-    maxFrameBytes: int(env, "MAX_FRAME_BYTES", 16_384, 64),
+    maxFrameBytes: frameBytes(env),
     joinTimeoutMs: int(env, "JOIN_TIMEOUT_MS", 10_000, 1, 10_000),
     heartbeatSeconds: int(env, "HEARTBEAT_S", 30, 1),
     actionRate: int(env, "ACTION_RATE", 30, 1),
@@ -133,6 +140,16 @@ function int(env: Env, name: string, fallback: number, min: number, max = 2 ** 3
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new TypeError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function frameBytes(env: Env): number {
+  const value = int(env, "MAX_FRAME_BYTES", 16_384, 64, Number.MAX_SAFE_INTEGER);
+  if (value > MAX_FRAME_BYTES_CAP) {
+    throw new TypeError(
+      `MAX_FRAME_BYTES must be at most ${MAX_FRAME_BYTES_CAP} (512 KiB), got "${env.MAX_FRAME_BYTES}": in log durability every action is stored in one Deno KV commit, which holds at most 800 KiB`,
+    );
   }
   return value;
 }

@@ -364,10 +364,19 @@ export class SocketSession implements Member {
         resumed: Boolean(message.resume),
       });
     } catch (error) {
-      const code: ErrorCode = error instanceof ArbiterError ? error.code : "internal";
-      if (code === "internal") this.#log("error", "join failed", { error: String(error) });
+      // The join frame was decoded already: a ProtocolError now comes from data the server
+      // encoded (a game's state or view), and its code would blame the client's frame.
+      const known = error instanceof ArbiterError && !(error instanceof ProtocolError);
+      const code: ErrorCode = known ? error.code : "internal";
+      if (code === "internal") {
+        const game = message.game ?? manager.get(message.room ?? "")?.game.name;
+        this.#log("error", "join failed", {
+          game,
+          error: String((error as Error)?.stack ?? error),
+        });
+      }
       metrics.joinFailed(code);
-      this.#fail(code, error instanceof ArbiterError ? error.message : "Unexpected server error.");
+      this.#fail(code, known ? error.message : "Unexpected server error.");
     } finally {
       this.#joining = false;
     }

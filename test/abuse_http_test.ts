@@ -142,12 +142,17 @@ Deno.test("http: an unexpected error is a 500 with a plain message; the stack go
   });
   assert.equal(response.status, 500);
   const text = await response.text();
-  assert.ok(!text.includes(INTERNAL_SECRET) && !text.includes(" at "), text);
+  assert.deepEqual(JSON.parse(text), { code: "internal", message: "Unexpected server error." });
   const logged = s.errors().filter((l) => l.msg === "http handler failed");
-  assert.equal(logged.length, 6);
+  assert.equal(logged.length, 5);
   assert.ok(logged.every((l) => String(l.error).includes(INTERNAL_SECRET)));
   assert.ok(String(logged[0].error).includes("at "), "the log has the stack");
-  await s.finish({ expectedErrors: ["http handler failed"] });
+  // A game's own bug is logged as such, with the game's name and the stack.
+  const roomErrors = s.errors().filter((l) => l.msg === "room error");
+  assert.equal(roomErrors.length, 1);
+  assert.equal(roomErrors[0].game, "faulty");
+  assert.ok(String(roomErrors[0].error).includes(`${INTERNAL_SECRET}\n    at `));
+  await s.finish({ expectedErrors: ["http handler failed", "room error"] });
 });
 
 Deno.test("ws: game code that throws reaches the client as a bare internal code", async () => {

@@ -5,42 +5,12 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { connect } from "../client/mod.ts";
 import { exampleGames, ticTacToe } from "../games/mod.ts";
-import {
-  DurableRooms,
-  type DurableRoomsOptions,
-  encodeSnapshot,
-  KvRoomStore,
-  SEQ_MARGIN,
-} from "../persistence/mod.ts";
-import { type AnyGame, defineGame, RoomManager, type RoomSnapshot } from "../rooms/mod.ts";
+import { DurableRooms, encodeSnapshot, KvRoomStore, SEQ_MARGIN } from "../persistence/mod.ts";
+import { defineGame, type RoomManager, type RoomSnapshot } from "../rooms/mod.ts";
 import { TestMember } from "../rooms/testing.ts";
 import { loadConfig, silentLogger, startServer } from "../server/mod.ts";
 import { waitFor } from "./support/test_server.ts";
-
-type Setup = Omit<DurableRoomsOptions, "store">;
-
-/** A KV, a store and a manager with durable hooks: one "process". */
-async function process(kv: Deno.Kv, setup: Setup = {}, games: readonly AnyGame[] = exampleGames) {
-  const durable = new DurableRooms({ store: new KvRoomStore(kv, { now: setup.now }), ...setup });
-  const manager = new RoomManager({ games, ...durable.hooks(), onError: () => {} });
-  const report = await durable.restore(manager);
-  return {
-    durable,
-    manager,
-    report,
-    /** Stops like a graceful shutdown: rooms stopped, everything saved. */
-    async stop() {
-      manager.dispose("server_restart");
-      await durable.flush();
-      await durable.close();
-    },
-    /** Stops like a crash: nothing more is written (timers and writes in flight are dropped). */
-    async crash() {
-      await durable.close();
-      manager.dispose("server_restart");
-    },
-  };
-}
+import { durableProcess } from "./support/durable_process.ts";
 
 async function ticTacToeGame(manager: RoomManager) {
   const ann = new TestMember();
@@ -56,7 +26,7 @@ async function storedSeq(kv: Deno.Kv, room: string): Promise<number | undefined>
 
 Deno.test("snapshot mode saves on seat changes, every N actions and at game over", async () => {
   using kv = await Deno.openKv(":memory:");
-  const p = await process(kv, { snapshotEveryActions: 2, snapshotEveryMs: 60_000 });
+  const p = await durableProcess(kv, { snapshotEveryActions: 2, snapshotEveryMs: 60_000 });
   const { a, b, room } = await ticTacToeGame(p.manager);
   await waitFor(() => p.durable.saves >= 1, "the join was saved");
   await p.durable.flush();
@@ -86,7 +56,7 @@ Deno.test("snapshot mode saves on seat changes, every N actions and at game over
 
 Deno.test("snapshot mode saves a changed room within T ms", async () => {
   using kv = await Deno.openKv(":memory:");
-  const p = await process(kv, { snapshotEveryActions: 1000, snapshotEveryMs: 50 });
+  const p = await durableProcess(kv, { snapshotEveryActions: 1000, snapshotEveryMs: 50 });
   const { a, room } = await ticTacToeGame(p.manager);
   await p.durable.flush();
   const saves = p.durable.saves;
@@ -100,7 +70,7 @@ Deno.test("snapshot mode saves a changed room within T ms", async () => {
 
 Deno.test("a crash in snapshot mode restores the last snapshot, seq above all sent", async () => {
   using kv = await Deno.openKv(":memory:");
-  const first = await process(kv, { snapshotEveryActions: 1000, snapshotEveryMs: 60_000 });
+  const first = await durableProcess(kv, { snapshotEveryActions: 1000, snapshotEveryMs: 60_000 });
   const { a, b, room, bob } = await ticTacToeGame(first.manager);
   await first.durable.idle();
   const savedState = structuredClone(room.state);
@@ -110,7 +80,7 @@ Deno.test("a crash in snapshot mode restores the last snapshot, seq above all se
   const sentSeq = room.seq;
   await first.crash();
 
-  const second = await process(kv);
+  const second = await durableProcess(kv);
   deepEqual(second.report.restored, [room.id]);
   const again = second.manager.get(room.id)!;
   deepEqual(again.state, savedState, "the unsaved actions are gone: clients resync");
@@ -132,7 +102,7 @@ Deno.test("a crash in snapshot mode restores the last snapshot, seq above all se
 
 Deno.test("a crash in log mode loses no acknowledged action", async () => {
   using kv = await Deno.openKv(":memory:");
-  const first = await process(kv, {
+  const first = await durableProcess(kv, {
     durability: "log",
     snapshotEveryActions: 1000,
     snapshotEveryMs: 60_000,
@@ -152,7 +122,7 @@ Deno.test("a crash in log mode loses no acknowledged action", async () => {
   ]);
   await first.crash();
 
-  const second = await process(kv, { durability: "log" });
+  const second = await durableProcess(kv, { durability: "log" });
   const again = second.manager.get(room.id)!;
   deepEqual(again.state, acknowledged, "every acknowledged action is back");
   equal(again.actionIndex, 3);
@@ -174,7 +144,7 @@ Deno.test("a crash in log mode loses no acknowledged action", async () => {
 
 Deno.test("an action is acknowledged only after its log entry is stored", async () => {
   using kv = await Deno.openKv(":memory:");
-  const p = await process(kv, { durability: "log" });
+  const p = await durableProcess(kv, { durability: "log" });
   const { a, room, ann } = await ticTacToeGame(p.manager);
   const store = new KvRoomStore(kv);
   // When the ack reaches Ann, the entry must already be in KV.
@@ -196,7 +166,7 @@ Deno.test("an action is acknowledged only after its log entry is stored", async 
 
 Deno.test("a graceful stop saves every room; the restart resumes sessions and deadlines", async () => {
   using kv = await Deno.openKv(":memory:");
-  const first = await process(kv, { snapshotEveryActions: 1000, snapshotEveryMs: 60_000 });
+  const first = await durableProcess(kv, { snapshotEveryActions: 1000, snapshotEveryMs: 60_000 });
   const ann = new TestMember();
   const c4 = await first.manager.join({
     mode: "create",
@@ -211,7 +181,7 @@ Deno.test("a graceful stop saves every room; the restart resumes sessions and de
   const before = c4.room.snapshot();
   await first.stop();
 
-  const second = await process(kv);
+  const second = await durableProcess(kv);
   const room = second.manager.get(c4.room.id)!;
   deepEqual(room.state, before.state);
   equal(room.snapshot().turnDeadline, before.turnDeadline, "the turn clock runs on");
@@ -235,7 +205,7 @@ Deno.test("a graceful stop saves every room; the restart resumes sessions and de
 
 Deno.test("finished rooms' data is deleted when the room closes, or swept at its expiry", async () => {
   using kv = await Deno.openKv(":memory:");
-  const p = await process(kv);
+  const p = await durableProcess(kv);
   const { a, b, room } = await ticTacToeGame(p.manager);
   for (
     const [seat, seq, cell] of [[a, 1, 0], [b, 1, 3], [a, 2, 1], [b, 2, 4], [a, 3, 2]] as const
@@ -254,11 +224,11 @@ Deno.test("finished rooms' data is deleted when the room closes, or swept at its
 
   // A room orphaned by a crash is swept by its stored expiry, whatever KV's expireIn did.
   let now = Date.now();
-  const orphan = await process(kv, { roomDataTtlMs: 1000, now: () => now });
+  const orphan = await durableProcess(kv, { roomDataTtlMs: 1000, now: () => now });
   const left = await ticTacToeGame(orphan.manager);
   await orphan.crash();
   now += 2000;
-  const later = await process(kv, { now: () => now });
+  const later = await durableProcess(kv, { now: () => now });
   deepEqual(later.report.expired, [left.room.id]);
   deepEqual(later.report.restored, []);
   await later.stop();
@@ -278,21 +248,21 @@ Deno.test("a 1 MiB state round-trips through chunked snapshots", async () => {
     },
   });
   using kv = await Deno.openKv(":memory:");
-  const first = await process(kv, {}, [big]);
+  const first = await durableProcess(kv, {}, [big]);
   const seat = await first.manager.join({ mode: "create", game: "big" }, new TestMember());
   seat.act(1, "grow", { text: "x".repeat(8 * 1024) });
   await seat.room.idle();
   const state = structuredClone(seat.room.state);
   ok(encodeSnapshot(seat.room.snapshot()).length > 1 << 20, "the snapshot is over 1 MiB");
   await first.stop();
-  const second = await process(kv, {}, [big]);
+  const second = await durableProcess(kv, {}, [big]);
   deepEqual(second.manager.get(seat.room.id)!.state, state);
   await second.stop();
 });
 
 Deno.test("snapshots from a newer release are reported and left in storage", async () => {
   using kv = await Deno.openKv(":memory:");
-  const first = await process(kv);
+  const first = await durableProcess(kv);
   const { room } = await ticTacToeGame(first.manager);
   await first.stop();
   // Rewrite the stored snapshot as a future format version.
@@ -301,7 +271,7 @@ Deno.test("snapshots from a newer release are reported and left in storage", asy
   const future = { ...room.snapshot(), version: 99 } as unknown as RoomSnapshot;
   await store.saveSnapshot({ ...loaded.meta }, encodeSnapshot(future));
 
-  const second = await process(kv);
+  const second = await durableProcess(kv);
   deepEqual(second.report.restored, []);
   equal(second.report.failed[0]?.code, "snapshot_version");
   ok(await store.loadSnapshot(room.id), "the data is kept for a release that can read it");
@@ -310,7 +280,7 @@ Deno.test("snapshots from a newer release are reported and left in storage", asy
 
 Deno.test("each snapshot stores a sequence ceiling SEQ_MARGIN above its seq", async () => {
   using kv = await Deno.openKv(":memory:");
-  const p = await process(kv, { snapshotEveryActions: 1000, snapshotEveryMs: 60_000 });
+  const p = await durableProcess(kv, { snapshotEveryActions: 1000, snapshotEveryMs: 60_000 });
   const { room } = await ticTacToeGame(p.manager);
   await p.durable.flush();
   const meta = (await new KvRoomStore(kv).loadSnapshot(room.id))!.meta;

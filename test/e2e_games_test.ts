@@ -3,8 +3,10 @@
  */
 import assert from "node:assert/strict";
 import { ArbiterError, type Room } from "../client/mod.ts";
-import type { arena, connectFour, ticTacToe } from "../games/mod.ts";
-import { createLogger } from "../server/mod.ts";
+import { type arena, type connectFour, exampleGames, type ticTacToe } from "../games/mod.ts";
+import { defineGame, RoomManager } from "../rooms/mod.ts";
+import { createApp, createLogger, loadConfig, Metrics, silentLogger } from "../server/mod.ts";
+import { openRaw } from "./support/raw_socket.ts";
 import { startTestServer, waitFor } from "./support/test_server.ts";
 
 async function ticTacToePair(t: Awaited<ReturnType<typeof startTestServer>>) {
@@ -343,6 +345,128 @@ Deno.test("the log follows a room by its id: created, joins, game over, disposed
   assert.equal(about("joined").length, 2, "each join names the room");
   assert.deepEqual(about("game over")[0]?.outcome, { winners: ["p1"], reason: "three in a row" });
   assert.equal(about("room disposed")[0]?.reason, "room_closed");
+  ann.leave();
+  bob.leave();
+});
+
+Deno.test("errors about a client's room id or game name do not echo a flood back", async () => {
+  await using t = await startTestServer();
+  const flood = "x".repeat(8000);
+  for (const fields of [{ mode: "join", room: flood }, { mode: "create", game: flood }] as const) {
+    using raw = await openRaw(t.server.wsUrl);
+    const refused = await raw.join(fields).then(() => "joined", (e: Error) => e.message);
+    assert.match(refused, /^join refused: (room|game)_not_found No (room|game named) "x{64}…"\.$/);
+  }
+  const lookup = await fetch(new URL(`/api/rooms/${flood}`, t.server.url));
+  assert.equal(lookup.status, 404);
+  assert.ok((await lookup.text()).length < 200);
+});
+
+Deno.test("POST /api/rooms while the server shuts down answers 503 server_restart", async () => {
+  const manager = new RoomManager({ games: exampleGames });
+  const app = createApp({
+    manager,
+    config: loadConfig({}),
+    log: silentLogger,
+    metrics: new Metrics(),
+    isDraining: () => true,
+  });
+  // The manager is stopped too, as during a shutdown: a retry elsewhere is what the client needs.
+  manager.dispose("server_restart");
+  const response = await app.fetch(
+    new Request("http://localhost/api/rooms", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ game: "tic_tac_toe" }),
+    }),
+  );
+  assert.equal(response.status, 503);
+  assert.equal((await response.json()).code, "server_restart");
+});
+
+// Last in the file: a state that is not data must not crash the server anywhere (an uncaught
+// error would cancel the tests after these).
+
+/** Its setup makes a state the protocol cannot carry (a common "nothing yet" value). */
+const race = defineGame({
+  name: "race",
+  players: { min: 1, max: 2 },
+  setup: () => ({ best: Infinity }),
+  actions: {},
+});
+
+/** Its `spoil` action makes the state non-finite (0 / 0). */
+const meter = defineGame({
+  name: "meter",
+  players: { min: 1, max: 2 },
+  setup: () => ({ level: 0, samples: [] as number[] }),
+  actions: {
+    spoil: {
+      apply(state) {
+        state.level = state.samples.length / state.samples.length;
+      },
+    },
+  },
+});
+
+Deno.test("a game whose state is not data gets internal (never a client-frame code), logged with its name; the server plays on", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger("info", (line) => lines.push(JSON.parse(line)));
+  await using t = await startTestServer({}, { log, games: [...exampleGames, race, meter] });
+  // Refused at creation, over HTTP and over a socket, rather than at every join.
+  const created = await fetch(new URL("/api/rooms", t.server.url), {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ game: "race" }),
+  });
+  assert.equal(created.status, 500);
+  assert.deepEqual(await created.json(), {
+    code: "internal",
+    message: "Unexpected server error.",
+  });
+  using racer = await openRaw(t.server.wsUrl);
+  await assert.rejects(racer.join({ mode: "create", game: "race" }), /join refused: internal /);
+  assert.equal((await racer.closedWithin(5000)).code, 1011);
+  assert.equal(t.server.manager.size, 0);
+
+  // A state that turns NaN later costs that room's players their connection (to resume), no more.
+  using spoiler = await openRaw(t.server.wsUrl);
+  await spoiler.join({ mode: "create", game: "meter" });
+  await spoiler.send({ kind: "action", seq: 1, name: "spoil", payload: null });
+  const error = await spoiler.next((m) => m.kind === "error");
+  assert.equal(error.kind === "error" && error.code, "internal");
+  assert.equal((await spoiler.closedWithin(5000)).code, 1011);
+  // Other rooms play on.
+  const { ann, bob } = await ticTacToePair(t);
+  await ann.send("place", { cell: 0 });
+  await bob.send("place", { cell: 4 });
+  const roomErrors = lines.filter((l) => l.msg === "room error");
+  assert.ok(
+    roomErrors.some((l) => l.game === "race" && /state\.best: Infinity/.test(String(l.error))),
+    JSON.stringify(roomErrors),
+  );
+  assert.ok(
+    roomErrors.some((l) => l.game === "meter" && /state\.level: NaN/.test(String(l.error))),
+    JSON.stringify(roomErrors),
+  );
+  ann.leave();
+  bob.leave();
+});
+
+Deno.test("a room whose state turned NaN is not saved, and its save timer does not crash the server", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger("info", (line) => lines.push(JSON.parse(line)));
+  await using t = await startTestServer({ SNAPSHOT_EVERY_MS: "5" }, {
+    log,
+    games: [...exampleGames, meter],
+  });
+  using spoiler = await openRaw(t.server.wsUrl);
+  await spoiler.join({ mode: "create", game: "meter" });
+  await spoiler.send({ kind: "action", seq: 1, name: "spoil", payload: null });
+  await spoiler.closedWithin(5000);
+  await waitFor(() => lines.some((l) => l.msg === "room not saved"), "a failed save logged");
+  const { ann, bob } = await ticTacToePair(t);
+  await ann.send("place", { cell: 0 });
   ann.leave();
   bob.leave();
 });

@@ -5,6 +5,7 @@ import {
   PersistenceError,
   SNAPSHOT_FORMAT_VERSION,
 } from "../persistence/mod.ts";
+import { loadConfig, MAX_FRAME_BYTES_CAP } from "../server/config.ts";
 
 function meta(room: string, expiresAt: number) {
   return {
@@ -39,7 +40,7 @@ Deno.test("a 1 MiB snapshot round-trips through chunks and replaces the previous
   const second = randomBytes(300_000, 2);
   await store.saveSnapshot(meta("big", Date.now() + 60_000), second);
   const loaded = await store.loadSnapshot("big");
-  assert.equal(loaded?.meta.generation, 2);
+  assert.notEqual(loaded?.meta.generation, saved.generation, "a new generation");
   assert.deepEqual(loaded?.bytes, second);
   // The first generation's chunks are gone.
   let chunks = 0;
@@ -53,10 +54,13 @@ Deno.test("a save after another store wrote the room starts from what is stored"
   const other = new KvRoomStore(kv);
   await mine.saveSnapshot(meta("r", Date.now() + 60_000), randomBytes(100_000, 1));
   // Another writer (e.g. this room's next owner) replaced it: what `mine` remembers is stale.
-  await other.saveSnapshot(meta("r", Date.now() + 60_000), randomBytes(200_000, 2));
+  const replaced = await other.saveSnapshot(
+    meta("r", Date.now() + 60_000),
+    randomBytes(200_000, 2),
+  );
   const third = randomBytes(70_000, 3);
   const saved = await mine.saveSnapshot(meta("r", Date.now() + 60_000), third);
-  assert.equal(saved.generation, 3);
+  assert.notEqual(saved.generation, replaced.generation);
   assert.deepEqual((await other.loadSnapshot("r"))?.bytes, third);
   let chunks = 0;
   for await (const _ of kv.list({ prefix: ["arbiter", "rooms", "r", "chunk"] })) chunks++;
@@ -143,4 +147,168 @@ Deno.test("openKv makes the folder of a KV file, and none for a KV server's URL"
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+const KiB = 1024;
+
+/** `kv`, but every commit after the first `commits` fails, as if the process had died. */
+function dyingAfter(kv: Deno.Kv, commits: number): Deno.Kv {
+  let count = 0;
+  return new Proxy(kv, {
+    get(target, property) {
+      if (property === "atomic") {
+        return () => {
+          const atomic = target.atomic();
+          const commit = atomic.commit.bind(atomic);
+          atomic.commit = () =>
+            ++count > commits ? Promise.reject(new Error("process killed")) : commit();
+          return atomic;
+        };
+      }
+      const value = Reflect.get(target, property);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+async function keysUnder(kv: Deno.Kv, ...prefix: Deno.KvKeyPart[]): Promise<Deno.KvKey[]> {
+  const keys: Deno.KvKey[] = [];
+  for await (const entry of kv.list({ prefix: ["arbiter", ...prefix] })) keys.push(entry.key);
+  return keys;
+}
+
+Deno.test("a save cut short after a chunk commit leaves nothing that breaks a later snapshot", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await new KvRoomStore(kv).saveSnapshot(
+    meta("r1", Date.now() + 60_000),
+    randomBytes(100 * KiB, 1),
+  );
+  // The process dies between a chunk commit and the meta switch of a large save.
+  const dying = new KvRoomStore(dyingAfter(kv, 1));
+  await assert.rejects(
+    dying.saveSnapshot(meta("r1", Date.now() + 60_000), randomBytes(800 * KiB, 2)),
+  );
+  const restarted = new KvRoomStore(kv);
+  assert.deepEqual((await restarted.loadSnapshot("r1"))?.bytes, randomBytes(100 * KiB, 1));
+  // Its chunks are left (the cleanup died with it) but marked loose...
+  assert.equal((await keysUnder(kv, "rooms", "r1", "loose")).length, 1);
+  // ...and the next save (the restored room's) deletes them.
+  const again = randomBytes(100 * KiB, 3);
+  const saved = await restarted.saveSnapshot(meta("r1", Date.now() + 60_000), again);
+  assert.deepEqual((await new KvRoomStore(kv).loadSnapshot("r1"))?.bytes, again);
+  assert.equal((await keysUnder(kv, "rooms", "r1", "chunk")).length, saved.chunks);
+  assert.deepEqual(await keysUnder(kv, "rooms", "r1", "loose"), []);
+});
+
+Deno.test("an owner that lost its fence writes none of its chunks over the new owner's snapshot", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const ownerKey = ["owner", "r1"];
+  const a = await kv.set(ownerKey, "A");
+  const storeA = new KvRoomStore(kv, {
+    fence: () => ({ key: ownerKey, versionstamp: a.versionstamp }),
+  });
+  await storeA.saveSnapshot(meta("r1", Date.now() + 60_000), randomBytes(700 * KiB, 1));
+  // B takes the room over and saves it; A has not noticed and saves once more.
+  const b = await kv.set(ownerKey, "B");
+  const storeB = new KvRoomStore(kv, {
+    fence: () => ({ key: ownerKey, versionstamp: b.versionstamp }),
+  });
+  const state = randomBytes(800 * KiB, 2);
+  await storeB.saveSnapshot(meta("r1", Date.now() + 60_000), state);
+  await assert.rejects(
+    storeA.saveSnapshot(meta("r1", Date.now() + 60_000), randomBytes(800 * KiB, 3)),
+    PersistenceError,
+  );
+  assert.deepEqual((await new KvRoomStore(kv).loadSnapshot("r1"))?.bytes, state);
+  const chunks = await keysUnder(kv, "rooms", "r1", "chunk");
+  assert.equal(chunks.length, (await storeB.readMeta("r1"))?.chunks, "A left no chunks behind");
+});
+
+Deno.test("a load reads exactly the meta's chunks and refuses corrupt data with a typed error", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const store = new KvRoomStore(kv);
+  const bytes = randomBytes(150 * KiB, 1);
+  const saved = await store.saveSnapshot(meta("r1", Date.now() + 60_000), bytes);
+  const chunk = (i: number) => ["arbiter", "rooms", "r1", "chunk", saved.generation, i];
+  // A stray chunk past the last one is not read.
+  await kv.set(chunk(saved.chunks), new Uint8Array(10));
+  assert.deepEqual((await store.loadSnapshot("r1"))?.bytes, bytes);
+
+  const corrupt = { name: "PersistenceError", code: "snapshot_corrupt" };
+  await kv.set(chunk(1), "not bytes");
+  await assert.rejects(store.loadSnapshot("r1"), corrupt);
+  await kv.delete(chunk(1));
+  await assert.rejects(store.loadSnapshot("r1"), corrupt);
+  await kv.set(chunk(1), new Uint8Array(10));
+  await assert.rejects(store.loadSnapshot("r1"), corrupt);
+  await kv.set(["arbiter", "meta", "r1"], null);
+  await assert.rejects(store.loadSnapshot("r1"), corrupt);
+  await kv.set(["arbiter", "meta", "r1"], { ...saved, bytes: 2 ** 52 });
+  await assert.rejects(store.loadSnapshot("r1"), corrupt);
+});
+
+Deno.test("sweep and listRooms pass over a garbled meta", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const store = new KvRoomStore(kv);
+  await store.saveSnapshot(meta("old", 1), new Uint8Array([1]));
+  await kv.set(["arbiter", "meta", "junk"], null);
+  await kv.set(["arbiter", "meta", "worse"], 42);
+  const garbled: string[] = [];
+  const rooms = await store.listRooms((room, error) => {
+    assert.equal(error.code, "snapshot_corrupt");
+    garbled.push(room);
+  });
+  assert.deepEqual(rooms.map((m) => m.room), ["old"]);
+  assert.deepEqual(garbled, ["junk", "worse"]);
+  assert.deepEqual(await store.sweep(), ["old"]);
+  assert.equal(await store.readMeta("junk"), null);
+});
+
+Deno.test("a logged action larger than a KV value is stored in parts, read back and trimmed", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const store = new KvRoomStore(kv);
+  const payload = { lines: Array.from({ length: 9 }, (_, i) => String(i).repeat(8 * KiB)) };
+  const big = { index: 1, seq: 1, time: 5, player: "p1", action: "post", payload };
+  const small = { index: 2, seq: 2, time: 6, player: "p1", action: "post", payload: { lines: [] } };
+  await store.appendLog("r1", big, Date.now() + 60_000);
+  await store.appendLog("r1", small, Date.now() + 60_000);
+  assert.deepEqual(await new KvRoomStore(kv).readLog("r1", 0), [big, small]);
+  assert.equal((await keysUnder(kv, "rooms", "r1", "logpart")).length, 2);
+  await store.trimLog("r1", 1);
+  assert.deepEqual(await store.readLog("r1", 0), [small]);
+  assert.deepEqual(await keysUnder(kv, "rooms", "r1", "logpart"), []);
+  // Past what one commit holds: a typed refusal, not KV's error.
+  const huge = { ...small, index: 3, payload: { lines: Array(100).fill("x".repeat(8 * KiB)) } };
+  await assert.rejects(store.appendLog("r1", huge, Date.now() + 60_000), {
+    name: "PersistenceError",
+    code: "log_entry_too_large",
+  });
+});
+
+Deno.test("an append after KV expired an idle room's log head goes on from the known index", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const store = new KvRoomStore(kv);
+  const entry = (index: number) => ({
+    index,
+    seq: index,
+    time: 0,
+    player: "p1",
+    action: "a",
+    payload: null,
+  });
+  await store.appendLog("r1", entry(1), Date.now() + 60_000);
+  await kv.delete(["arbiter", "rooms", "r1", "head"]); // what KV's own expiry does
+  await store.appendLog("r1", entry(2), Date.now() + 60_000);
+  assert.deepEqual((await store.readLog("r1", 0)).map((e) => e.index), [1, 2]);
+});
+
+Deno.test("MAX_FRAME_BYTES above what one log commit holds is a configuration error", () => {
+  assert.equal(
+    loadConfig({ MAX_FRAME_BYTES: String(MAX_FRAME_BYTES_CAP) }).maxFrameBytes,
+    MAX_FRAME_BYTES_CAP,
+  );
+  assert.throws(
+    () => loadConfig({ MAX_FRAME_BYTES: String(MAX_FRAME_BYTES_CAP + 1) }),
+    /MAX_FRAME_BYTES must be at most 524288 \(512 KiB\).*log durability/,
+  );
 });

@@ -68,6 +68,46 @@ Deno.test("clone copies data deeply and refuses what is not data, naming where",
   throws(() => clone({ d: new Date() }), /a Date is not data/);
 });
 
+Deno.test("clone refuses NaN, infinities and keys no peer accepts, naming where", () => {
+  // `best: Infinity` passed room creation, then made every welcome fail to encode.
+  throws(
+    () => clone({ best: Infinity }),
+    /^TypeError: state\.best: Infinity is not a finite number/,
+  );
+  throws(() => clone({ a: [1, -Infinity] }), /state\.a\[1\]: -Infinity is not a finite number/);
+  throws(() => clone(NaN), /^TypeError: state: NaN is not a finite number/);
+  throws(() => clone({ o: { constructor: 1 } }), /state\.o\.constructor: the key constructor/);
+  // An own `__proto__` key (as JSON.parse makes) must not become the copy's prototype.
+  throws(() => clone(JSON.parse('{"__proto__": {"x": 1}}')), /state\.__proto__: the key __proto__/);
+});
+
+Deno.test("Mirror.update names the path of a value that is not data, however it was added", () => {
+  const state: { [k: string]: Value } = { deep: { n: 1 }, list: [1] };
+  const mirror = new Mirror(state);
+  (state.deep as { n: number }).n = NaN;
+  throws(() => mirror.update(state), /^TypeError: state\.deep\.n: NaN is not a finite number/);
+  const cases: [(s: typeof state) => void, RegExp][] = [
+    [(s) => s.fresh = { x: [Infinity] }, /state\.fresh\.x\[0\]: Infinity/],
+    [(s) => (s.list as number[]).push(2, NaN), /state\.list\[2\]: NaN/],
+    [
+      (s) => s["constructor"] = 1 as never,
+      /state\.constructor: the key constructor is not allowed/,
+    ],
+  ];
+  for (const [spoil, expected] of cases) {
+    const spoiled: { [k: string]: Value } = { list: [1] };
+    const m = new Mirror(spoiled);
+    spoil(spoiled);
+    throws(() => m.update(spoiled), expected);
+    // Through an encoder, the mirror's error comes first: it names the path, the encoder would not.
+    const again = new Mirror({ list: [1] });
+    const encoder = new DeltaEncoder();
+    encoder.begin();
+    throws(() => again.updateInto(spoiled, encoder), expected);
+    encoder.abort();
+  }
+});
+
 // --- property test -----------------------------------------------------------------------
 
 function randomValue(r: Random, depth: number): Value {

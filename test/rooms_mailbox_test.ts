@@ -69,8 +69,25 @@ Deno.test("clear drops queued tasks", async () => {
   let release!: () => void;
   box.post(() => new Promise<void>((r) => (release = r)));
   box.post(() => void order.push(1));
-  box.clear();
+  box.clear(new Error("gone"));
   release();
   await box.idle();
   deepEqual(order, []);
+});
+
+Deno.test("clear rejects the calls it drops with its error, so no caller waits forever", async () => {
+  const box = new Mailbox(() => {});
+  let release!: () => void;
+  const running = box.call(() => new Promise<string>((r) => (release = () => r("ran"))));
+  const ran: string[] = [];
+  const queued = box.call(() => void ran.push("queued"));
+  const closed = new Error("closed");
+  box.clear(closed);
+  // Rejected at once, while the running task still holds the queue.
+  await rejects(queued, (error) => error === closed);
+  release();
+  equal(await running, "ran", "the running call is not dropped");
+  await box.idle();
+  deepEqual(ran, []);
+  equal(await box.call(() => 1), 1, "the box takes new work after a clear");
 });

@@ -195,11 +195,15 @@ Deno.test("idle rooms leave the manager; dispose closes everyone and refuses mor
   equal(seat.room.disposed, true);
   equal(manager.size, 0);
   equal(clock.pending, 0);
-  throws(() => manager.create("arena"), code("room_closed"));
+  // Stopped for a restart, it tells latecomers to come back (not that their room is gone).
+  throws(() => manager.create("arena"), code("server_restart"));
   await rejects(
     manager.join({ mode: "create", game: "arena" }, new TestMember()),
-    code("room_closed"),
+    code("server_restart"),
   );
+  const closed = makeManager().manager;
+  closed.dispose();
+  throws(() => closed.create("arena"), code("room_closed"));
 });
 
 Deno.test("a seed makes room ids and room randomness repeatable", () => {

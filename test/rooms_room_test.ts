@@ -1,11 +1,12 @@
-import { deepEqual, equal, ok, rejects } from "node:assert/strict";
-import { ArbiterError, type Value } from "../protocol/mod.ts";
+import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
+import { ArbiterError, ProtocolError, type Value } from "../protocol/mod.ts";
 import {
   defineGame,
   type JournalEntry,
   ManualClock,
   Room,
   type RoomInit,
+  RoomManager,
   type Seat,
   t,
 } from "../rooms/mod.ts";
@@ -414,9 +415,10 @@ Deno.test("a dropped player keeps the seat for the grace window and resumes with
   equal(welcome.replay, true);
   equal(welcome.resumed, true);
   equal(welcome.seq, lastSeen);
-  equal(welcome.ack, 1);
+  equal(welcome.ack, 0, "the acknowledgement rides on the last replayed delta");
   equal(away.frames.length - framesBefore, 1 + 3, "the welcome and exactly the missed deltas");
-  deepEqual(away.received("delta").slice(-3).map((d) => d.ackDelta), [0, 0, 0]);
+  deepEqual(away.received("delta").slice(-3).map((d) => d.ackDelta), [0, 0, 1]);
+  equal(away.ack, 1);
   assertInSync(room, members);
   equal(back.player, "p2");
   equal(room.players[1].presence, "connected");
@@ -730,6 +732,166 @@ Deno.test("state that is not data fails at creation with the path", () => {
     message = (e as Error).message;
   }
   ok(message.startsWith("state.when: a Map is not data"), message);
+});
+
+const race = defineGame({
+  name: "race",
+  players: { min: 1, max: 2 },
+  // A common "nothing yet" value, which the protocol cannot carry.
+  setup: () => ({ laps: [{ best: Infinity }] }),
+  actions: {},
+});
+
+Deno.test("state holding NaN or an infinity fails at creation with the path, not at every join", async () => {
+  throws(
+    () => makeRoom(race),
+    /^TypeError: state\.laps\[0\]\.best: Infinity is not a finite number/,
+  );
+  // Through a manager: the game's bug is reported with its name, the client gets `internal`.
+  const reported: [string, string][] = [];
+  const manager = new RoomManager({
+    games: [race],
+    clock: new ManualClock(),
+    onError: (error, room) => reported.push([room.game, (error as Error).message]),
+  });
+  for (const mode of ["create", "join_or_create"] as const) {
+    await rejects(
+      manager.join({ mode, game: "race" }, new TestMember()),
+      (e) => e instanceof ArbiterError && !(e instanceof ProtocolError) && e.code === "internal",
+    );
+  }
+  throws(() => manager.create("race"), (e) => e instanceof ArbiterError && e.code === "internal");
+  equal(reported.length, 3);
+  equal(reported[0][0], "race");
+  match(reported[0][1], /state\.laps\[0\]\.best: Infinity/);
+  equal(manager.size, 0, "no half-made room is left behind");
+  manager.dispose();
+});
+
+Deno.test("a welcome that cannot be encoded is internal to the client, never a decoding code", async () => {
+  // Stands in for any server-side encoding failure: a ProtocolError's code (bad_field) would
+  // tell the client that its own frame was wrong.
+  const garbled = defineGame({
+    name: "garbled",
+    players: { min: 1, max: 2 },
+    setup: () => ({}),
+    view: () => {
+      throw new ProtocolError("bad_field", "not encodable");
+    },
+    actions: {},
+  });
+  const reported: string[] = [];
+  const manager = new RoomManager({
+    games: [garbled],
+    clock: new ManualClock(),
+    onError: (error, room) => reported.push(`${room.game}: ${(error as Error).message}`),
+  });
+  await rejects(
+    manager.join({ mode: "join_or_create", game: "garbled" }, new TestMember()),
+    (e) => e instanceof ArbiterError && !(e instanceof ProtocolError) && e.code === "internal",
+  );
+  deepEqual(reported, ["garbled: not encodable"]);
+  manager.dispose();
+});
+
+Deno.test("an action that makes the state non-finite costs its audience a resume, not the room", async () => {
+  const gauge = defineGame({
+    name: "gauge",
+    players: { min: 1, max: 2 },
+    setup: () => ({ level: 0, samples: [] as number[] }),
+    actions: {
+      spoil: {
+        apply(state) {
+          state.level = state.samples.length / state.samples.length; // 0 / 0
+        },
+      },
+      mend: {
+        apply(state) {
+          state.samples.push(1);
+          state.level = 1;
+        },
+      },
+    },
+    // The game heals itself once someone is back (a later tick or action could as well).
+    onReconnect(state) {
+      if (Number.isNaN(state.level)) state.level = -1;
+    },
+  });
+  const { room, errors } = makeRoom(gauge);
+  const { members, seats } = await seatPlayers(room, 2);
+  seats[0].act(1, "spoil", null);
+  match(String(errors[0]), /^TypeError: state\.level: NaN is not a finite number/);
+  for (const member of members) {
+    deepEqual(member.received("error").map((e) => e.code), ["internal"]);
+    equal(member.closed?.code, 1011);
+  }
+  equal(room.disposed, false);
+  deepEqual(room.players.map((p) => p.presence), ["disconnected", "disconnected"]);
+  // Resuming works although the state is still broken (the welcome carries what was last
+  // sent), and once the game mends its state, broadcasts flow again.
+  const ann = members[0];
+  ann.reopen();
+  const back = await room.join({ resume: { session: seats[0].session, seq: ann.seq } }, ann);
+  equal(ann.welcomes.at(-1)!.replay, undefined, "a full state: a broadcast went missing");
+  equal(ann.closed, null);
+  deepEqual(ann.state, { level: -1, samples: [] });
+  back.act(2, "mend", null);
+  equal(ann.ack, 2);
+  assertInSync(room, [ann]);
+  deepEqual(ann.state, { level: 1, samples: [1] });
+  room.dispose();
+});
+
+/** What became of `promise` within `ms`: "resolved", "rejected <code>" or "pending". */
+async function outcomeWithin(promise: Promise<unknown>, ms = 500): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise.then(() => "resolved", (e) => `rejected ${(e as ArbiterError).code}`),
+      new Promise<string>((resolve) => timer = setTimeout(() => resolve("pending"), ms)),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("a join queued behind a journal write rejects with the dispose reason when the room is disposed", async () => {
+  for (const reason of ["server_restart", "room_closed"] as const) {
+    let release!: () => void;
+    const journal = { append: () => new Promise<void>((resolve) => release = resolve) };
+    const { room } = makeRoom(ticTacToe, { journal });
+    const { seats } = await seatPlayers(room, 2);
+    seats[0].act(1, "place", { cell: 0 }); // the mailbox now waits for the journal
+    const watcher = new TestMember();
+    const queued = room.join({ name: "watcher", spectator: true }, watcher);
+    room.dispose(reason);
+    release();
+    equal(await outcomeWithin(queued), `rejected ${reason}`);
+    deepEqual(watcher.frames, [], "the queued join never ran");
+  }
+});
+
+Deno.test("a room disposed under a queued join_or_create does not hold up the game's later ones", async () => {
+  let release!: () => void;
+  const manager = new RoomManager({
+    games: [arena],
+    clock: new ManualClock(),
+    journal: () => ({ append: () => new Promise<void>((resolve) => release = resolve) }),
+  });
+  const join = () => manager.join({ mode: "join_or_create", game: "arena" }, new TestMember());
+  const p1 = await join();
+  await join();
+  p1.act(1, "move", { dx: 1, dy: 0, seq: 1 }); // journal write in flight
+  const queued = join(); // waits in the room's mailbox, and holds arena's join_or_create queue
+  await new Promise((r) => setTimeout(r, 0));
+  manager.get(p1.room.id)!.dispose("server_restart"); // e.g. the cluster lost the room's lease
+  release();
+  const later = join();
+  deepEqual([await outcomeWithin(queued), await outcomeWithin(later)], [
+    "rejected server_restart",
+    "resolved",
+  ]);
+  manager.dispose();
 });
 
 Deno.test("onDisconnect runs on a drop and onReconnect on the resume; their changes reach everyone", async () => {

@@ -155,7 +155,7 @@ const SERVER: [string, ServerMessage][] = [
     game: "tictactoe",
     player: "p1",
     session: "s3cr3t",
-    ack: 3,
+    ack: 0,
     state: null,
     players: [],
     actions: ["place"],
@@ -163,6 +163,7 @@ const SERVER: [string, ServerMessage][] = [
     refs: [],
     resumed: true,
     replay: true,
+    rejected: [{ seq: 3, code: "not_your_turn", message: "wait" }],
   }],
   ["welcome-spectator-over", {
     kind: "welcome",

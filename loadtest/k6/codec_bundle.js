@@ -1159,6 +1159,7 @@ function writeWelcomeBody(w, msg) {
   if (!replay) n += 3;
   if (msg.replay !== void 0) n++;
   if (msg.outcome !== void 0) n++;
+  if (msg.rejected !== void 0) n++;
   w.head(5, n);
   w.text("r");
   w.text(asString(msg.room, "welcome.room"));
@@ -1210,6 +1211,29 @@ function writeWelcomeBody(w, msg) {
     w.text("o");
     writeOutcome(w, msg.outcome, "welcome.outcome");
   }
+  if (msg.rejected !== void 0) {
+    const rejected = asArray(msg.rejected, "welcome.rejected");
+    w.text("j");
+    w.head(4, rejected.length);
+    for (let i = 0; i < rejected.length; i++) {
+      const r = asMap(rejected[i], `welcome.rejected[${i}]`);
+      w.head(4, 3);
+      w.uint(asUint(r.seq, `welcome.rejected[${i}].seq`));
+      w.text(asCode(r.code, `welcome.rejected[${i}].code`));
+      w.text(asString(r.message, `welcome.rejected[${i}].message`));
+    }
+  }
+}
+function readRejected(v, field) {
+  return asArray(v, field).map((item, i) => {
+    const t = asArray(item, `${field}[${i}]`);
+    if (t.length !== 3) badField(`${field}[${i}]`, "[seq, code, message]");
+    return {
+      seq: asUint(t[0], `${field}[${i}].seq`),
+      code: asCode(t[1], `${field}[${i}].code`),
+      message: asString(t[2], `${field}[${i}].message`)
+    };
+  });
 }
 function readWelcome(c, limits) {
   const seq = c.varint();
@@ -1273,6 +1297,7 @@ function readWelcome(c, limits) {
   }
   if (replay !== void 0) msg.replay = replay;
   if (b.o !== void 0) msg.outcome = readOutcome(b.o, "welcome.outcome (o)");
+  if (b.j !== void 0) msg.rejected = readRejected(b.j, "welcome.rejected (j)");
   return msg;
 }
 function encodeDeltaFrame(seq, dt, ackDelta, ops) {
