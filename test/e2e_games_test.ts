@@ -8,6 +8,7 @@ import { defineGame, RoomManager } from "../rooms/mod.ts";
 import { createApp, createLogger, loadConfig, Metrics, silentLogger } from "../server/mod.ts";
 import { openRaw } from "./support/raw_socket.ts";
 import { startTestServer, waitFor } from "./support/test_server.ts";
+import { gauge } from "./support/test_games.ts";
 
 async function ticTacToePair(t: Awaited<ReturnType<typeof startTestServer>>) {
   const ann = await t.client({ name: "ann" }).create<typeof ticTacToe>("tic_tac_toe");
@@ -395,24 +396,10 @@ const race = defineGame({
   actions: {},
 });
 
-/** Its `spoil` action makes the state non-finite (0 / 0). */
-const meter = defineGame({
-  name: "meter",
-  players: { min: 1, max: 2 },
-  setup: () => ({ level: 0, samples: [] as number[] }),
-  actions: {
-    spoil: {
-      apply(state) {
-        state.level = state.samples.length / state.samples.length;
-      },
-    },
-  },
-});
-
 Deno.test("a game whose state is not data gets internal (never a client-frame code), logged with its name; the server plays on", async () => {
   const lines: Record<string, unknown>[] = [];
   const log = createLogger("info", (line) => lines.push(JSON.parse(line)));
-  await using t = await startTestServer({}, { log, games: [...exampleGames, race, meter] });
+  await using t = await startTestServer({}, { log, games: [...exampleGames, race, gauge] });
   // Refused at creation, over HTTP and over a socket, rather than at every join.
   const created = await fetch(new URL("/api/rooms", t.server.url), {
     method: "POST",
@@ -431,7 +418,7 @@ Deno.test("a game whose state is not data gets internal (never a client-frame co
 
   // A state that turns NaN later costs that room's players their connection (to resume), no more.
   using spoiler = await openRaw(t.server.wsUrl);
-  await spoiler.join({ mode: "create", game: "meter" });
+  await spoiler.join({ mode: "create", game: "gauge" });
   await spoiler.send({ kind: "action", seq: 1, name: "spoil", payload: null });
   const error = await spoiler.next((m) => m.kind === "error");
   assert.equal(error.kind === "error" && error.code, "internal");
@@ -446,7 +433,7 @@ Deno.test("a game whose state is not data gets internal (never a client-frame co
     JSON.stringify(roomErrors),
   );
   assert.ok(
-    roomErrors.some((l) => l.game === "meter" && /state\.level: NaN/.test(String(l.error))),
+    roomErrors.some((l) => l.game === "gauge" && /state\.level: NaN/.test(String(l.error))),
     JSON.stringify(roomErrors),
   );
   ann.leave();
@@ -458,10 +445,10 @@ Deno.test("a room whose state turned NaN is not saved, and its save timer does n
   const log = createLogger("info", (line) => lines.push(JSON.parse(line)));
   await using t = await startTestServer({ SNAPSHOT_EVERY_MS: "5" }, {
     log,
-    games: [...exampleGames, meter],
+    games: [...exampleGames, gauge],
   });
   using spoiler = await openRaw(t.server.wsUrl);
-  await spoiler.join({ mode: "create", game: "meter" });
+  await spoiler.join({ mode: "create", game: "gauge" });
   await spoiler.send({ kind: "action", seq: 1, name: "spoil", payload: null });
   await spoiler.closedWithin(5000);
   await waitFor(() => lines.some((l) => l.msg === "room not saved"), "a failed save logged");

@@ -12,6 +12,7 @@ import {
 } from "../rooms/mod.ts";
 import { TestMember } from "../rooms/testing.ts";
 import { arena, connectFour, ticTacToe } from "../games/mod.ts";
+import { gauge } from "./support/test_games.ts";
 
 const counter = defineGame({
   name: "counter",
@@ -795,28 +796,6 @@ Deno.test("a welcome that cannot be encoded is internal to the client, never a d
 });
 
 Deno.test("an action that makes the state non-finite costs its audience a resume, not the room", async () => {
-  const gauge = defineGame({
-    name: "gauge",
-    players: { min: 1, max: 2 },
-    setup: () => ({ level: 0, samples: [] as number[] }),
-    actions: {
-      spoil: {
-        apply(state) {
-          state.level = state.samples.length / state.samples.length; // 0 / 0
-        },
-      },
-      mend: {
-        apply(state) {
-          state.samples.push(1);
-          state.level = 1;
-        },
-      },
-    },
-    // The game heals itself once someone is back (a later tick or action could as well).
-    onReconnect(state) {
-      if (Number.isNaN(state.level)) state.level = -1;
-    },
-  });
   const { room, errors } = makeRoom(gauge);
   const { members, seats } = await seatPlayers(room, 2);
   seats[0].act(1, "spoil", null);
