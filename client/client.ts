@@ -111,6 +111,11 @@ export function connect(url: string, options: ClientOptions = {}): ArbiterClient
 /** `http://h/` → `ws://h/ws`; `ws://h/ws` unchanged. */
 function toWebSocketUrl(url: string): string {
   const parsed = new URL(url);
+  if (!["ws:", "wss:", "http:", "https:"].includes(parsed.protocol)) {
+    throw new TypeError(
+      `An Arbiter server URL starts with ws://, wss://, http:// or https://, not ${parsed.protocol}//`,
+    );
+  }
   if (parsed.protocol === "http:" || parsed.protocol === "https:") {
     parsed.protocol = parsed.protocol === "https:" ? "wss:" : "ws:";
     if (parsed.pathname === "/" || parsed.pathname === "") parsed.pathname = "/ws";

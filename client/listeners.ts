@@ -19,7 +19,10 @@
 export class Listeners<T> {
   #set = new Set<(value: T) => void>();
 
-  /** Adds a callback; returns a function that removes it. */
+  /**
+   * Adds a callback; returns a function that removes it. As with `addEventListener`, adding
+   * the same function again keeps one entry, which either returned function removes.
+   */
   add(callback: (value: T) => void): () => void {
     this.#set.add(callback);
     return () => this.#set.delete(callback);

@@ -49,7 +49,11 @@ export interface ClientOptions {
   reconnect?:
     | false
     | (BackoffOptions & {
-      /** Give up after this many failed attempts in a row. Default: never. */
+      /**
+       * Give up after this many failed attempts in a row. Default: never. An attempt whose
+       * connection broke within 5 s of its welcome counts as failed, and the backoff keeps
+       * growing across such attempts.
+       */
       maxAttempts?: number;
       /** Report `offline` after this many failed attempts. Default 3. */
       offlineAfter?: number;
@@ -139,6 +143,11 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   #status: ConnectionStatus = "connecting";
   /** Whether a `welcome` ever arrived: until then every attempt is a first join. */
   #welcomed = false;
+  /**
+   * Sent with every first-join attempt (PROTOCOL.md 6.1): a retry after a welcome lost with its
+   * connection gets the seat (and room) the lost one took, not a second one.
+   */
+  readonly #joinKey = newJoinKey();
   /** When the current socket last received a frame (a silent link is a dead one). */
   #lastHeardAt = 0;
   #roomId = "";
@@ -156,6 +165,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   #nextActionSeq = 1;
   #pending = new Map<number, PendingAction>();
   #attempt = 0;
+  /** When the current connection's `welcome` arrived (0: not welcomed yet). */
+  #welcomedAt = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #pingTimer: ReturnType<typeof setInterval> | undefined;
   #rtt = NaN;
@@ -393,7 +404,15 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     try {
       socket = new WS(this.#socketUrl(), SUBPROTOCOL);
     } catch (error) {
-      if (!farewell) this.#onSocketGone(null, `cannot open socket: ${(error as Error).message}`);
+      // The constructor refuses what no retry can fix (a malformed URL, a blocked port).
+      if (!farewell) {
+        this.#close(
+          new ArbiterError(
+            "unreachable",
+            `Cannot open a WebSocket to ${this.#socketUrl()}: ${(error as Error).message}`,
+          ),
+        );
+      }
       return;
     }
     socket.binaryType = "arraybuffer";
@@ -473,6 +492,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
         resume: { session: this.#session, seq: this.#forceFullState ? 0 : this.#seq },
       }
       : { kind: "join", version: PROTOCOL_VERSION, ...this.#target };
+    if (!resuming && !farewell && !this.#target.spectator) join.key = this.#joinKey;
     if (this.#options.name !== undefined) join.name = this.#options.name;
     if (token !== undefined) join.token = token;
     socket.send(encodeClientMessage(join));
@@ -499,6 +519,12 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       );
       return;
     }
+    // Backoff starts over only after a connection that lasted: one that breaks right after its
+    // welcome (a room that cannot send its state) must not bring the client back at once, forever.
+    if (this.#welcomedAt > 0 && Date.now() - this.#welcomedAt >= STABLE_CONNECTION_MS) {
+      this.#attempt = 0;
+    }
+    this.#welcomedAt = 0;
     const policy = this.#options.reconnect;
     const firstJoin = !this.#welcomed;
     // The first join failing for a reason other than the network is the caller's to handle.
@@ -637,7 +663,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     const ended = Boolean(welcome.outcome) && this.#outcome === null;
     if (welcome.outcome) this.#outcome = welcome.outcome;
     this.#welcomed = true;
-    this.#attempt = 0;
+    this.#welcomedAt = Date.now();
     this.#lastError = null;
     // Refusals lost with the old connection come first; then what `ack` covers was applied.
     for (const refused of welcome.rejected ?? []) {
@@ -763,6 +789,23 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     clearInterval(this.#pingTimer);
     this.#pingTimer = undefined;
   }
+}
+
+/** How long a welcomed connection must last before reconnect backoff starts over, ms. */
+const STABLE_CONNECTION_MS = 5_000;
+
+const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/** A join key: 144 random bits, base64url (24 characters); browsers have `crypto` too. */
+function newJoinKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(18));
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 3) {
+    const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    out += BASE64URL[n >> 18] + BASE64URL[(n >> 12) & 63] + BASE64URL[(n >> 6) & 63] +
+      BASE64URL[n & 63];
+  }
+  return out;
 }
 
 // WebSocket.readyState values, spelled out so an injected implementation needs no global.

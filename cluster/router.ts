@@ -82,12 +82,17 @@ export class Router {
       if (typeof game !== "string" || !manager.games.has(game)) {
         return await manager.join(request, member);
       }
-      return await this.#joinOrCreateQueue.run(
-        game,
-        () => this.#joinOrCreate(game, request, member),
-      );
+      return await this.#joinOrCreateQueue.run(game, async () => {
+        const seat = await this.#joinKeyed(game, request, member) ??
+          await this.#joinOrCreate(game, request, member);
+        manager.rememberJoinKey(request.key, game, seat.room.id);
+        return seat;
+      });
     }
-    if (request.mode === "create") return await this.#create(request, member);
+    if (request.mode === "create") {
+      return await this.#joinKeyed(request.game!, request, member) ??
+        await this.#create(request, member);
+    }
     // A token-only resume can only be looked up among local rooms.
     if (typeof request.room !== "string") return await manager.join(request, member);
     return await this.#joinRoom(request.room, request, member);
@@ -149,6 +154,35 @@ export class Router {
   }
 
   /**
+   * Joins the room an earlier `create` / `join_or_create` with the request's join key went to,
+   * where the key gets back the seat that join took (PROTOCOL.md 6.1). Null when this instance
+   * remembers no such room (keys are remembered per instance: a retry that lands on another one
+   * is not recognized) or the room no longer takes the player: the caller goes on as for a new
+   * join.
+   */
+  async #joinKeyed(
+    game: string,
+    request: JoinRequest,
+    member: Member,
+  ): Promise<Seat | RelayedSeat | null> {
+    const room = this.#o.manager.joinKeyRoom(request.key, game);
+    if (room === undefined) return null;
+    const join: JoinRequest = {
+      ...request,
+      mode: "join",
+      room,
+      spectator: undefined,
+      resume: undefined,
+    };
+    try {
+      return await this.#joinRoom(room, join, member);
+    } catch (error) {
+      if (error instanceof ArbiterError && NEXT_ROOM.has(error.code)) return null;
+      throw error;
+    }
+  }
+
+  /**
    * Creates a room here; its first player gets the `welcome` only once the room's lease is
    * stored, so that the room id they share works on every instance at once.
    */
@@ -156,6 +190,9 @@ export class Router {
     const { manager } = this.#o;
     const room = manager.create(request.game!, request.options);
     await this.#o.claimed(room.id);
-    return await room.join({ name: request.name, user: request.user }, member);
+    // Remembered before the join lands (a retry racing it then queues behind it in the room),
+    // but only once claimed: routing to a room whose lease is not stored yet would adopt it.
+    manager.rememberJoinKey(request.key, room.game.name, room.id);
+    return await room.join({ name: request.name, user: request.user, key: request.key }, member);
   }
 }

@@ -33,6 +33,27 @@ import { acquireWriter, type CborWriter, releaseWriter } from "./cbor_writer.ts"
 /** Join modes by their wire number. */
 const JOIN_MODES: readonly JoinMode[] = ["join", "create", "join_or_create"];
 
+const JOIN_KEY = /^[A-Za-z0-9_-]{16,64}$/;
+
+/**
+ * Whether `value` is a well-formed join key (`JoinMessage.key`): 16 to 64 characters of
+ * `[A-Za-z0-9_-]`.
+ *
+ * @example
+ * ```ts
+ * import { isJoinKey } from "./client_messages.ts";
+ * console.log(isJoinKey("Jk3-x_9QvM2pLr7TzA0bWc"), isJoinKey("short")); // true false
+ * ```
+ */
+export function isJoinKey(value: unknown): value is string {
+  return typeof value === "string" && JOIN_KEY.test(value);
+}
+
+function asJoinKey(v: unknown, field: string): string {
+  if (!isJoinKey(v)) badField(field, "16 to 64 characters of [A-Za-z0-9_-]");
+  return v;
+}
+
 function writeJoinBody(w: CborWriter, msg: JoinMessage): void {
   const mode = JOIN_MODES.indexOf(msg.mode);
   if (mode < 0) badField("join.mode", `one of ${JOIN_MODES.join(", ")}`);
@@ -44,6 +65,7 @@ function writeJoinBody(w: CborWriter, msg: JoinMessage): void {
   if (msg.token !== undefined) n++;
   if (msg.resume !== undefined) n++;
   if (msg.spectator !== undefined) n++;
+  if (msg.key !== undefined) n++;
   w.head(5, n);
   w.text("m");
   w.uint(mode);
@@ -77,6 +99,10 @@ function writeJoinBody(w: CborWriter, msg: JoinMessage): void {
   if (msg.spectator !== undefined) {
     w.text("w");
     w.value(asBoolean(msg.spectator, "join.spectator"));
+  }
+  if (msg.key !== undefined) {
+    w.text("k");
+    w.text(asJoinKey(msg.key, "join.key"));
   }
 }
 
@@ -165,6 +191,7 @@ function readJoin(c: FrameCursor, limits: Required<DecodeLimits>): JoinMessage {
     };
   }
   if (body.w !== undefined) msg.spectator = asBoolean(body.w, "join.spectator (w)");
+  if (body.k !== undefined) msg.key = asJoinKey(body.k, "join.key (k)");
   return msg;
 }
 

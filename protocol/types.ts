@@ -118,6 +118,13 @@ export interface JoinMessage {
   resume?: { session: string; seq: number };
   /** Join without a seat; spectators see the spectator view and cannot act. */
   spectator?: boolean;
+  /**
+   * An id the client picks for this join attempt series (16-64 chars of `[A-Za-z0-9_-]`,
+   * random and kept secret like a session token): a join repeated with the same key, because
+   * its welcome was lost, gets the seat (and room) the first one took instead of another.
+   * Ignored by resumes and spectator joins.
+   */
+  key?: string;
 }
 
 /** `action`: a player's move. `seq` is the client's own counter, increasing by one per action. */

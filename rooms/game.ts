@@ -65,7 +65,9 @@ export interface GameContext<O = GameOptions> {
   /**
    * Sends a custom `event` message (not part of the state, never replayed), to the players
    * in `to` or, without `to`, to every member. Events go out after the broadcast that
-   * carries this step's state changes.
+   * carries this step's state changes. `to` names the players holding those seats now: if
+   * one leaves before the event goes out (in tick mode, at the next tick), it is dropped, even
+   * when someone else has taken that seat meanwhile.
    */
   emit(type: string, data?: Value, to?: readonly string[]): void;
 }

@@ -6,8 +6,9 @@
  * @module
  */
 import { ArbiterError, ProtocolError } from "../protocol/mod.ts";
+import { isJoinKey } from "../protocol/client_messages.ts";
 import type { JoinMode, Value } from "../protocol/types.ts";
-import type { Clock } from "./clock.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import type { AnyGame } from "./game.ts";
 import { KeyedSerializer } from "./keyed_serializer.ts";
 import type { Member, Seat } from "./member.ts";
@@ -51,7 +52,17 @@ export interface JoinRequest {
   resume?: { session: string; seq: number };
   /** From authentication: the seat belongs to this user; nobody else can take or resume it. */
   user?: { userId: string; name: string };
+  /**
+   * The client's join key (PROTOCOL.md 6.1): a seat-taking join repeated with it gets the seat,
+   * and for `create` / `join_or_create` within 60 s the room, the first one took.
+   */
+  key?: string;
 }
+
+/** How long `create` and `join_or_create` remember the room a join key went to, ms. */
+const JOIN_KEY_TTL_MS = 60_000;
+/** Most join keys a manager remembers (a flood of keys must not grow memory without bound). */
+const MAX_JOIN_KEYS = 10_000;
 
 /**
  * Refuses, with `bad_field`, a join whose fields do not fit its mode (PROTOCOL.md 5.1): `join`
@@ -69,6 +80,12 @@ export interface JoinRequest {
  * ```
  */
 export function checkJoinFields(request: JoinRequest): void {
+  if (request.key !== undefined && !isJoinKey(request.key)) {
+    throw new ArbiterError(
+      "bad_field",
+      "A join key (k) must be 16 to 64 characters of A-Z, a-z, 0-9, _ and -.",
+    );
+  }
   if (request.resume) return;
   if (request.mode === "join") {
     if (typeof request.room === "string") return;
@@ -156,6 +173,12 @@ export class RoomManager {
   /** Join-or-create calls per game, one at a time (see {@linkcode KeyedSerializer}). */
   readonly #joinOrCreateQueue = new KeyedSerializer();
   readonly #random: Random | null;
+  readonly #clock: Clock;
+  /**
+   * Join key → the room a `create` / `join_or_create` with it went to, oldest first (every
+   * entry lives equally long, so the first to expire is the first in the map).
+   */
+  readonly #joinKeys = new Map<string, { room: string; game: string; expires: number }>();
   /** Set by {@linkcode RoomManager.dispose}: what later calls are refused with. */
   #disposedWith: DisposeReason | null = null;
 
@@ -169,6 +192,7 @@ export class RoomManager {
     this.games = games;
     this.#options = options;
     this.#random = options.seed !== undefined ? new Random(`rooms:${options.seed}`) : null;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** Live rooms. */
@@ -279,6 +303,7 @@ export class RoomManager {
       spectator: request.spectator,
       resume: request.resume,
       user: request.user,
+      key: request.key,
     };
     if (request.resume) {
       const room = request.room !== undefined
@@ -298,19 +323,62 @@ export class RoomManager {
         return await this.#enter(room, roomJoin, member);
       }
       case "create": {
-        const room = this.create(this.#gameName(request), request.options);
+        const game = this.#gameName(request);
+        const again = await this.#joinKeyed(game, request, member);
+        if (again) return again;
+        const room = this.create(game, request.options);
+        // Remembered before the join lands: a retry racing it then queues behind it in the room.
+        this.rememberJoinKey(request.key, game, room.id);
         return await this.#enter(room, { ...roomJoin, spectator: false }, member);
       }
       case "join_or_create": {
         const game = this.#gameName(request);
-        return await this.#joinOrCreateQueue.run(
-          game,
-          () => this.#joinOrCreate(game, request, member),
-        );
+        return await this.#joinOrCreateQueue.run(game, async () => {
+          const seat = await this.#joinKeyed(game, request, member) ??
+            await this.#joinOrCreate(game, request, member);
+          this.rememberJoinKey(request.key, game, seat.room.id);
+          return seat;
+        });
       }
       default:
         throw new ArbiterError("bad_field", `Unknown join mode ${JSON.stringify(request.mode)}.`);
     }
+  }
+
+  /**
+   * The id of the room a `create` or `join_or_create` of `game` with join key `key` went to in
+   * the last 60 s (PROTOCOL.md 6.1), if this manager remembers one. The room may have gone since,
+   * or (in a cluster) run on another instance.
+   */
+  joinKeyRoom(key: string | undefined, game: string): string | undefined {
+    if (key === undefined) return undefined;
+    const entry = this.#joinKeys.get(key);
+    if (!entry) return undefined;
+    if (entry.expires <= this.#clock.now()) {
+      this.#joinKeys.delete(key);
+      return undefined;
+    }
+    return entry.game === game ? entry.room : undefined;
+  }
+
+  /**
+   * Remembers for 60 s that a `create` or `join_or_create` of `game` with join key `key` went to
+   * room `room` (nothing without a key). At most 10 000 keys are kept, the oldest forgotten
+   * first.
+   */
+  rememberJoinKey(key: string | undefined, game: string, room: string): void {
+    if (key === undefined) return;
+    const now = this.#clock.now();
+    // Every entry lives equally long, so the expired ones are at the front.
+    for (const [old, entry] of this.#joinKeys) {
+      if (entry.expires > now) break;
+      this.#joinKeys.delete(old);
+    }
+    this.#joinKeys.delete(key);
+    if (this.#joinKeys.size >= MAX_JOIN_KEYS) {
+      this.#joinKeys.delete(this.#joinKeys.keys().next().value!);
+    }
+    this.#joinKeys.set(key, { room, game, expires: now + JOIN_KEY_TTL_MS });
   }
 
   /**
@@ -321,10 +389,32 @@ export class RoomManager {
     this.#disposedWith ??= code;
     for (const room of [...this.#rooms.values()]) room.dispose(code);
     this.#rooms.clear();
+    this.#joinKeys.clear();
+  }
+
+  /**
+   * Joins the room an earlier `create` / `join_or_create` with the request's join key went to,
+   * where the key gets back the seat that join took. Null when no such room runs here or it no
+   * longer takes the player: the caller goes on as for a new join.
+   */
+  async #joinKeyed(game: string, request: JoinRequest, member: Member): Promise<Seat | null> {
+    const id = this.joinKeyRoom(request.key, game);
+    const room = id === undefined ? undefined : this.#rooms.get(id);
+    if (!room) return null;
+    try {
+      return await this.#enter(
+        room,
+        { name: request.name, user: request.user, key: request.key },
+        member,
+      );
+    } catch (error) {
+      if (error instanceof ArbiterError && RETRYABLE.has(error.code)) return null;
+      throw error;
+    }
   }
 
   async #joinOrCreate(game: string, request: JoinRequest, member: Member): Promise<Seat> {
-    const roomJoin = { name: request.name, user: request.user };
+    const roomJoin = { name: request.name, user: request.user, key: request.key };
     for (const room of this.#rooms.values()) {
       if (room.game.name !== game || room.private || !room.acceptsPlayers) continue;
       try {

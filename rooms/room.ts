@@ -127,6 +127,11 @@ export interface RoomJoin {
   resume?: { session: string; seq: number };
   /** The authenticated user: a seat taken by a user can only be resumed by that user. */
   user?: { userId: string; name: string };
+  /**
+   * The client's join key (PROTOCOL.md 6.1): a seat-taking join with the key of a held seat
+   * (same user, or both anonymous) gets that seat back, its first welcome having been lost.
+   */
+  key?: string;
 }
 
 /** Settings shared by new and restored rooms. */
@@ -188,6 +193,8 @@ interface SeatRecord {
   id: string;
   name: string;
   userId: string | null;
+  /** The join key of the join that took the seat (in memory only: not in snapshots). */
+  joinKey: string | null;
   presence: Presence;
   session: string;
   /** Highest client sequence applied. */
@@ -225,7 +232,11 @@ interface Connection {
 
 interface PendingEvent {
   frame: Uint8Array;
-  to: readonly string[] | null;
+  /**
+   * The seats it is for (`null`: everyone), resolved when it was emitted: in tick mode it
+   * waits for the tick, and a seat left and taken again by then is another player's.
+   */
+  to: readonly SeatRecord[] | null;
 }
 
 type HookName = "onJoin" | "onLeave" | "onDisconnect" | "onReconnect" | "onSeatExpired";
@@ -516,9 +527,10 @@ export class Room {
   // --- inputs --------------------------------------------------------------------------
 
   /**
-   * Adds a member: takes a free seat, resumes one (`resume` or a `user` already seated), or
-   * watches (`spectator`). Resolves after the `welcome` (and, for a replaying resume, the
-   * missed deltas) went to `member`; rejects with an {@linkcode ArbiterError}.
+   * Adds a member: takes a free seat, resumes one (`resume`, a `user` already seated, or the
+   * `key` of the join that took it), or watches (`spectator`). Resolves after the `welcome`
+   * (and, for a replaying resume, the missed deltas) went to `member`; rejects with an
+   * {@linkcode ArbiterError}.
    */
   join(request: RoomJoin, member: Member): Promise<Seat> {
     if (this.#disposed) return Promise.reject(closedError(this.id));
@@ -616,6 +628,16 @@ export class Room {
       const own = this.#seats.find((s) => s && s.presence !== "left" && s.userId === user.userId);
       if (own) return this.#reattach(own, member, undefined);
     }
+    const key = request.key;
+    if (typeof key === "string") {
+      // The same join again, its welcome lost with the connection: the seat it took, not another.
+      const userId = user?.userId ?? null;
+      const own = this.#seats.find((s) =>
+        s && s.presence !== "left" && s.joinKey !== null && s.userId === userId &&
+        safeEqual(s.joinKey, key)
+      );
+      if (own) return this.#reattach(own, member, undefined);
+    }
     return this.#takeSeat(request, member);
   }
 
@@ -638,6 +660,7 @@ export class Room {
       id,
       name: cleanName(request.user?.name ?? request.name, id),
       userId: request.user?.userId ?? null,
+      joinKey: typeof request.key === "string" ? request.key : null,
       presence: "connected",
       session: newSessionToken(),
       ack: 0,
@@ -801,6 +824,21 @@ export class Room {
     this.#runHook("onDisconnect", seat.id);
     this.#afterChange(false);
     this.#checkIdle();
+  }
+
+  /** `player_disconnected` and `onDisconnect` for seats dropped by the room itself. */
+  #announceAway(seats: readonly SeatRecord[]): void {
+    if (this.#disposed) return;
+    this.#begin();
+    let any = false;
+    for (const seat of seats) {
+      // Resumed (or gone) before this step ran: nothing to announce.
+      if (seat.presence !== "disconnected" || this.#seats[seat.index] !== seat) continue;
+      any = true;
+      this.#notify("player_disconnected", seat, null);
+      this.#runHook("onDisconnect", seat.id);
+    }
+    if (any) this.#afterChange(false);
   }
 
   #startGrace(seat: SeatRecord, ms: number): void {
@@ -1320,6 +1358,7 @@ export class Room {
       code: "internal",
       message: "The game state could not be sent; resume to get it again.",
     });
+    const away: SeatRecord[] = [];
     for (const conn of [...audience.members]) {
       this.#detach(conn);
       if (conn.seat) {
@@ -1328,10 +1367,13 @@ export class Room {
         conn.seat.graceDeadline = this.#now + this.#graceMs;
         this.#startGrace(conn.seat, this.#graceMs);
         this.#players = null;
+        away.push(conn.seat);
       }
       this.#send(conn, frame);
       this.#close(conn, closeCodeFor("internal"), "internal");
     }
+    // Told like any other drop, in a step of its own: game hooks must not run mid-broadcast.
+    if (away.length > 0) this.#mailbox.post(() => this.#announceAway(away));
     // Spectators never resume: their audience is rebuilt when the next one comes.
     if (audience === this.#spectatorAudience) {
       this.#spectatorAudience = null;
@@ -1531,7 +1573,12 @@ export class Room {
     const message: ServerMessage = data === undefined
       ? { kind: "event", type }
       : { kind: "event", type, data: clone(data) };
-    this.#events.push({ frame: encodeServerMessage(message), to: to ? [...to] : null });
+    const seats = to
+      ? this.#seats.filter((s): s is SeatRecord =>
+        !!s && s.presence !== "left" && to.includes(s.id)
+      )
+      : null;
+    this.#events.push({ frame: encodeServerMessage(message), to: seats });
   };
 
   #flushEvents(): void {
@@ -1540,7 +1587,7 @@ export class Room {
     this.#events = [];
     for (const event of events) {
       for (const conn of this.#connections) {
-        if (event.to === null || (conn.seat && event.to.includes(conn.seat.id))) {
+        if (event.to === null || (conn.seat && event.to.includes(conn.seat))) {
           this.#send(conn, event.frame);
         }
       }
@@ -1635,6 +1682,8 @@ export class Room {
         id: seat.player,
         name: seat.name,
         userId: seat.userId,
+        // Not stored: a client retrying a join across a restart takes a new seat.
+        joinKey: null,
         presence: seat.presence,
         session: seat.session,
         ack: seat.ack,

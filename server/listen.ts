@@ -32,9 +32,10 @@ export interface ListenOptions {
   noDelay: boolean;
   /**
    * A connection that sends no request for this long (before its first one, or between
-   * keep-alive requests) is closed (default 10 s), so idle TCP connections cannot pile up
-   * until the process runs out of file descriptors. Upgraded WebSockets are not affected.
-   * Only with `noDelay` (`Deno.serve` has its own handling).
+   * keep-alive requests), or whose request is not answered within it (a body sent too slowly),
+   * is closed (default 10 s), so idle TCP connections cannot pile up until the process runs
+   * out of file descriptors. Upgraded WebSockets are not affected. Only with `noDelay`
+   * (`Deno.serve` has its own handling of idle connections, not of slow bodies).
    */
   idleTimeoutMs?: number;
   /**
@@ -120,7 +121,10 @@ function listenNoDelay(options: ListenOptions, handler: Handler, serveHttp: Serv
     let silent: ReturnType<typeof setTimeout> | undefined = idle();
     try {
       for await (const event of http) {
+        // The handler gets as long to answer (a body dripping in byte by byte would otherwise
+        // hold the connection for good): a request still unanswered then is dropped with it.
         clearTimeout(silent);
+        silent = idle();
         let delivered!: () => void;
         let lost!: (error: unknown) => void;
         const completed = new Promise<void>((resolve, reject) => {
@@ -130,6 +134,7 @@ function listenNoDelay(options: ListenOptions, handler: Handler, serveHttp: Serv
         completed.catch(() => {});
         let upgraded = false;
         const response = respond(handler, event.request, { remoteAddr, completed }).then((r) => {
+          clearTimeout(silent);
           upgraded = r.status === 101;
           return r;
         });

@@ -345,6 +345,7 @@ export class SocketSession implements Member {
         spectator: message.spectator,
         resume: message.resume,
         user: user ?? undefined,
+        key: message.key,
       };
       const seat = this.#context.join
         ? await this.#context.join(request, this)

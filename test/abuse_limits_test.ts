@@ -408,6 +408,16 @@ Deno.test({
       const timer = setTimeout(() => kept.close(), 10_000);
       await reading.finally(() => clearTimeout(timer));
       assert.match(answer.join(""), /^HTTP\/1\.1 200/);
+      // A request whose body never finishes arriving is dropped the same way.
+      const dripping = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      held.push(dripping);
+      await dripping.write(new TextEncoder().encode(
+        "POST /api/rooms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+          'Content-Length: 100\r\n\r\n{"game":',
+      ));
+      const dripTimer = setTimeout(() => dripping.close(), 10_000);
+      const dropped = await dripping.read(new Uint8Array(1)).finally(() => clearTimeout(dripTimer));
+      assert.equal(dropped, null, "the server closed the connection of the unfinished body");
       assert.ok(ann.status === "connected", "the WebSocket, idle as well, stays open");
       ann.leave();
     } finally {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { ArbiterError, type ClientOptions, connect, type Room } from "../client/mod.ts";
 import type { ticTacToe } from "../games/mod.ts";
 import { FRAME_KINDS } from "../protocol/mod.ts";
+import { defineGame } from "../rooms/mod.ts";
 import { TcpProxy } from "./support/tcp_proxy.ts";
 import { TestNetwork } from "./support/test_network.ts";
 import {
@@ -312,4 +313,59 @@ Deno.test("client: a first join waits for a server that comes up within firstJoi
   assert.equal(t.server.manager.list()[0].players, 1);
   ann.leave();
   assert.deepEqual(statuses, ["closed"]);
+});
+
+Deno.test("client: a URL no WebSocket can be opened to fails at once, not after firstJoinMs of retries", async () => {
+  assert.throws(
+    () => connect("ftp://127.0.0.1/ws"),
+    /starts with ws:\/\/, wss:\/\/, http:\/\/ or https:\/\//,
+  );
+  // The WebSocket constructor itself refusing (here an injected one, as a browser does for a
+  // blocked port) is final too.
+  class RefusingSocket {
+    constructor() {
+      throw new DOMException("port 25 is blocked", "SecurityError");
+    }
+  }
+  const started = Date.now();
+  const joining = connect("ws://127.0.0.1:25/ws", {
+    WebSocket: RefusingSocket as unknown as typeof WebSocket,
+    reconnect: { firstJoinMs: 60_000 },
+  }).joinOrCreate("tic_tac_toe");
+  const error = await within(joining.then(() => null, (e) => e), 10_000, "the refused join");
+  assert.ok(error instanceof ArbiterError, `a typed error, got ${error}`);
+  assert.equal(error.code, "unreachable");
+  assert.match(error.message, /ws:\/\/127\.0\.0\.1:25\/ws.*port 25 is blocked/);
+  assert.ok(Date.now() - started < 30_000, "not retried for firstJoinMs");
+});
+
+Deno.test("client: connections that break right after their welcome back off instead of reconnecting at once, forever", async () => {
+  // Every broadcast of this room fails (its state stays NaN), and each resume triggers one.
+  const stuck = defineGame({
+    name: "stuck",
+    players: { min: 1, max: 2 },
+    setup: () => ({ level: 0 }),
+    actions: {
+      spoil: {
+        apply(state) {
+          state.level = Number.NaN;
+        },
+      },
+    },
+  });
+  await using t = await startTestServer({}, { games: [stuck] });
+  const ann = await t.client({ reconnect: { baseMs: 50, maxMs: 400 } }).create("stuck");
+  const statuses: string[] = [];
+  ann.onStatus((status) => statuses.push(status));
+  void ann.send("spoil", null).catch(() => {});
+  const resumes = () => ann.resumes.full + ann.resumes.replayed;
+  await waitFor(() => resumes() >= 2, "two resumes");
+  const from = resumes();
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  // Reset after every welcome, the delay stayed at 25-50 ms: 20 or more resumes in 1.5 s.
+  // Growing, it is 50-100, 100-200, 200-400, then 200-400 ms: at most 7.
+  const more = resumes() - from;
+  assert.ok(more >= 1 && more <= 7, `${more} resumes in 1.5 s`);
+  await waitFor(() => statuses.includes("offline"), "offline after three quick breaks");
+  ann.leave();
 });

@@ -1049,3 +1049,74 @@ Deno.test("an apply that returns a new (frozen) state instead of mutating works 
   assertInSync(room, all);
   room.dispose();
 });
+
+Deno.test("tick mode: an event for a player goes to that seat's holder, not to whoever takes the seat before the tick", async () => {
+  const whisper = defineGame({
+    name: "whisper",
+    players: { min: 1, max: 2 },
+    broadcast: "tick",
+    tick: { hz: 20, update() {} },
+    setup: () => ({ said: 0 }),
+    actions: {
+      tell: {
+        apply(state, _payload, ctx) {
+          state.said++;
+          ctx.emit("secret", "for p2's eyes", ["p2"]);
+        },
+      },
+    },
+  });
+  const { room, clock } = makeRoom(whisper);
+  const { members, seats } = await seatPlayers(room, 2);
+  clock.advance(50);
+  seats[0].act(1, "tell", null);
+  seats[1].leave();
+  const newcomer = new TestMember();
+  const taken = await room.join({ name: "newcomer" }, newcomer);
+  equal(taken.player, "p2", "the newcomer holds the seat id the event named");
+  clock.advance(50);
+  equal(room.state && (room.state as { said: number }).said, 1);
+  deepEqual(newcomer.events.filter((e) => e.type === "secret"), []);
+  deepEqual(members[1].events.filter((e) => e.type === "secret"), [], "left before the tick");
+  // Emitted while the newcomer holds the seat, it is theirs.
+  seats[0].act(2, "tell", null);
+  clock.advance(50);
+  deepEqual(newcomer.events.filter((e) => e.type === "secret").map((e) => e.data), [
+    "for p2's eyes",
+  ]);
+  room.dispose();
+});
+
+Deno.test("players whose view could not be sent are announced as disconnected and run onDisconnect", async () => {
+  const moody = defineGame({
+    name: "moody",
+    players: { min: 2, max: 2 },
+    setup: () => ({ sulky: false, away: [] as string[] }),
+    actions: {
+      sulk: {
+        apply(state) {
+          state.sulky = true;
+        },
+      },
+    },
+    // Only p1's view stops being data.
+    view: (state, viewer) => viewer === "p1" && state.sulky ? { ...state, mood: NaN } : state,
+    onDisconnect(state, player) {
+      state.away.push(player);
+    },
+  });
+  const { room, errors } = makeRoom(moody);
+  const { members, seats } = await seatPlayers(room, 2);
+  seats[1].act(1, "sulk", null);
+  await room.idle();
+  match(String(errors[0]), /mood: NaN is not a finite number/);
+  equal(members[0].closed?.code, 1011);
+  equal(members[1].closed, null);
+  deepEqual(
+    members[1].events.filter((e) => e.type === "player_disconnected").map((e) => e.player),
+    ["p1"],
+  );
+  deepEqual(members[1].state, { sulky: true, away: ["p1"] }, "onDisconnect ran and was sent");
+  deepEqual(room.players.map((p) => p.presence), ["disconnected", "connected"]);
+  room.dispose();
+});

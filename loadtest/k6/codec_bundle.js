@@ -926,6 +926,14 @@ var JOIN_MODES = [
   "create",
   "join_or_create"
 ];
+var JOIN_KEY = /^[A-Za-z0-9_-]{16,64}$/;
+function isJoinKey(value) {
+  return typeof value === "string" && JOIN_KEY.test(value);
+}
+function asJoinKey(v, field) {
+  if (!isJoinKey(v)) badField(field, "16 to 64 characters of [A-Za-z0-9_-]");
+  return v;
+}
 function writeJoinBody(w, msg) {
   const mode = JOIN_MODES.indexOf(msg.mode);
   if (mode < 0) badField("join.mode", `one of ${JOIN_MODES.join(", ")}`);
@@ -937,6 +945,7 @@ function writeJoinBody(w, msg) {
   if (msg.token !== void 0) n++;
   if (msg.resume !== void 0) n++;
   if (msg.spectator !== void 0) n++;
+  if (msg.key !== void 0) n++;
   w.head(5, n);
   w.text("m");
   w.uint(mode);
@@ -970,6 +979,10 @@ function writeJoinBody(w, msg) {
   if (msg.spectator !== void 0) {
     w.text("w");
     w.value(asBoolean(msg.spectator, "join.spectator"));
+  }
+  if (msg.key !== void 0) {
+    w.text("k");
+    w.text(asJoinKey(msg.key, "join.key"));
   }
 }
 function encodeClientMessage(msg) {
@@ -1050,6 +1063,7 @@ function readJoin(c, limits) {
     };
   }
   if (body.w !== void 0) msg.spectator = asBoolean(body.w, "join.spectator (w)");
+  if (body.k !== void 0) msg.key = asJoinKey(body.k, "join.key (k)");
   return msg;
 }
 function readAction(c, limits) {
