@@ -133,60 +133,31 @@ Deno.test("join key: a repeated join while the first connection still holds the 
   second.abort();
 });
 
-Deno.test("join key: a repeated create joins the room the first one made", async () => {
-  await using t = await startTestServer();
-  const { manager, wsUrl } = t.server;
-  const first = await joinAndVanish(wsUrl, {
-    mode: "create",
-    game: "tic_tac_toe",
-    name: "ann",
-    key: KEY,
-  });
-  await waitFor(() => manager.list()[0]?.players === 1, "the room and ann's seat");
-  first.abort();
-  const id = manager.list()[0].id;
+for (const mode of ["create", "join_or_create"] as const) {
+  Deno.test(`join key: a repeated ${mode} gets back the seat and room the first one took`, async () => {
+    await using t = await startTestServer();
+    const { manager, wsUrl } = t.server;
+    const join = { mode, game: "tic_tac_toe", name: "ann", key: KEY };
+    const first = await joinAndVanish(wsUrl, join);
+    await waitFor(() => manager.list()[0]?.players === 1, "the room and ann's seat");
+    first.abort();
+    const id = manager.list()[0].id;
 
-  using second = await openRaw(wsUrl);
-  const welcome = await second.join({ mode: "create", game: "tic_tac_toe", name: "ann", key: KEY });
-  assert.equal(welcome.room, id);
-  assert.equal(welcome.player, "p1");
-  assert.equal(welcome.resumed, true);
-  assert.equal(manager.size, 1);
-  assert.equal(manager.get(id)!.playerCount, 1);
-  second.abort();
-});
-
-Deno.test("join key: a repeated join_or_create gets its own seat back, not the free one beside it", async () => {
-  await using t = await startTestServer();
-  const { manager, wsUrl } = t.server;
-  const first = await joinAndVanish(wsUrl, {
-    mode: "join_or_create",
-    game: "tic_tac_toe",
-    name: "ann",
-    key: KEY,
+    // Without the key, create would make a second room, and join_or_create would seat ann as
+    // p2 of her own room (playing against herself).
+    using second = await openRaw(wsUrl);
+    const welcome = await second.join(join);
+    assert.deepEqual([welcome.room, welcome.player, welcome.resumed], [id, "p1", true]);
+    assert.equal(manager.size, 1);
+    assert.equal(manager.get(id)!.playerCount, 1);
+    // Someone else's join_or_create still finds the free seat.
+    using bob = await openRaw(wsUrl);
+    const bobs = await bob.join({ mode: "join_or_create", game: "tic_tac_toe", key: OTHER_KEY });
+    assert.deepEqual([bobs.room, bobs.player], [id, "p2"]);
+    second.abort();
+    bob.abort();
   });
-  await waitFor(() => manager.list()[0]?.players === 1, "the room and ann's seat");
-  first.abort();
-  const id = manager.list()[0].id;
-
-  // Without the key this would be p2 of the same room: ann playing against herself.
-  using second = await openRaw(wsUrl);
-  const welcome = await second.join({
-    mode: "join_or_create",
-    game: "tic_tac_toe",
-    name: "ann",
-    key: KEY,
-  });
-  assert.deepEqual([welcome.room, welcome.player, welcome.resumed], [id, "p1", true]);
-  assert.equal(manager.size, 1);
-  assert.equal(manager.get(id)!.playerCount, 1);
-  // Someone else's join_or_create still finds the free seat.
-  using bob = await openRaw(wsUrl);
-  const bobs = await bob.join({ mode: "join_or_create", game: "tic_tac_toe", key: OTHER_KEY });
-  assert.deepEqual([bobs.room, bobs.player], [id, "p2"]);
-  second.abort();
-  bob.abort();
-});
+}
 
 Deno.test("join key: another key takes another seat, and another create another room", async () => {
   await using t = await startTestServer();
