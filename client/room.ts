@@ -258,7 +258,10 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   }
   /**
    * When the running turn clock ends, in server time (ms since the epoch), or null when the
-   * game has no clock running. Compare with {@linkcode RoomConnection.serverNow}.
+   * game has no clock running. Compare with {@linkcode RoomConnection.serverNow}. It changes
+   * with the `turn_clock` event that follows the delta of a step that started a turn, so just
+   * after `send()` resolves (or `onState` fires) it may still be the last turn's: to react to a
+   * new deadline, listen with {@linkcode RoomConnection.onEvent} for `turn_clock`.
    */
   get turnDeadline(): number | null {
     return this.#turnDeadline;

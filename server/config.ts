@@ -46,7 +46,7 @@ export interface ServerConfig {
   actionBurst: number;
   /** Rate-limited actions in a row that close the socket with 1008. `ABUSE_LIMIT`, default 200. */
   abuseLimit: number;
-  /** Open sockets per client IP. `MAX_CONNECTIONS_PER_IP`, default 256. */
+  /** Open sockets per client IP, and twice as many plain HTTP connections (upgraded ones aside). `MAX_CONNECTIONS_PER_IP`, default 256. */
   maxConnectionsPerIp: number;
   /** Rooms per process. `MAX_ROOMS`, default 10 000. */
   maxRooms: number;

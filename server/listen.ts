@@ -39,6 +39,12 @@ export interface ListenOptions {
    */
   idleTimeoutMs?: number;
   /**
+   * Plain HTTP connections (not yet, or never, upgraded to a WebSocket) one address may hold
+   * open at once; more are closed as soon as they are accepted, so that one client cannot take
+   * every file descriptor. Default: no limit. Only with `noDelay`.
+   */
+  maxConnectionsPerAddress?: number;
+  /**
    * Told, at most once a second, when accepting a connection failed (e.g. out of file
    * descriptors); accepting is retried. Only with `noDelay`.
    */
@@ -105,14 +111,29 @@ function listenNoDelay(options: ListenOptions, handler: Handler, serveHttp: Serv
   const listener = Deno.listen({ port: options.port, hostname: options.hostname });
   const connections = new Set<HttpConnLike>();
   const idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
+  const maxPerAddress = options.maxConnectionsPerAddress ?? Infinity;
+  const openByAddress = new Map<string, number>();
   let closed = false;
   const serveConnection = async (conn: Deno.Conn) => {
     const remoteAddr = conn.remoteAddr as Deno.NetAddr;
+    const address = remoteAddr.hostname;
+    const open = openByAddress.get(address) ?? 0;
+    if (open >= maxPerAddress) {
+      conn.close();
+      return;
+    }
+    openByAddress.set(address, open + 1);
+    const release = () => {
+      const left = (openByAddress.get(address) ?? 1) - 1;
+      if (left > 0) openByAddress.set(address, left);
+      else openByAddress.delete(address);
+    };
     let http: HttpConnLike;
     try {
       (conn as Deno.TcpConn).setNoDelay(true);
       http = serveHttp(conn);
     } catch {
+      release();
       conn.close();
       return;
     }
@@ -146,8 +167,11 @@ function listenNoDelay(options: ListenOptions, handler: Handler, serveHttp: Serv
     } catch {
       // The peer went away mid-request.
     } finally {
+      // An upgrade ends the iteration too: from then on the WebSocket is counted by whoever
+      // accepted it (the socket limit per address), not here.
       clearTimeout(silent);
       connections.delete(http);
+      release();
     }
   };
   const finished = (async () => {

@@ -153,6 +153,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         noDelay: config.tcpNoDelay,
         // A connection that has not even sent its upgrade request is no nearer to a join.
         idleTimeoutMs: config.joinTimeoutMs,
+        // Room for as many upgrade requests (over the socket cap they get a 429 answer, not a
+        // reset) and page or API requests beside a full set of sockets.
+        maxConnectionsPerAddress: 2 * config.maxConnectionsPerIp,
         onAcceptError: (error) => log.error("accept failed; retrying", { error: String(error) }),
       },
       (request, info) =>

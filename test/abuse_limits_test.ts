@@ -192,22 +192,63 @@ Deno.test("limits: MAX_CONNECTIONS_PER_IP refuses the upgrade with HTTP 429 JSON
   await s.finish();
 });
 
+Deno.test("limits: MAX_CONNECTIONS_PER_IP bounds plain HTTP connections too, upgraded sockets aside", async () => {
+  // Twice the socket cap: 4 plain connections.
+  await using s = await startAbuseServer({ MAX_CONNECTIONS_PER_IP: "2" });
+  const port = Number(new URL(s.t.server.url).port);
+  const dial = () => Deno.connect({ hostname: "127.0.0.1", port });
+  const readAll = async (conn: Deno.Conn): Promise<string | null> => {
+    const buffer = new Uint8Array(4096);
+    const timer = setTimeout(() => conn.close(), 5000);
+    try {
+      const n = await conn.read(buffer);
+      return n === null ? null : new TextDecoder().decode(buffer.subarray(0, n));
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  // A full set of WebSockets: once upgraded they count against the socket cap only.
+  const sockets = await Promise.all(Array.from({ length: 2 }, () => openRaw(s.t.server.wsUrl)));
+  const held = [await dial(), await dial(), await dial(), await dial()];
+  // One more plain connection from this address is closed before it can send a byte.
+  const extra = await dial();
+  assert.equal(await readAll(extra), null, "closed at once");
+  extra.close();
+  // Those under the cap are served.
+  await held[0].write(new TextEncoder().encode("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  assert.match((await readAll(held[0])) ?? "", /^HTTP\/1\.1 200/);
+  // A closed one frees its slot.
+  held.pop()!.close();
+  let answer: Response | null = null;
+  for (let i = 0; i < 100 && !answer; i++) {
+    answer = await fetch(new URL("/health", s.t.server.url)).catch(() => null);
+    if (!answer) await delay(20);
+  }
+  assert.equal(answer?.status, 200, "a slot came free");
+  await answer?.body?.cancel();
+  for (const conn of held) conn.close();
+  for (const socket of sockets) socket.abort();
+  await waitFor(() => s.t.server.metrics.connections === 0, "all closed");
+  await s.finish();
+});
+
 Deno.test("limits: parallel upgrades waiting on an async authenticate cannot overshoot the per-IP cap", async () => {
   const authenticate = async (request: Request) => {
     await delay(50);
     return { userId: request.headers.get("x-user") ?? crypto.randomUUID(), name: "n" };
   };
   await using s = await startAbuseServer({ MAX_CONNECTIONS_PER_IP: "4" }, { authenticate });
+  // Eight at once: twice the cap, as many as may be connected from one address before upgrading.
   const results = await Promise.all(
     Array.from(
-      { length: 12 },
+      { length: 8 },
       (_, i) => rawUpgrade(s.t.server.wsUrl, { headers: { "x-user": `u${i}` } }),
     ),
   );
   const opened = results.filter((r) => r.ok);
   const statuses = results.flatMap((r) => r.ok ? [] : [r.refused.status]);
   assert.equal(opened.length, 4);
-  assert.deepEqual(statuses, Array(8).fill(429));
+  assert.deepEqual(statuses, Array(4).fill(429));
   for (const r of results) if (r.ok) r.socket.abort();
   await s.finish();
 });
