@@ -591,6 +591,7 @@ export class Room {
         ack: seat.ack,
         lastSeq: seat.lastSeq,
         graceDeadline: seat.graceDeadline,
+        ...(seat.rejects.length > 0 ? { rejects: seat.rejects.map((r) => ({ ...r })) } : {}),
       });
     }
     return {
@@ -1689,7 +1690,7 @@ export class Room {
         ack: seat.ack,
         ackBroadcast: seat.ack,
         lastSeq: seat.lastSeq,
-        rejects: [],
+        rejects: (seat.rejects ?? []).slice(-REMEMBERED_REJECTS).map((r) => ({ ...r })),
         graceDeadline: seat.graceDeadline,
         graceTimer: null,
         connection: null,

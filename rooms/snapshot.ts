@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Outcome, Presence, Value } from "../protocol/types.ts";
+import type { Outcome, Presence, SettledReject, Value } from "../protocol/types.ts";
 import type { RandomState } from "./rng.ts";
 
 /** The version of {@linkcode RoomSnapshot}'s shape. */
@@ -41,6 +41,12 @@ export interface SeatSnapshot {
   lastSeq: number;
   /** When a dropped player's seat expires, ms since the epoch; null when not in grace. */
   graceDeadline: number | null;
+  /**
+   * The seat's last refused actions (at most 16, oldest first), which a resume's `welcome`
+   * repeats so that a refusal lost with a connection, or with a restart, still settles as
+   * refused. Absent when there are none (and in snapshots written before it existed).
+   */
+  rejects?: SettledReject[];
 }
 
 /**

@@ -154,3 +154,29 @@ Deno.test("a finished room is restored finished and still disposed on schedule",
   clock.advance(1);
   ok(restored.disposed);
 });
+
+Deno.test("a seat's remembered refusals are in its snapshot, and a resume after a restart repeats them", async () => {
+  const clock = new ManualClock();
+  const manager = new RoomManager({ games: exampleGames, clock, seed: "refusals" });
+  const ann = new TestMember();
+  const bob = new TestMember();
+  const a = await manager.join({ mode: "create", game: "tic_tac_toe", name: "ann" }, ann);
+  const b = await manager.join({ mode: "join", room: a.room.id, name: "bob" }, bob);
+  a.act(1, "place", { cell: 0 });
+  b.act(1, "place", { cell: 0 }); // taken: refused
+  b.act(2, "place", { cell: 4 });
+  equal(bob.rejects.length, 1, "bob was told; say the frame was lost with his connection");
+  const snapshot = a.room.snapshot();
+  deepEqual(snapshot.seats[1].rejects?.map((r) => [r.seq, r.code]), [[1, "invalid_action"]]);
+  equal(snapshot.seats[0].rejects, undefined, "none: nothing stored");
+  manager.dispose("server_restart");
+
+  const later = new RoomManager({ games: exampleGames, clock });
+  const room = later.restore(JSON.parse(JSON.stringify(snapshot)));
+  const back = new TestMember();
+  await later.join({ mode: "join", room: room.id, resume: { session: b.session, seq: 0 } }, back);
+  const welcome = back.welcomes[0];
+  equal(welcome.ack, 2);
+  deepEqual(welcome.rejected?.map((r) => [r.seq, r.code]), [[1, "invalid_action"]]);
+  later.dispose();
+});
