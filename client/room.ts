@@ -145,9 +145,10 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   #welcomed = false;
   /**
    * Sent with every first-join attempt (PROTOCOL.md 6.1): a retry after a welcome lost with its
-   * connection gets the seat (and room) the lost one took, not a second one.
+   * connection gets the seat (and room) the lost one took, not a second one. Made at the first
+   * such join; `undefined` where the runtime has no Web Crypto (then none is sent).
    */
-  readonly #joinKey = newJoinKey();
+  #joinKey: string | undefined | null = null;
   /** When the current socket last received a frame (a silent link is a dead one). */
   #lastHeardAt = 0;
   #roomId = "";
@@ -495,7 +496,10 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
         resume: { session: this.#session, seq: this.#forceFullState ? 0 : this.#seq },
       }
       : { kind: "join", version: PROTOCOL_VERSION, ...this.#target };
-    if (!resuming && !farewell && !this.#target.spectator) join.key = this.#joinKey;
+    if (!resuming && !farewell && !this.#target.spectator) {
+      if (this.#joinKey === null) this.#joinKey = newJoinKey();
+      if (this.#joinKey !== undefined) join.key = this.#joinKey;
+    }
     if (this.#options.name !== undefined) join.name = this.#options.name;
     if (token !== undefined) join.token = token;
     socket.send(encodeClientMessage(join));
@@ -799,9 +803,12 @@ const STABLE_CONNECTION_MS = 5_000;
 
 const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/** A join key: 144 random bits, base64url (24 characters); browsers have `crypto` too. */
-function newJoinKey(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(18));
+/** A join key: 144 random bits, base64url (24 characters); undefined without Web Crypto. */
+function newJoinKey(): string | undefined {
+  // Browsers, Deno and Node 19+ have it; a runtime without it joins without the guarantee.
+  const webCrypto = (globalThis as { crypto?: Crypto }).crypto;
+  if (typeof webCrypto?.getRandomValues !== "function") return undefined;
+  const bytes = webCrypto.getRandomValues(new Uint8Array(18));
   let out = "";
   for (let i = 0; i < bytes.length; i += 3) {
     const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];

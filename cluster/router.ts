@@ -85,7 +85,7 @@ export class Router {
       return await this.#joinOrCreateQueue.run(game, async () => {
         const seat = await this.#joinKeyed(game, request, member) ??
           await this.#joinOrCreate(game, request, member);
-        manager.rememberJoinKey(request.key, game, seat.room.id);
+        manager.rememberJoinKey(request, game, seat.room.id);
         return seat;
       });
     }
@@ -165,7 +165,7 @@ export class Router {
     request: JoinRequest,
     member: Member,
   ): Promise<Seat | RelayedSeat | null> {
-    const room = this.#o.manager.joinKeyRoom(request.key, game);
+    const room = this.#o.manager.joinKeyRoom(request, game);
     if (room === undefined) return null;
     const join: JoinRequest = {
       ...request,
@@ -192,7 +192,7 @@ export class Router {
     await this.#o.claimed(room.id);
     // Remembered before the join lands (a retry racing it then queues behind it in the room),
     // but only once claimed: routing to a room whose lease is not stored yet would adopt it.
-    manager.rememberJoinKey(request.key, room.game.name, room.id);
+    manager.rememberJoinKey(request, room.game.name, room.id);
     return await room.join({ name: request.name, user: request.user, key: request.key }, member);
   }
 }

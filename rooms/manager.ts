@@ -178,7 +178,10 @@ export class RoomManager {
    * Join key → the room a `create` / `join_or_create` with it went to, oldest first (every
    * entry lives equally long, so the first to expire is the first in the map).
    */
-  readonly #joinKeys = new Map<string, { room: string; game: string; expires: number }>();
+  readonly #joinKeys = new Map<
+    string,
+    { room: string; game: string; userId: string | null; expires: number }
+  >();
   /** Set by {@linkcode RoomManager.dispose}: what later calls are refused with. */
   #disposedWith: DisposeReason | null = null;
 
@@ -328,7 +331,7 @@ export class RoomManager {
         if (again) return again;
         const room = this.create(game, request.options);
         // Remembered before the join lands: a retry racing it then queues behind it in the room.
-        this.rememberJoinKey(request.key, game, room.id);
+        this.rememberJoinKey(request, game, room.id);
         return await this.#enter(room, { ...roomJoin, spectator: false }, member);
       }
       case "join_or_create": {
@@ -336,7 +339,7 @@ export class RoomManager {
         return await this.#joinOrCreateQueue.run(game, async () => {
           const seat = await this.#joinKeyed(game, request, member) ??
             await this.#joinOrCreate(game, request, member);
-          this.rememberJoinKey(request.key, game, seat.room.id);
+          this.rememberJoinKey(request, game, seat.room.id);
           return seat;
         });
       }
@@ -346,11 +349,12 @@ export class RoomManager {
   }
 
   /**
-   * The id of the room a `create` or `join_or_create` of `game` with join key `key` went to in
-   * the last 60 s (PROTOCOL.md 6.1), if this manager remembers one. The room may have gone since,
-   * or (in a cluster) run on another instance.
+   * The id of the room a `create` or `join_or_create` of `game` with the request's join key, by
+   * the same user (or anonymous), went to in the last 60 s (PROTOCOL.md 6.1), if this manager
+   * remembers one. The room may have gone since, or (in a cluster) run on another instance.
    */
-  joinKeyRoom(key: string | undefined, game: string): string | undefined {
+  joinKeyRoom(request: Pick<JoinRequest, "key" | "user">, game: string): string | undefined {
+    const key = request.key;
     if (key === undefined) return undefined;
     const entry = this.#joinKeys.get(key);
     if (!entry) return undefined;
@@ -358,15 +362,17 @@ export class RoomManager {
       this.#joinKeys.delete(key);
       return undefined;
     }
-    return entry.game === game ? entry.room : undefined;
+    const sameUser = entry.userId === (request.user?.userId ?? null);
+    return entry.game === game && sameUser ? entry.room : undefined;
   }
 
   /**
-   * Remembers for 60 s that a `create` or `join_or_create` of `game` with join key `key` went to
-   * room `room` (nothing without a key). At most 10 000 keys are kept, the oldest forgotten
-   * first.
+   * Remembers for 60 s that a `create` or `join_or_create` of `game` with the request's join key
+   * (and user) went to room `room` (nothing without a key). At most 10 000 keys are kept, the
+   * oldest forgotten first.
    */
-  rememberJoinKey(key: string | undefined, game: string, room: string): void {
+  rememberJoinKey(request: Pick<JoinRequest, "key" | "user">, game: string, room: string): void {
+    const key = request.key;
     if (key === undefined) return;
     const now = this.#clock.now();
     // Every entry lives equally long, so the expired ones are at the front.
@@ -378,7 +384,8 @@ export class RoomManager {
     if (this.#joinKeys.size >= MAX_JOIN_KEYS) {
       this.#joinKeys.delete(this.#joinKeys.keys().next().value!);
     }
-    this.#joinKeys.set(key, { room, game, expires: now + JOIN_KEY_TTL_MS });
+    const userId = request.user?.userId ?? null;
+    this.#joinKeys.set(key, { room, game, userId, expires: now + JOIN_KEY_TTL_MS });
   }
 
   /**
@@ -398,7 +405,7 @@ export class RoomManager {
    * longer takes the player: the caller goes on as for a new join.
    */
   async #joinKeyed(game: string, request: JoinRequest, member: Member): Promise<Seat | null> {
-    const id = this.joinKeyRoom(request.key, game);
+    const id = this.joinKeyRoom(request, game);
     const room = id === undefined ? undefined : this.#rooms.get(id);
     if (!room) return null;
     try {

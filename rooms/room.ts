@@ -708,6 +708,8 @@ export class Room {
     if (seat.userId !== null && seat.userId !== request.user?.userId) {
       throw new ArbiterError("bad_session", "That seat belongs to another user.");
     }
+    // Resuming by token, the client shows it had its welcome: the join key has served.
+    seat.joinKey = null;
     return this.#reattach(seat, member, seq);
   }
 
@@ -907,6 +909,9 @@ export class Room {
       );
     }
     seat.lastSeq = clientSeq;
+    // Acting, the client shows it has its welcome: the join key has served (it would only be
+    // one more secret that takes the seat).
+    seat.joinKey = null;
     if (this.#outcome) return this.#reject(conn, clientSeq, "game_over", "The game is over.");
     const actionName = typeof name === "number" ? this.#actionNames[name] : name;
     const action = typeof actionName === "string" && Object.hasOwn(this.game.actions, actionName)

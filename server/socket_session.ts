@@ -336,6 +336,9 @@ export class SocketSession implements Member {
         user = await verifyToken(message.token);
         if (!user) throw new ArbiterError("unauthorized", "A valid, unexpired token is required.");
       }
+      // Gone while authenticating: a join now would take a seat for nobody or, repeating a join
+      // key, take it from the retry that is already playing in it.
+      if (this.#closed) return;
       const request: JoinRequest = {
         mode: message.mode,
         room: message.room,

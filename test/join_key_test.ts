@@ -224,6 +224,31 @@ Deno.test("join key: the room matches the user too, and a seat given up forgets 
   again.dispose();
 });
 
+Deno.test("join key: a seat forgets its key once its holder acts or resumes by session token", async () => {
+  const clock = new ManualClock();
+  const room = new Room({ id: "r", game: ticTacToe, clock });
+  const ann = await room.join({ name: "ann", key: KEY }, new TestMember());
+  const bob = await room.join({ name: "bob", key: OTHER_KEY }, new TestMember());
+  ann.act(1, "place", { cell: 0 });
+  await room.idle();
+  // Bob's key still works (he has not shown that his welcome arrived); ann's no longer does.
+  const bobAgain = new TestMember();
+  await room.join({ name: "bob", key: OTHER_KEY }, bobAgain);
+  assert.deepEqual([bobAgain.player, bobAgain.welcomes[0].resumed], ["p2", true]);
+  await assert.rejects(
+    room.join({ name: "ann", key: KEY }, new TestMember()),
+    (e: ArbiterError) => e.code === "room_full",
+  );
+  // A resume by session token retires the key too.
+  const bobBack = new TestMember();
+  await room.join({ resume: { session: bob.session, seq: 0 } }, bobBack);
+  await assert.rejects(
+    room.join({ name: "bob", key: OTHER_KEY }, new TestMember()),
+    (e: ArbiterError) => e.code === "room_full",
+  );
+  room.dispose();
+});
+
 Deno.test("join key: the manager remembers a key's room for 60 s and at most 10 000 keys", async () => {
   const clock = new ManualClock();
   const manager = new RoomManager({ games: exampleGames, clock, seed: "keys" });
@@ -232,28 +257,47 @@ Deno.test("join key: the manager remembers a key's room for 60 s and at most 10 
   const b = await manager.join(create, new TestMember());
   assert.equal(b.room, a.room);
   assert.equal(manager.size, 1);
-  assert.equal(manager.joinKeyRoom(KEY, "tic_tac_toe"), a.room.id);
+  assert.equal(manager.joinKeyRoom({ key: KEY }, "tic_tac_toe"), a.room.id);
   // A create of another game with the same key is not sent to the tic_tac_toe room.
-  assert.equal(manager.joinKeyRoom(KEY, "connect_four"), undefined);
+  assert.equal(manager.joinKeyRoom({ key: KEY }, "connect_four"), undefined);
   const c4 = await manager.join({ ...create, game: "connect_four" }, new TestMember());
   assert.notEqual(c4.room, a.room);
   assert.equal(manager.size, 2);
 
   clock.advance(59_000);
-  assert.equal(manager.joinKeyRoom(KEY, "connect_four"), c4.room.id);
+  assert.equal(manager.joinKeyRoom({ key: KEY }, "connect_four"), c4.room.id);
   clock.advance(1_001);
-  assert.equal(manager.joinKeyRoom(KEY, "connect_four"), undefined, "forgotten after 60 s");
+  assert.equal(
+    manager.joinKeyRoom({ key: KEY }, "connect_four"),
+    undefined,
+    "forgotten after 60 s",
+  );
   const later = await manager.join({ ...create, game: "connect_four" }, new TestMember());
   assert.notEqual(later.room, c4.room);
   assert.equal(manager.size, 3);
 
-  manager.rememberJoinKey(OTHER_KEY, "tic_tac_toe", a.room.id);
+  // The same key from another user is that user's own join: another room.
+  const rooms = manager.size;
+  const ones = { ...create, key: OTHER_KEY, user: { userId: "u1", name: "one" } };
+  const one = await manager.join(ones, new TestMember());
+  const two = await manager.join(
+    { ...ones, user: { userId: "u2", name: "two" } },
+    new TestMember(),
+  );
+  assert.notEqual(two.room, one.room);
+  assert.equal(manager.size, rooms + 2);
+
+  manager.rememberJoinKey({ key: OTHER_KEY }, "tic_tac_toe", a.room.id);
   for (let i = 0; i < 10_000; i++) {
-    manager.rememberJoinKey(`key-${String(i).padStart(12, "0")}`, "tic_tac_toe", "x");
+    manager.rememberJoinKey({ key: `key-${String(i).padStart(12, "0")}` }, "tic_tac_toe", "x");
   }
-  assert.equal(manager.joinKeyRoom(OTHER_KEY, "tic_tac_toe"), undefined, "the oldest went");
-  assert.equal(manager.joinKeyRoom("key-000000009999", "tic_tac_toe"), "x");
-  assert.equal(manager.joinKeyRoom("key-000000000000", "tic_tac_toe"), "x");
+  assert.equal(
+    manager.joinKeyRoom({ key: OTHER_KEY }, "tic_tac_toe"),
+    undefined,
+    "the oldest went",
+  );
+  assert.equal(manager.joinKeyRoom({ key: "key-000000009999" }, "tic_tac_toe"), "x");
+  assert.equal(manager.joinKeyRoom({ key: "key-000000000000" }, "tic_tac_toe"), "x");
   manager.dispose();
 });
 

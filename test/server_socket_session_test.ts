@@ -31,7 +31,38 @@ class ScriptedSocket extends EventTarget {
   }
 }
 
-Deno.test("a leave that arrives while the join is being checked gives the seat up once it lands", async () => {
+Deno.test("a leave that arrives while the join is in flight gives the seat up once it lands", async () => {
+  const manager = new RoomManager({ games: exampleGames });
+  let routed!: () => void;
+  const routing = new Promise<void>((resolve) => routed = resolve);
+  const socket = new ScriptedSocket();
+  new SocketSession(socket as unknown as WebSocket, {
+    manager,
+    config: loadConfig({}),
+    log: silentLogger,
+    metrics: new Metrics(),
+    verifyToken: null,
+    user: null,
+    // The join is on its way to the room (in a cluster: relayed) when the leave comes in.
+    join: async (request, member) => (await routing, manager.join(request, member)),
+  });
+  socket.open();
+  socket.receive(encodeClientMessage({
+    kind: "join",
+    version: PROTOCOL_VERSION,
+    mode: "create",
+    game: "tic_tac_toe",
+  }));
+  socket.receive(encodeClientMessage({ kind: "leave" }));
+  assert.deepEqual(socket.closedWith, [1000, "left"]);
+  routed();
+  const [room] = await waitForRooms(manager);
+  // Given up, not held for a resume that will never come.
+  assert.equal(room.players, 0);
+  manager.dispose();
+});
+
+Deno.test("a socket gone while its token is being checked joins nothing", async () => {
   const manager = new RoomManager({ games: exampleGames });
   let verified!: () => void;
   const verifying = new Promise<void>((resolve) => verified = resolve);
@@ -56,9 +87,8 @@ Deno.test("a leave that arrives while the join is being checked gives the seat u
   socket.receive(encodeClientMessage({ kind: "leave" }));
   assert.deepEqual(socket.closedWith, [1000, "left"]);
   verified();
-  const [room] = await waitForRooms(manager);
-  // Given up, not held for a resume that will never come.
-  assert.equal(room.players, 0);
+  // No room made for nobody (and no seat taken over by a join key from a dead socket).
+  assert.deepEqual(await waitForRooms(manager), []);
   manager.dispose();
 });
 
