@@ -7,6 +7,7 @@ import { exampleGames } from "../games/mod.ts";
 import { encodeClientMessage, PROTOCOL_VERSION } from "../protocol/mod.ts";
 import { RoomManager } from "../rooms/mod.ts";
 import { loadConfig, Metrics, silentLogger, SocketSession } from "../server/mod.ts";
+import type { SessionContext } from "../server/socket_session.ts";
 
 /** Just enough of a server-side WebSocket for a session: events in, frames and closes out. */
 class ScriptedSocket extends EventTarget {
@@ -31,10 +32,16 @@ class ScriptedSocket extends EventTarget {
   }
 }
 
-Deno.test("a leave that arrives while the join is in flight gives the seat up once it lands", async () => {
+/**
+ * A session whose `create` join is held up by `hold` (the token check or the routing, as
+ * `context` says) while a `leave` comes in and closes the socket; `release` lets it go on.
+ */
+function leaveDuringJoin(
+  context: (hold: Promise<void>, manager: RoomManager) => Partial<SessionContext>,
+) {
   const manager = new RoomManager({ games: exampleGames });
-  let routed!: () => void;
-  const routing = new Promise<void>((resolve) => routed = resolve);
+  let release!: () => void;
+  const hold = new Promise<void>((resolve) => release = resolve);
   const socket = new ScriptedSocket();
   new SocketSession(socket as unknown as WebSocket, {
     manager,
@@ -43,38 +50,7 @@ Deno.test("a leave that arrives while the join is in flight gives the seat up on
     metrics: new Metrics(),
     verifyToken: null,
     user: null,
-    // The join is on its way to the room (in a cluster: relayed) when the leave comes in.
-    join: async (request, member) => (await routing, manager.join(request, member)),
-  });
-  socket.open();
-  socket.receive(encodeClientMessage({
-    kind: "join",
-    version: PROTOCOL_VERSION,
-    mode: "create",
-    game: "tic_tac_toe",
-  }));
-  socket.receive(encodeClientMessage({ kind: "leave" }));
-  assert.deepEqual(socket.closedWith, [1000, "left"]);
-  routed();
-  const [room] = await waitForRooms(manager);
-  // Given up, not held for a resume that will never come.
-  assert.equal(room.players, 0);
-  manager.dispose();
-});
-
-Deno.test("a socket gone while its token is being checked joins nothing", async () => {
-  const manager = new RoomManager({ games: exampleGames });
-  let verified!: () => void;
-  const verifying = new Promise<void>((resolve) => verified = resolve);
-  const socket = new ScriptedSocket();
-  new SocketSession(socket as unknown as WebSocket, {
-    manager,
-    config: loadConfig({}),
-    log: silentLogger,
-    metrics: new Metrics(),
-    // The token check is still running when the leave comes in.
-    verifyToken: async () => (await verifying, { userId: "u1", name: "ann" }),
-    user: null,
+    ...context(hold, manager),
   });
   socket.open();
   socket.receive(encodeClientMessage({
@@ -86,7 +62,25 @@ Deno.test("a socket gone while its token is being checked joins nothing", async 
   }));
   socket.receive(encodeClientMessage({ kind: "leave" }));
   assert.deepEqual(socket.closedWith, [1000, "left"]);
-  verified();
+  release();
+  return manager;
+}
+
+Deno.test("a leave that arrives while the join is in flight gives the seat up once it lands", async () => {
+  // The join is on its way to the room (in a cluster: relayed) when the leave comes in.
+  const manager = leaveDuringJoin((hold, manager) => ({
+    join: async (request, member) => (await hold, manager.join(request, member)),
+  }));
+  const [room] = await waitForRooms(manager);
+  // Given up, not held for a resume that will never come.
+  assert.equal(room.players, 0);
+  manager.dispose();
+});
+
+Deno.test("a socket gone while its token is being checked joins nothing", async () => {
+  const manager = leaveDuringJoin((hold) => ({
+    verifyToken: async () => (await hold, { userId: "u1", name: "ann" }),
+  }));
   // No room made for nobody (and no seat taken over by a join key from a dead socket).
   assert.deepEqual(await waitForRooms(manager), []);
   manager.dispose();
