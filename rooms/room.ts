@@ -309,6 +309,8 @@ export class Room {
   #spectatorAudience: Audience<Connection> | null = null;
   #connections = new Set<Connection>();
   #events: PendingEvent[] = [];
+  /** Seats the room dropped (`#breakAudience`) whose drop is not announced yet. */
+  readonly #unannounced = new Set<SeatRecord>();
   #players: PlayerInfo[] | null = null;
   #playerContext: MutableContext | null = null;
   #systemContext: MutableContext | null = null;
@@ -760,6 +762,8 @@ export class Room {
       throw error;
     }
     if (wasAway) {
+      // Dropped by the room and back before that was told: the drop comes first.
+      if (this.#unannounced.delete(seat)) this.#announceDrop(seat);
       this.#notify("player_reconnected", seat, conn);
       this.#runHook("onReconnect", seat.id);
       this.#afterChange(false);
@@ -829,19 +833,28 @@ export class Room {
     this.#checkIdle();
   }
 
-  /** `player_disconnected` and `onDisconnect` for seats dropped by the room itself. */
-  #announceAway(seats: readonly SeatRecord[]): void {
-    if (this.#disposed) return;
+  /**
+   * `player_disconnected` and `onDisconnect` for the seats the room dropped itself (see
+   * `#breakAudience`), in a step of their own: game hooks must not run mid-broadcast.
+   */
+  #announceAway(): void {
+    if (this.#disposed || this.#unannounced.size === 0) return;
     this.#begin();
+    const seats = [...this.#unannounced];
+    this.#unannounced.clear();
     let any = false;
     for (const seat of seats) {
-      // Resumed (or gone) before this step ran: nothing to announce.
+      // Gone meanwhile (left, expired): nothing to announce.
       if (seat.presence !== "disconnected" || this.#seats[seat.index] !== seat) continue;
+      this.#announceDrop(seat);
       any = true;
-      this.#notify("player_disconnected", seat, null);
-      this.#runHook("onDisconnect", seat.id);
     }
     if (any) this.#afterChange(false);
+  }
+
+  #announceDrop(seat: SeatRecord): void {
+    this.#notify("player_disconnected", seat, null);
+    this.#runHook("onDisconnect", seat.id);
   }
 
   #startGrace(seat: SeatRecord, ms: number): void {
@@ -1364,7 +1377,7 @@ export class Room {
       code: "internal",
       message: "The game state could not be sent; resume to get it again.",
     });
-    const away: SeatRecord[] = [];
+    const announced = this.#unannounced.size > 0;
     for (const conn of [...audience.members]) {
       this.#detach(conn);
       if (conn.seat) {
@@ -1373,13 +1386,13 @@ export class Room {
         conn.seat.graceDeadline = this.#now + this.#graceMs;
         this.#startGrace(conn.seat, this.#graceMs);
         this.#players = null;
-        away.push(conn.seat);
+        this.#unannounced.add(conn.seat);
       }
       this.#send(conn, frame);
       this.#close(conn, closeCodeFor("internal"), "internal");
     }
-    // Told like any other drop, in a step of its own: game hooks must not run mid-broadcast.
-    if (away.length > 0) this.#mailbox.post(() => this.#announceAway(away));
+    // Told like any other drop, in a step of its own (one for every seat waiting).
+    if (!announced && this.#unannounced.size > 0) this.#mailbox.post(() => this.#announceAway());
     // Spectators never resume: their audience is rebuilt when the next one comes.
     if (audience === this.#spectatorAudience) {
       this.#spectatorAudience = null;

@@ -1087,24 +1087,26 @@ Deno.test("tick mode: an event for a player goes to that seat's holder, not to w
   room.dispose();
 });
 
-Deno.test("players whose view could not be sent are announced as disconnected and run onDisconnect", async () => {
-  const moody = defineGame({
-    name: "moody",
-    players: { min: 2, max: 2 },
-    setup: () => ({ sulky: false, away: [] as string[] }),
-    actions: {
-      sulk: {
-        apply(state) {
-          state.sulky = true;
-        },
+/** A game where only p1's view stops being data once someone sulks. */
+const moody = defineGame({
+  name: "moody",
+  players: { min: 2, max: 2 },
+  setup: () => ({ sulky: false, away: [] as string[] }),
+  actions: {
+    sulk: {
+      apply(state) {
+        state.sulky = true;
       },
     },
-    // Only p1's view stops being data.
-    view: (state, viewer) => viewer === "p1" && state.sulky ? { ...state, mood: NaN } : state,
-    onDisconnect(state, player) {
-      state.away.push(player);
-    },
-  });
+  },
+  // Only p1's view stops being data.
+  view: (state, viewer) => viewer === "p1" && state.sulky ? { ...state, mood: NaN } : state,
+  onDisconnect(state, player) {
+    state.away.push(player);
+  },
+});
+
+Deno.test("players whose view could not be sent are announced as disconnected and run onDisconnect", async () => {
   const { room, errors } = makeRoom(moody);
   const { members, seats } = await seatPlayers(room, 2);
   seats[1].act(1, "sulk", null);
@@ -1118,5 +1120,35 @@ Deno.test("players whose view could not be sent are announced as disconnected an
   );
   deepEqual(members[1].state, { sulky: true, away: ["p1"] }, "onDisconnect ran and was sent");
   deepEqual(room.players.map((p) => p.presence), ["disconnected", "connected"]);
+  room.dispose();
+});
+
+Deno.test("a player dropped by the room and back before that was told is announced away, then back", async () => {
+  // The journal holds the breaking action up while p1's resume is queued behind it.
+  let commit!: () => void;
+  const { room } = makeRoom(moody, {
+    journal: { append: () => new Promise<void>((resolve) => commit = resolve) },
+  });
+  const { members, seats } = await seatPlayers(room, 2);
+  seats[1].act(1, "sulk", null);
+  const ann = members[0];
+  ann.reopen();
+  const back = room.join({ resume: { session: seats[0].session, seq: ann.seq } }, ann);
+  commit();
+  await back;
+  await room.idle();
+  const presence = members[1].events
+    .filter((e) => e.player === "p1" && e.type.startsWith("player_"))
+    .map((e) => e.type);
+  // Away, back, and (p1's view being still broken, the resume's broadcast drops it again) away:
+  // never back before away.
+  deepEqual(presence.slice(0, 2), ["player_disconnected", "player_reconnected"]);
+  ok(presence.every((type, i) => type === (i % 2 ? "player_reconnected" : "player_disconnected")));
+  const drops = presence.filter((type) => type === "player_disconnected").length;
+  deepEqual(
+    (room.state as { away: string[] }).away,
+    Array(drops).fill("p1"),
+    "onDisconnect per drop",
+  );
   room.dispose();
 });
