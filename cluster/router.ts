@@ -63,6 +63,11 @@ export class Router {
   readonly #now: () => number;
   /** Join-or-create calls per game, one at a time (see {@linkcode KeyedSerializer}). */
   readonly #joinOrCreateQueue = new KeyedSerializer();
+  /**
+   * Creates with a join key, one at a time per key: a retry that arrives while the first one
+   * is still claiming its room's lease waits for it, then finds that room by the key.
+   */
+  readonly #keyedCreates = new KeyedSerializer();
 
   /** Routes with the cluster's parts. */
   constructor(options: RouterOptions) {
@@ -90,8 +95,12 @@ export class Router {
       });
     }
     if (request.mode === "create") {
-      return await this.#joinKeyed(request.game!, request, member) ??
-        await this.#create(request, member);
+      const create = async () =>
+        await this.#joinKeyed(request.game!, request, member) ??
+          await this.#create(request, member);
+      return request.key === undefined
+        ? await create()
+        : await this.#keyedCreates.run(request.key, create);
     }
     // A token-only resume can only be looked up among local rooms.
     if (typeof request.room !== "string") return await manager.join(request, member);

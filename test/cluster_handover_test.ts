@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { type ClientOptions, connect } from "../client/mod.ts";
 import { ClusterKeys, type LeaseRecord } from "../cluster/mod.ts";
 import type { ticTacToe } from "../games/mod.ts";
+import { openRaw } from "./support/raw_socket.ts";
 import { startTestServer, waitFor } from "./support/test_server.ts";
 
 const keys = new ClusterKeys();
@@ -163,5 +164,21 @@ Deno.test("cluster: an owner that lost its lease stops the room at once", async 
       ann.leave();
       bob.leave();
     }
+  });
+});
+
+Deno.test("cluster: two creates with one join key at once make one room (the second waits for the first's lease)", async () => {
+  await withTwoServers("arbiter-keyed-create-", {}, async ({ a }) => {
+    const key = "keyed-create-0123456789";
+    using first = await openRaw(a.server.wsUrl);
+    using second = await openRaw(a.server.wsUrl);
+    const [one, two] = await Promise.all(
+      [first, second].map((raw) => raw.join({ mode: "create", game: "tic_tac_toe", key })),
+    );
+    assert.equal(two.room, one.room);
+    assert.equal(two.player, one.player);
+    assert.equal(a.server.manager.size, 1);
+    first.abort();
+    second.abort();
   });
 });
