@@ -9,13 +9,19 @@ import {
 import { TestMember } from "../rooms/testing.ts";
 import { connectFour, exampleGames, secretCards, ticTacToe } from "../games/mod.ts";
 
-Deno.test("a snapshot is plain data, and a restored room continues its sequences", async () => {
+/** Ann creates a tic-tac-toe room and Bob joins it, in a manager on a manual clock. */
+async function ticTacToeForTwo(seed: string) {
   const clock = new ManualClock();
-  const manager = new RoomManager({ games: exampleGames, clock, seed: "snap" });
+  const manager = new RoomManager({ games: exampleGames, clock, seed });
   const ann = new TestMember();
   const bob = new TestMember();
   const a = await manager.join({ mode: "create", game: "tic_tac_toe", name: "ann" }, ann);
   const b = await manager.join({ mode: "join", room: a.room.id, name: "bob" }, bob);
+  return { clock, manager, ann, bob, a, b };
+}
+
+Deno.test("a snapshot is plain data, and a restored room continues its sequences", async () => {
+  const { clock, manager, ann, a, b } = await ticTacToeForTwo("snap");
   a.act(1, "place", { cell: 0 });
   b.act(1, "place", { cell: 4 });
   clock.advance(1_234);
@@ -156,12 +162,7 @@ Deno.test("a finished room is restored finished and still disposed on schedule",
 });
 
 Deno.test("a seat's remembered refusals are in its snapshot, and a resume after a restart repeats them", async () => {
-  const clock = new ManualClock();
-  const manager = new RoomManager({ games: exampleGames, clock, seed: "refusals" });
-  const ann = new TestMember();
-  const bob = new TestMember();
-  const a = await manager.join({ mode: "create", game: "tic_tac_toe", name: "ann" }, ann);
-  const b = await manager.join({ mode: "join", room: a.room.id, name: "bob" }, bob);
+  const { clock, manager, a, b, bob } = await ticTacToeForTwo("refusals");
   a.act(1, "place", { cell: 0 });
   b.act(1, "place", { cell: 0 }); // taken: refused
   b.act(2, "place", { cell: 4 });
