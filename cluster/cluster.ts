@@ -434,7 +434,8 @@ export class Cluster {
   }
 
   #changed(room: Room, change: RoomChange): void {
-    if (change === "tick") return;
+    // Neither changes what the directory shows.
+    if (change === "tick" || change === "refusal") return;
     if (this.leases.holds(room.id)) this.#publish(room);
   }
 

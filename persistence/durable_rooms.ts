@@ -379,15 +379,20 @@ export class DurableRooms {
    */
   async #readyToLog(tracked: Tracked): Promise<void> {
     const ticked = () => tracked.ticksSaved < tracked.room.ticksRun;
-    if (ticked()) {
+    const unsaved = () => tracked.seatsSaved < tracked.seatChanges || ticked();
+    if (!unsaved()) return;
+    // Ticks never start a save of their own. A seat change did, unless it failed: then its
+    // retry waits for a timer, and this action must not.
+    if (ticked() || !tracked.writing) {
       tracked.dirty = true;
       this.#save(tracked);
     }
-    if (tracked.seatsSaved < tracked.seatChanges || ticked()) await this.#settled(tracked);
-    if (ticked()) {
+    await this.#settled(tracked);
+    if (unsaved()) {
       throw new PersistenceError(
         "log_conflict",
-        `Room ${tracked.room.id}: ticks since its last snapshot could not be stored.`,
+        `Room ${tracked.room.id}: its seats or ticks since the last snapshot could not be ` +
+          "stored, so the action is not logged (a replay could not apply it).",
       );
     }
   }

@@ -330,11 +330,12 @@ export class KvRoomStore {
       .set(key, next, { expireIn: Math.max(1, next.expiresAt - this.#now()) });
     await this.#fenced(room, atomic);
     const result = await retryLocked(() => atomic.commit());
+    // Never cached: the room's first save here then reads the meta and, as a store that did
+    // not write the room last, deletes what a save cut short by the crash left behind.
+    this.#metas.delete(room);
     if (!result.ok) {
-      this.#metas.delete(room);
       throw new PersistenceError("log_conflict", `Room ${room} was written while it was restored.`);
     }
-    this.#metas.set(room, { key, value: next, versionstamp: result.versionstamp });
     return next;
   }
 

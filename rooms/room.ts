@@ -80,9 +80,10 @@ export interface Journal {
 /**
  * What changed in a room, as reported to {@linkcode RoomSettings.onChange} after the
  * broadcast: an accepted action or turn timeout, the seats (join, leave, drop, reconnect,
- * expiry), a simulation tick, or the end of the game.
+ * expiry), a simulation tick, the end of the game, or a refused action the seat remembers
+ * (no broadcast: its snapshot must still hold the refusal, so a resume settles it).
  */
-export type RoomChange = "action" | "seats" | "tick" | "finished";
+export type RoomChange = "action" | "seats" | "tick" | "finished" | "refusal";
 
 /** Why a room was disposed: closed for good, or stopped because the server is restarting. */
 export type DisposeReason = "room_closed" | "server_restart";
@@ -204,8 +205,9 @@ interface SeatRecord {
   /** Highest client sequence seen, applied or not. */
   lastSeq: number;
   /**
-   * The seat's latest refused actions (at most {@linkcode REMEMBERED_REJECTS}, in memory only):
-   * a resume's welcome repeats them, since a `reject` in flight when the link dropped is lost.
+   * The seat's latest refused actions (at most {@linkcode REMEMBERED_REJECTS}, kept in the
+   * room's snapshots): a resume's welcome repeats them, since a `reject` in flight when the
+   * link dropped is lost.
    */
   rejects: SettledReject[];
   graceDeadline: number | null;
@@ -1061,6 +1063,7 @@ export class Room {
     // Remember refusals of new actions (not repeats, whose seq belongs to an earlier action).
     if (seat && code !== "out_of_order" && seq === seat.lastSeq) {
       if (seat.rejects.push({ seq, code, message }) > REMEMBERED_REJECTS) seat.rejects.shift();
+      this.#changed("refusal");
     }
     this.#send(
       conn,

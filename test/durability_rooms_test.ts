@@ -203,6 +203,80 @@ Deno.test("a graceful stop saves every room; the restart resumes sessions and de
   await second.stop();
 });
 
+Deno.test("a refusal after the last snapshot is saved, so a resume after a restart settles it", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const setup = { snapshotEveryActions: 1000, snapshotEveryMs: 60_000 };
+  const first = await durableProcess(kv, setup);
+  const ann = new TestMember();
+  const bob = new TestMember();
+  const a = await first.manager.join({ mode: "create", game: "connect_four", name: "ann" }, ann);
+  const b = await first.manager.join({ mode: "join", room: a.room.id, name: "bob" }, bob);
+  await first.durable.idle();
+  // Bob plays out of turn; say the reject is lost with his connection.
+  b.act(1, "drop", { column: 0 });
+  await a.room.idle();
+  equal(bob.rejects[0]?.code, "not_your_turn");
+  await first.stop();
+
+  const second = await durableProcess(kv, setup);
+  const bob2 = new TestMember();
+  await second.manager.join(
+    { mode: "join", room: a.room.id, resume: { session: b.session, seq: 0 } },
+    bob2,
+  );
+  deepEqual(
+    bob2.welcomes.at(-1)?.rejected?.map((r) => [r.seq, r.code]),
+    [[1, "not_your_turn"]],
+    "the welcome settles the action as refused, so the client does not send it again",
+  );
+  await second.stop();
+});
+
+Deno.test("log mode refuses an action whose seat could not be stored, instead of logging it", async () => {
+  class FailingSaves extends KvRoomStore {
+    failures = 0;
+    override saveSnapshot(...args: Parameters<KvRoomStore["saveSnapshot"]>) {
+      if (this.failures-- > 0) return Promise.reject(new TypeError("KV unavailable"));
+      return super.saveSnapshot(...args);
+    }
+  }
+  using kv = await Deno.openKv(":memory:");
+  const store = new FailingSaves(kv);
+  const setup = { durability: "log" as const, snapshotEveryActions: 1000, snapshotEveryMs: 5000 };
+  const first = await durableProcess(kv, setup, exampleGames, undefined, store);
+  const ann = new TestMember();
+  const a = await first.manager.join({ mode: "create", game: "tic_tac_toe", name: "ann" }, ann);
+  await first.durable.idle();
+  // Bob's seat is stored by his join's save: say that fails, and its retry is 10 s away.
+  store.failures = 1;
+  const bob = new TestMember();
+  const b = await first.manager.join({ mode: "join", room: a.room.id, name: "bob" }, bob);
+  await first.durable.idle();
+  equal(first.durable.saveFailures, 1);
+  // The next action stores the seats first; while that fails too, it is refused, not logged.
+  store.failures = 1;
+  a.act(1, "place", { cell: 0 });
+  await a.room.idle();
+  equal(ann.rejects.at(-1)?.code, "internal");
+  // Storage is back: the seats are stored, then the actions logged.
+  a.act(2, "place", { cell: 0 });
+  await a.room.idle();
+  b.act(1, "place", { cell: 4 });
+  await a.room.idle();
+  equal(bob.ack, 1, "bob's move is acknowledged");
+  await first.crash();
+
+  const second = await durableProcess(kv, setup);
+  const room = second.manager.get(a.room.id)!;
+  equal(room.actionIndex, 2, "both acknowledged moves are replayed, the refused one is not");
+  const seat = await second.manager.join(
+    { mode: "join", room: room.id, resume: { session: b.session, seq: 1 } },
+    new TestMember(),
+  );
+  equal(seat.player, "p2");
+  await second.stop();
+});
+
 Deno.test("finished rooms' data is deleted when the room closes, or swept at its expiry", async () => {
   using kv = await Deno.openKv(":memory:");
   const p = await durableProcess(kv);
