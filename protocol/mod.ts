@@ -18,7 +18,13 @@ export { type DecodeLimits, DEFAULT_INBOUND_LIMITS, DEFAULT_OUTBOUND_LIMITS } fr
 export { FRAME_KINDS } from "./frame.ts";
 export { closeCodeFor } from "./close_codes.ts";
 export { decodeClientMessage, encodeClientMessage } from "./client_messages.ts";
-export { decodeServerMessage, encodeDeltaFrame, encodeServerMessage } from "./server_messages.ts";
+export {
+  checkOutboundFrame,
+  checkOutboundOps,
+  decodeServerMessage,
+  encodeDeltaFrame,
+  encodeServerMessage,
+} from "./server_messages.ts";
 export { DELTA_MAX_KEYS, DELTA_MAX_REFS, type DeltaTableCaps } from "./delta_format.ts";
 export { DeltaEncoder } from "./delta_encoder.ts";
 export { DeltaDecoder } from "./delta_decoder.ts";

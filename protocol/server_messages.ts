@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { CborReader } from "./cbor_reader.ts";
+import { CborReader } from "./cbor_reader.ts";
 import { acquireWriter, type CborWriter, releaseWriter } from "./cbor_writer.ts";
 import { ProtocolError } from "./errors.ts";
 import {
@@ -281,6 +281,62 @@ export function encodeDeltaFrame(
   out.set(ops, head);
   return out;
 }
+
+/**
+ * Throws {@linkcode ProtocolError} when a client with the default limits
+ * ({@linkcode DEFAULT_OUTBOUND_LIMITS}) could not decode `frame`: a server checks what it is
+ * about to send, since such a frame would only make its clients resync forever. Frames of up
+ * to 1 MiB pass unread: none holds more items, or a longer string, than it has bytes.
+ *
+ * @example
+ * ```ts
+ * import { checkOutboundFrame, encodeServerMessage } from "./server_messages.ts";
+ * checkOutboundFrame(encodeServerMessage({ kind: "pong", clientTime: 5, serverTime: 300 }));
+ * try {
+ *   checkOutboundFrame(encodeServerMessage({ kind: "event", type: "x", data: "y".repeat(2 ** 21) }));
+ * } catch (error) {
+ *   console.log((error as Error).message); // String of 2097152 bytes exceeds 1048576
+ * }
+ * ```
+ */
+export function checkOutboundFrame(frame: Uint8Array): void {
+  if (frame.length <= UNREAD_BYTES) return;
+  const limits = DEFAULT_OUTBOUND_LIMITS;
+  if (frame[0] !== FRAME_KINDS.delta) {
+    decodeServerMessage(frame, limits);
+    return;
+  }
+  checkFrame(frame, limits);
+  const c = new FrameCursor(frame);
+  c.varint();
+  c.varint();
+  c.varint();
+  checkOutboundOps(frame.subarray(c.pos));
+}
+
+/**
+ * {@linkcode checkOutboundFrame} for a delta's ops body, before it is framed: the ops only make
+ * sense against the client's mirror, but their items count alike.
+ *
+ * @example
+ * ```ts
+ * import { checkOutboundOps } from "./server_messages.ts";
+ * checkOutboundOps(new Uint8Array([0x25, 0x01, 0x0c, 0x02, 0x18, 0x28])); // fine
+ * ```
+ */
+export function checkOutboundOps(ops: Uint8Array): void {
+  if (ops.length <= UNREAD_BYTES) return;
+  const limits = DEFAULT_OUTBOUND_LIMITS;
+  checkFrame(ops, limits);
+  const r = new CborReader(ops, 0, ops.length, limits);
+  while (!r.atEnd()) r.value();
+}
+
+/** Frames no longer than this cannot break a client's item or string limits. */
+const UNREAD_BYTES = Math.min(
+  DEFAULT_OUTBOUND_LIMITS.maxItems,
+  DEFAULT_OUTBOUND_LIMITS.maxStringBytes,
+);
 
 /**
  * Encodes a server message as one binary WebSocket frame. Throws {@linkcode ProtocolError}

@@ -7,6 +7,18 @@
  */
 
 /**
+ * The longest delay a timer can have, ms (about 24.8 days): Deno's `setTimeout`, like
+ * browsers' and Node's, fires at once for a longer one, so game clocks must stay within it.
+ *
+ * @example
+ * ```ts
+ * import { MAX_TIMER_MS } from "./clock.ts";
+ * console.log(MAX_TIMER_MS); // 2147483647
+ * ```
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
  * An opaque timer handle returned by {@linkcode Clock.setTimer}: a number from
  * {@linkcode ManualClock}, whatever the runtime's `setTimeout` returns from
  * {@linkcode systemClock} (a number in Deno 2.5, a `Timeout` object where Node's types apply).

@@ -26,6 +26,7 @@
  */
 import type { Outcome, PlayerInfo, Value } from "../protocol/types.ts";
 import type { Random } from "./rng.ts";
+import { MAX_TIMER_MS } from "./clock.ts";
 import type { Schema } from "./schema.ts";
 
 /** Room options when the game declares no options schema: any JSON-like object. */
@@ -107,16 +108,22 @@ export interface SetupContext<O = GameOptions> {
  */
 export interface ActionDefinition<S, P, O = GameOptions> {
   /**
-   * Checks the payload (a failure is rejected as `bad_payload`). Without it any value gets
+   * Checks the payload (a failure is rejected as `bad_payload`): a `t` schema, e.g.
+   * `t.object({ cell: t.int() })`, not a plain object of schemas. Without it any value gets
    * through and `payload` is typed `unknown` (annotate it, e.g. as `Value`, and check it in
    * `validate`).
    */
   payload?: Schema<P>;
-  /** Returns a reason to refuse the action (`invalid_action`), or nothing to accept it. */
+  /**
+   * Returns a reason to refuse the action (`invalid_action`), or nothing to accept it;
+   * synchronously, and without changing the state (anything else is a bug of the game: the
+   * action is refused as `internal` and the room reports it).
+   */
   validate?(state: S, payload: P, ctx: GameContext<O>): string | undefined | void;
   /**
-   * Changes the state: mutate `state` or return a new one. Should not throw: state changed
-   * before a throw stays changed. Put the checks that may refuse in `validate`.
+   * Changes the state: mutate `state` or return a new one (plain data: a promise, a `Map` or
+   * a class instance is reported and ignored, so `apply` cannot be async). Should not throw:
+   * state changed before a throw stays changed. Put the checks that may refuse in `validate`.
    */
   apply(state: S, payload: P, ctx: GameContext<O>): S | void;
 }
@@ -145,13 +152,16 @@ export type PlayerHook<S, O = GameOptions> = (
 export interface GameConfig<S, A, V, O> {
   /** Unique name, used to create rooms (lowercase letters, digits, `_` and `-`). */
   name: string;
-  /** Seats: the game runs once `min` are taken; nobody joins past `max`. */
+  /**
+   * Seats: the game runs once `min` are taken; nobody joins past `max`. Whole numbers with
+   * 1 <= min <= max <= 1000: every room allocates its `max` seats when it is created.
+   */
   players: { min: number; max: number };
   /** Whether spectators may watch. Default true. */
   spectators?: boolean;
   /** Whether players may join after the first action was applied. Default true. */
   lateJoin?: boolean;
-  /** Default: `"tick"` when `tick` is defined, else `"immediate"`. */
+  /** `"immediate"` or `"tick"`. Default: `"tick"` when `tick` is defined, else `"immediate"`. */
   broadcast?: BroadcastMode;
   /**
    * How the persistence layer keeps this game's rooms: `"log"` writes every accepted action to
@@ -159,7 +169,10 @@ export interface GameConfig<S, A, V, O> {
    * server's setting (`ARBITER_DURABILITY`).
    */
   durability?: Durability;
-  /** Schema of the room options given at creation; a failure refuses with `bad_options`. */
+  /**
+   * Schema of the room options given at creation (a `t` schema such as `t.object({...})`); a
+   * failure refuses with `bad_options`.
+   */
   options?: Schema<O>;
   /**
    * The initial state: plain JSON-like data (objects, arrays, strings, finite numbers, booleans,
@@ -179,22 +192,34 @@ export interface GameConfig<S, A, V, O> {
    * is applied; when it passes, `onTimeout` runs as a system step (`ctx.player` is null).
    */
   turnClock?: {
-    /** Time allowed per turn in ms, or a function of the room options. */
+    /**
+     * Time allowed per turn in ms, or a function of the room options: at most 2147483647
+     * (2^31 - 1, about 24.8 days), the longest delay Deno's timers keep (a longer one fires at
+     * once).
+     */
     ms: number | { (options: O): number };
     /** What happens when time runs out, e.g. a forfeit. */
     onTimeout(state: S, ctx: GameContext<O>): S | void;
   };
   /**
-   * Realtime games: `update` runs `hz` times a second while the game is running. `hz` may be
-   * a function of the room options (a game whose rooms tick at different rates).
+   * Realtime games: `update` runs `hz` times a second while the game is running, `hz` from
+   * 0.000001 to 1000. `hz` may be a function of the room options (a game whose rooms tick at
+   * different rates).
    */
   tick?: {
     hz: number | { (options: O): number };
     update(state: S, dtMs: number, ctx: GameContext<O>): S | void;
   };
-  /** Checked after every change: a result ends the game. */
+  /**
+   * Checked after every change: a result ends the game. Only `winners`, `draw` and `reason`
+   * reach the players; a result of another shape is reported and the game goes on.
+   */
   outcome?(state: S, ctx: GameContext<O>): Outcome | undefined;
-  /** What `viewer` (null: a spectator) may see. Without it, everyone sees the whole state. */
+  /**
+   * What `viewer` (null: a spectator) may see. Without it, everyone sees the whole state. A
+   * player's first view is taken when they take their seat, before `onJoin` runs: a view must
+   * cope with a player the state does not know yet (`onJoin`'s changes follow as a delta).
+   */
   view?(state: S, viewer: string | null, ctx: GameContext<O>): V;
   /** A player took a seat (also when a new player takes a seat someone left). */
   onJoin?: PlayerHook<S, O>;
@@ -285,8 +310,35 @@ export type OptionsOf<G> = G extends GameDefinition<any, any, any, infer O> ? O 
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
+/** Seats per room: a room allocates all of them when it is created. */
+const MAX_PLAYERS = 1000;
+
+/** The slowest tick rate: a tick every 11.6 days keeps its timer within {@linkcode MAX_TIMER_MS}. */
+export const MIN_TICK_HZ = 1e-6;
+
+/** The optional functions of a game, each checked when present. */
+const OPTIONAL_FUNCTIONS = [
+  "turn",
+  "outcome",
+  "view",
+  "onJoin",
+  "onLeave",
+  "onDisconnect",
+  "onReconnect",
+  "onSeatExpired",
+] as const satisfies readonly (keyof GameConfig<unknown, unknown, unknown, unknown>)[];
+
+const BROADCAST_MODES: readonly unknown[] = ["immediate", "tick"] satisfies BroadcastMode[];
+const DURABILITIES: readonly unknown[] = ["snapshot", "log"] satisfies Durability[];
+
 function positiveInteger(n: unknown): n is number {
   return typeof n === "number" && Number.isSafeInteger(n) && n > 0;
+}
+
+/** Throws unless `value` is a function, or absent when not `required`. */
+function checkFunction(where: string, field: string, value: unknown, required = false): void {
+  if (typeof value === "function" || (!required && value == null)) return;
+  throw new TypeError(`${where}: ${field} must be a function, got ${typeof value}`);
 }
 
 /**
@@ -332,10 +384,16 @@ export function defineGame<S, A, V = S, O = GameOptions>(
     );
   }
   const { min, max } = config.players ?? {};
-  if (!positiveInteger(min) || !positiveInteger(max) || max < min) {
-    throw new TypeError(`${where}: players must be { min, max } with 1 <= min <= max`);
+  if (!positiveInteger(min) || !positiveInteger(max) || max < min || max > MAX_PLAYERS) {
+    throw new TypeError(
+      `${where}: players must be { min, max } with 1 <= min <= max <= ${MAX_PLAYERS}`,
+    );
   }
   if (typeof config.setup !== "function") throw new TypeError(`${where}: setup is required`);
+  for (const field of OPTIONAL_FUNCTIONS) checkFunction(where, field, config[field]);
+  if (config.options != null && typeof config.options.parse !== "function") {
+    throw new TypeError(`${where}: options must be a schema such as t.object({ ... })`);
+  }
   if (typeof config.actions !== "object" || config.actions === null) {
     throw new TypeError(`${where}: actions must be an object`);
   }
@@ -349,18 +407,43 @@ export function defineGame<S, A, V = S, O = GameOptions>(
     if (typeof action?.apply !== "function") {
       throw new TypeError(`${where}: action ${JSON.stringify(name)} needs an apply function`);
     }
+    checkFunction(where, `action ${JSON.stringify(name)} validate`, action.validate);
+    // A plain object of schemas (`{ cell: t.int() }`) would only fail at the first action.
+    if (action.payload != null && typeof action.payload.check !== "function") {
+      throw new TypeError(
+        `${where}: action ${JSON.stringify(name)} payload must be a schema such as ` +
+          "t.object({ ... })",
+      );
+    }
   }
   if (config.tick) {
     const { hz } = config.tick;
-    if (typeof hz !== "function" && !(typeof hz === "number" && hz > 0 && hz <= 1000)) {
-      throw new TypeError(`${where}: tick.hz must be a number in (0, 1000] or a function`);
+    if (typeof hz !== "function" && !(typeof hz === "number" && hz >= MIN_TICK_HZ && hz <= 1000)) {
+      throw new TypeError(
+        `${where}: tick.hz must be a number in [${MIN_TICK_HZ}, 1000] or a function`,
+      );
     }
+    checkFunction(where, "tick.update", config.tick.update, true);
   }
   if (config.turnClock) {
     const { ms } = config.turnClock;
-    if (typeof ms !== "function" && !(typeof ms === "number" && ms > 0)) {
-      throw new TypeError(`${where}: turnClock.ms must be a positive number or a function`);
+    if (typeof ms !== "function" && !(typeof ms === "number" && ms > 0 && ms <= MAX_TIMER_MS)) {
+      throw new TypeError(
+        `${where}: turnClock.ms must be a positive number of ms up to ${MAX_TIMER_MS} ` +
+          "(about 24.8 days, the longest delay Deno's timers keep) or a function",
+      );
     }
+    checkFunction(where, "turnClock.onTimeout", config.turnClock.onTimeout, true);
+  }
+  if (config.broadcast != null && !BROADCAST_MODES.includes(config.broadcast)) {
+    throw new TypeError(
+      `${where}: broadcast must be "immediate" or "tick", got ${JSON.stringify(config.broadcast)}`,
+    );
+  }
+  if (config.durability != null && !DURABILITIES.includes(config.durability)) {
+    throw new TypeError(
+      `${where}: durability must be "snapshot" or "log", got ${JSON.stringify(config.durability)}`,
+    );
   }
   const broadcast = config.broadcast ?? (config.tick ? "tick" : "immediate");
   if (broadcast === "tick" && !config.tick) {

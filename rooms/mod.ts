@@ -60,7 +60,7 @@ export {
   type Shape,
   t,
 } from "./schema.ts";
-export { type Clock, ManualClock, systemClock, type TimerId } from "./clock.ts";
+export { type Clock, ManualClock, MAX_TIMER_MS, systemClock, type TimerId } from "./clock.ts";
 export { Random, type RandomState } from "./rng.ts";
 export { clone, diff, Mirror } from "./diff.ts";
 export type { Member, Seat } from "./member.ts";

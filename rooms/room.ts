@@ -8,6 +8,8 @@
  */
 import {
   ArbiterError,
+  checkOutboundFrame,
+  checkOutboundOps,
   CLOSE_CODES,
   closeCodeFor,
   decodeValue,
@@ -26,13 +28,27 @@ import type {
   Value,
 } from "../protocol/types.ts";
 import { Audience } from "./audience.ts";
-import { type Clock, everyTick, systemClock, type TickHandle, type TimerId } from "./clock.ts";
+import {
+  type Clock,
+  everyTick,
+  MAX_TIMER_MS,
+  systemClock,
+  type TickHandle,
+  type TimerId,
+} from "./clock.ts";
 import { clone } from "./diff.ts";
-import type { ActionDefinition, AnyGame, GameContext, GameOptions, PlayerHook } from "./game.ts";
+import {
+  type ActionDefinition,
+  type AnyGame,
+  type GameContext,
+  type GameOptions,
+  MIN_TICK_HZ,
+  type PlayerHook,
+} from "./game.ts";
 import { Mailbox } from "./mailbox.ts";
 import type { Member, Seat } from "./member.ts";
 import { Random } from "./rng.ts";
-import { formatFailure, type SchemaFailure } from "./schema.ts";
+import { describeValue, formatFailure, type SchemaFailure } from "./schema.ts";
 import { type RoomSnapshot, type SeatSnapshot, SNAPSHOT_VERSION } from "./snapshot.ts";
 import { newSessionToken, safeEqual } from "./token.ts";
 
@@ -924,6 +940,11 @@ export class Room {
       );
     }
     seat.lastSeq = clientSeq;
+    // A client that started over (a reloaded page resuming from its token) numbers from the
+    // last applied action again: refusals remembered for those numbers belong to older actions.
+    if (seat.rejects.length > 0 && seat.rejects[seat.rejects.length - 1].seq >= clientSeq) {
+      seat.rejects = seat.rejects.filter((r) => r.seq < clientSeq);
+    }
     // Acting, the client shows it has its welcome: the join key has served (it would only be
     // one more secret that takes the seat).
     seat.joinKey = null;
@@ -953,22 +974,29 @@ export class Room {
     }
     this.#begin();
     const ctx = this.#context(seat.id);
-    if (this.game.turn) {
-      const turn = this.#call(() => this.game.turn!(this.#state, ctx));
-      const mine = turn === seat.id || (Array.isArray(turn) && turn.includes(seat.id));
-      if (!mine) {
-        return this.#reject(conn, clientSeq, "not_your_turn", `It is not ${seat.id}'s turn.`);
-      }
+    if (this.game.turn && !this.#turnHolders(ctx).includes(seat.id)) {
+      return this.#reject(conn, clientSeq, "not_your_turn", `It is not ${seat.id}'s turn.`);
     }
     // Schemas never transform: a payload that passes is the checked value.
     const checked: unknown = payload;
-    if (action.payload && !action.payload.check(payload, this.#payloadFailure)) {
-      const message = formatFailure("payload", this.#payloadFailure);
-      this.#payloadFailure.path.length = 0;
-      return this.#reject(conn, clientSeq, "bad_payload", message);
+    if (action.payload) {
+      let passed: boolean;
+      try {
+        passed = action.payload.check(payload, this.#payloadFailure);
+      } catch (error) {
+        // A schema of the game's own making that throws is the game's bug, not the player's.
+        this.#payloadFailure.path.length = 0;
+        this.#onError(error);
+        return this.#reject(conn, clientSeq, "internal", `${actionName} failed to check.`);
+      }
+      if (!passed) {
+        const message = formatFailure("payload", this.#payloadFailure);
+        this.#payloadFailure.path.length = 0;
+        return this.#reject(conn, clientSeq, "bad_payload", message);
+      }
     }
     if (action.validate) {
-      let reason: string | undefined | void;
+      let reason: unknown;
       try {
         reason = action.validate(this.#state, checked, ctx);
       } catch (error) {
@@ -977,6 +1005,16 @@ export class Room {
       }
       if (typeof reason === "string") {
         return this.#reject(conn, clientSeq, "invalid_action", reason);
+      }
+      if (reason !== undefined && reason !== null) {
+        // A promise (an async validate) would let every action through unchecked.
+        this.#onError(
+          new TypeError(
+            `${this.game.name}.actions.${actionName}.validate returned ${preview(reason)}: ` +
+              "it must return a reason (string) or nothing, synchronously",
+          ),
+        );
+        return this.#reject(conn, clientSeq, "internal", `${actionName} failed to validate.`);
       }
     }
     if (!this.#journal) {
@@ -1008,8 +1046,7 @@ export class Room {
   ): void {
     this.#started = true;
     try {
-      const next = action.apply(this.#state, payload, this.#context(seat.id));
-      if (next !== undefined) this.#state = next;
+      this.#adopt(action.apply(this.#state, payload, this.#context(seat.id)), "apply");
     } catch (error) {
       // The action counts as applied: a journal replay would throw the same way.
       this.#onError(error);
@@ -1092,8 +1129,8 @@ export class Room {
       payload: null,
     };
     return this.#commit(entry, () => {
-      this.#state = this.#call(() => clock.onTimeout(this.#state, this.#context(null))) ??
-        this.#state;
+      const next = this.#call(() => clock.onTimeout(this.#state, this.#context(null)));
+      this.#adopt(next ?? undefined, "turnClock.onTimeout");
     }, (error) => {
       this.#onError(error);
       // Try again shortly rather than lose the timeout.
@@ -1110,8 +1147,7 @@ export class Room {
     this.#ticksRun++;
     const tick = this.game.tick!;
     try {
-      const next = tick.update(this.#state, dt, this.#context(null));
-      if (next !== undefined) this.#state = next;
+      this.#adopt(tick.update(this.#state, dt, this.#context(null)), "tick.update");
     } catch (error) {
       this.#onError(error);
     }
@@ -1171,18 +1207,37 @@ export class Room {
 
   #currentTurnKey(): string | null {
     if (!this.game.turn) return "*";
-    const turn = this.#call(() => this.game.turn!(this.#state, this.#context(null)));
-    if (turn === null || turn === undefined) return null;
-    if (typeof turn === "string") return turn;
-    return turn.length === 0 ? null : [...turn].sort().join("\u0000");
+    const holders = this.#turnHolders(this.#context(null));
+    if (holders.length === 0) return null;
+    return holders.length === 1 ? holders[0] : [...holders].sort().join("\u0000");
+  }
+
+  /** Whose turn it is: nobody's (and reported) when the game's `turn` gives nonsense. */
+  #turnHolders(ctx: GameContext<GameOptions>): readonly string[] {
+    const turn: unknown = this.#call(() => this.game.turn!(this.#state, ctx));
+    if (turn === null || turn === undefined) return [];
+    if (typeof turn === "string") return [turn];
+    if (Array.isArray(turn) && turn.every((p) => typeof p === "string")) return turn;
+    this.#onError(
+      new TypeError(
+        `${this.game.name}.turn returned ${preview(turn)}: expected a player id, an array of ` +
+          "them, or null",
+      ),
+    );
+    return [];
   }
 
   /** The turn time, or undefined (reported) when the game's function gives nonsense. */
   #turnMs(): number | undefined {
     const ms = this.game.turnClock!.ms;
     const value = typeof ms === "function" ? this.#call(() => ms(this.options)) : ms;
-    if (typeof value === "number" && value > 0 && Number.isFinite(value)) return Math.round(value);
-    this.#onError(new TypeError(`${this.game.name}.turnClock.ms gave ${value}`));
+    if (typeof value === "number" && value > 0 && value <= MAX_TIMER_MS) return Math.round(value);
+    this.#onError(
+      new TypeError(
+        `${this.game.name}.turnClock.ms gave ${preview(value)}: it must be a number of ms in ` +
+          `(0, ${MAX_TIMER_MS}]`,
+      ),
+    );
     return undefined;
   }
 
@@ -1271,11 +1326,17 @@ export class Room {
       return false;
     }
     if (!outcome) return false;
-    if (!isOutcome(outcome)) {
-      this.#onError(new TypeError(`${this.game.name}.outcome returned ${JSON.stringify(outcome)}`));
+    const known = toOutcome(outcome);
+    if (!known) {
+      this.#onError(
+        new TypeError(
+          `${this.game.name}.outcome returned ${preview(outcome)}: expected ` +
+            "{ winners: string[], reason?: string } or { draw: true, reason?: string }",
+        ),
+      );
       return false;
     }
-    this.#outcome = clone(outcome);
+    this.#outcome = known;
     this.#finishedAt = this.#now;
     return true;
   }
@@ -1329,6 +1390,7 @@ export class Room {
         this.#onError(error);
         body = null;
       }
+      if (body !== null && !this.#decodable(() => checkOutboundOps(body!), "delta")) body = null;
       bodies[i] = body;
       if (body === null || body.length > 0) changed = true;
     }
@@ -1366,6 +1428,23 @@ export class Room {
     bodies.length = 0;
     for (const seat of this.#seats) if (seat) seat.ackBroadcast = seat.ack;
     return true;
+  }
+
+  /** Runs a check of what clients can decode; reports to the game's author when it fails. */
+  #decodable(check: () => void, what: string): boolean {
+    try {
+      check();
+      return true;
+    } catch (error) {
+      this.#onError(
+        new TypeError(
+          `${this.game.name}: a ${what} for this state is more than clients accept ` +
+            `(${error instanceof Error ? error.message : error}); keep the state (or each ` +
+            "player's view) within 4 MiB, 1,048,576 items and 1 MiB per string",
+        ),
+      );
+      return false;
+    }
   }
 
   /**
@@ -1418,7 +1497,15 @@ export class Room {
 
   #viewFor(viewer: string | null): unknown {
     if (!this.game.view) return this.#state;
-    return this.game.view(this.#state, viewer, this.#context(null));
+    const view = this.game.view(this.#state, viewer, this.#context(null));
+    if (!isData(view)) {
+      // Diffed anyway, a Map or a promise would look like an empty object to the clients.
+      throw new TypeError(
+        `${this.game.name}.view returned ${preview(view)} for ${viewer ?? "spectators"}: ` +
+          "return plain objects, arrays and primitives",
+      );
+    }
+    return view;
   }
 
   /** `replaces`: members may hold another audience's tables at the current seq. */
@@ -1471,17 +1558,18 @@ export class Room {
         this.#send(conn, encodeDeltaFrame(seq, dt, i === last ? conn.ackSent : 0, body));
       }
     } else {
-      this.#send(
-        conn,
-        encodeServerMessage({
-          ...common,
-          seq: this.#seq,
-          time: this.#time,
-          state: audience.state,
-          keys: audience.keys(),
-          refs: audience.refs(),
-        }),
-      );
+      const frame = encodeServerMessage({
+        ...common,
+        seq: this.#seq,
+        time: this.#time,
+        state: audience.state,
+        keys: audience.keys(),
+        refs: audience.refs(),
+      });
+      if (!this.#decodable(() => checkOutboundFrame(frame), "welcome")) {
+        throw new ArbiterError("internal", "The game state is too large to send.");
+      }
+      this.#send(conn, frame);
     }
     // Events are not replayed: a newcomer learns the running turn clock here.
     if (this.#turnDeadline !== null) this.#send(conn, this.#turnClockFrame());
@@ -1668,8 +1756,26 @@ export class Room {
   #runHook(name: HookName, player: string): void {
     const hook = this.game[name] as PlayerHook<unknown, GameOptions> | undefined;
     if (!hook || this.#outcome) return;
-    const next = this.#call(() => hook(this.#state, player, this.#context(player)));
-    if (next !== undefined) this.#state = next;
+    this.#adopt(this.#call(() => hook(this.#state, player, this.#context(player))), name);
+  }
+
+  /**
+   * Takes what game code returned as the new state (nothing: it mutated the state in place).
+   * A value that is not data (a promise from an async function, a Map, a class instance) is
+   * reported and the state stays as it was: it could be neither diffed nor stored.
+   */
+  #adopt(next: unknown, source: string): void {
+    if (next === undefined) return;
+    if (isData(next)) {
+      this.#state = next;
+      return;
+    }
+    this.#onError(
+      new TypeError(
+        `${this.game.name}: ${source} returned ${preview(next)}, which is not a state: return ` +
+          "plain objects, arrays and primitives (or nothing, after changing the state in place)",
+      ),
+    );
   }
 
   /** Runs game code; a throw is reported and counts as "no result". */
@@ -1739,15 +1845,14 @@ export class Room {
       const next = this.#call(() =>
         this.game.turnClock?.onTimeout(this.#state, this.#context(null))
       );
-      if (next !== undefined) this.#state = next;
+      this.#adopt(next ?? undefined, "turnClock.onTimeout");
     } else {
       const action = this.game.actions[entry.action] as
         | ActionDefinition<unknown, unknown, unknown>
         | undefined;
       if (!action) throw new TypeError(`Room.restore: unknown action ${entry.action}`);
       const ctx = this.#context(entry.player);
-      const next = this.#call(() => action.apply(this.#state, entry.payload, ctx));
-      if (next !== undefined) this.#state = next;
+      this.#adopt(this.#call(() => action.apply(this.#state, entry.payload, ctx)), "apply");
       this.#started = true;
       const seat = this.#seats.find((s) => s?.id === entry.player);
       if (seat && entry.seq !== undefined) {
@@ -1803,8 +1908,10 @@ export class Room {
 function tickPeriod(game: AnyGame, options: GameOptions): number {
   const hz = game.tick!.hz;
   const value = typeof hz === "function" ? hz(options) : hz;
-  if (typeof value !== "number" || !(value > 0 && value <= 1000)) {
-    throw new TypeError(`${game.name}.tick.hz gave ${value}; it must be in (0, 1000]`);
+  if (typeof value !== "number" || !(value >= MIN_TICK_HZ && value <= 1000)) {
+    throw new TypeError(
+      `${game.name}.tick.hz gave ${preview(value)}; it must be in [${MIN_TICK_HZ}, 1000]`,
+    );
   }
   return 1000 / value;
 }
@@ -1831,12 +1938,49 @@ function cleanName(name: unknown, fallback: string): string {
   return clean === "" ? fallback : clean;
 }
 
-function isOutcome(value: unknown): value is Outcome {
-  if (typeof value !== "object" || value === null) return false;
+/**
+ * Whether game code's return value can be a state: a primitive, an array, or a plain object
+ * (the diff and the snapshot walk only those; one level is enough to catch a promise, a Map or
+ * a class instance, and deeper ones fail at the broadcast with a path).
+ */
+function isData(value: unknown): boolean {
+  if (typeof value === "function" || typeof value === "symbol" || typeof value === "bigint") {
+    return false;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return true;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** A short rendering of what game code returned, for its author (never throws). */
+function preview(value: unknown): string {
+  if (typeof value === "object" && value !== null && !isData(value)) {
+    // JSON would show a promise or a Map as {}.
+    const name = Object.getPrototypeOf(value)?.constructor?.name;
+    return typeof name === "string" && name !== "" ? `a ${name}` : "an object with a prototype";
+  }
+  try {
+    const json = JSON.stringify(value);
+    if (json !== undefined) return json.length > 120 ? `${json.slice(0, 120)}…` : json;
+  } catch {
+    // Circular, or a BigInt: say what it is instead.
+  }
+  return describeValue(value);
+}
+
+/**
+ * A fresh outcome of only the fields the protocol knows, or null when `value` is not one:
+ * anything else the game put in it (which might not even encode) stays out of `game_over`.
+ */
+function toOutcome(value: unknown): Outcome | null {
+  if (typeof value !== "object" || value === null) return null;
   const o = value as { winners?: unknown; draw?: unknown; reason?: unknown };
-  if (o.reason !== undefined && typeof o.reason !== "string") return false;
-  if (o.draw === true) return o.winners === undefined;
-  return Array.isArray(o.winners) && o.winners.every((w) => typeof w === "string");
+  if (o.reason !== undefined && typeof o.reason !== "string") return null;
+  const reason = o.reason === undefined ? {} : { reason: o.reason };
+  if (o.draw === true) return o.winners === undefined ? { draw: true, ...reason } : null;
+  if (o.draw !== undefined && o.draw !== false) return null;
+  if (!Array.isArray(o.winners) || !o.winners.every((w) => typeof w === "string")) return null;
+  return { winners: [...o.winners], ...reason };
 }
 
 /**

@@ -8,7 +8,11 @@
 /** Log verbosity, lowest first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
-/** Everything the server can be told. Build it with {@linkcode loadConfig}. */
+/**
+ * Everything the server can be told. Build it with {@linkcode loadConfig}. Numbers are whole and
+ * at most 2 147 483 647 (in ms, about 24.8 days: the longest delay Deno's timers keep) unless a
+ * field says less.
+ */
 export interface ServerConfig {
   /** TCP port; 0 picks a free one. `PORT`, default 8000. */
   port: number;
@@ -38,7 +42,7 @@ export interface ServerConfig {
   maxFrameBytes: number;
   /** A socket that has not joined within this is closed, ms. `JOIN_TIMEOUT_MS`, default 10 000. */
   joinTimeoutMs: number;
-  /** A peer that answers no WebSocket ping for this long is dropped, s. `HEARTBEAT_S`, default 30. */
+  /** A peer that answers no WebSocket ping for this long is dropped, s. `HEARTBEAT_S`, default 30, at most 4 294 967. */
   heartbeatSeconds: number;
   /** Sustained actions per second per connection. `ACTION_RATE`, default 30. */
   actionRate: number;
@@ -110,7 +114,7 @@ export function loadConfig(env: Env = {}): ServerConfig {
     logLevel: level(env.LOG_LEVEL),
     maxFrameBytes: frameBytes(env),
     joinTimeoutMs: int(env, "JOIN_TIMEOUT_MS", 10_000, 1, 10_000),
-    heartbeatSeconds: int(env, "HEARTBEAT_S", 30, 1),
+    heartbeatSeconds: int(env, "HEARTBEAT_S", 30, 1, MAX_HEARTBEAT_S),
     actionRate: int(env, "ACTION_RATE", 30, 1),
     actionBurst: int(env, "ACTION_BURST", 60, 1),
     abuseLimit: int(env, "ABUSE_LIMIT", 200, 1),
@@ -134,7 +138,16 @@ function cluster(raw: string | undefined, onDeploy: boolean): "off" | "kv" {
   throw new TypeError(`ARBITER_CLUSTER must be off or kv, got "${raw}"`);
 }
 
-function int(env: Env, name: string, fallback: number, min: number, max = 2 ** 31): number {
+/** Deno's `setTimeout` fires at once for a longer delay: every ms setting stays within it. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Deno pings a WebSocket after half of `idleTimeout` seconds of silence with one `setTimeout`;
+ * past this, that timer fires at once and every socket is closed as unresponsive.
+ */
+const MAX_HEARTBEAT_S = Math.floor(MAX_TIMER_MS * 2 / 1000);
+
+function int(env: Env, name: string, fallback: number, min: number, max = MAX_TIMER_MS): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);

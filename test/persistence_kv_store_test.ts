@@ -315,3 +315,19 @@ Deno.test("MAX_FRAME_BYTES above what one log commit holds is a configuration er
     /MAX_FRAME_BYTES must be at most 524288 \(512 KiB\).*log durability/,
   );
 });
+
+Deno.test("timer settings stay within the longest delay Deno's timers keep (2^31 - 1 ms)", () => {
+  assert.equal(loadConfig({ GRACE_MS: String(2 ** 31 - 1) }).graceMs, 2 ** 31 - 1);
+  // A longer one would fire at once: every dropped player would lose the seat on the spot.
+  assert.throws(
+    () => loadConfig({ GRACE_MS: String(2 ** 31) }),
+    /^TypeError: GRACE_MS must be a whole number from 0 to 2147483647, got "2147483648"$/,
+  );
+  assert.throws(() => loadConfig({ IDLE_ROOM_MS: String(2 ** 31) }), /IDLE_ROOM_MS must be/);
+  // Deno pings after half of HEARTBEAT_S with one timer: past this every socket closes at once.
+  assert.equal(loadConfig({ HEARTBEAT_S: "4294967" }).heartbeatSeconds, 4_294_967);
+  assert.throws(
+    () => loadConfig({ HEARTBEAT_S: "4294968" }),
+    /^TypeError: HEARTBEAT_S must be a whole number from 1 to 4294967, got "4294968"$/,
+  );
+});

@@ -12,6 +12,8 @@ import {
 import { arena, connectFour, secretCards, ticTacToe } from "../games/mod.ts";
 
 const minimal = { name: "g", players: { min: 1, max: 2 }, setup: () => ({}), actions: {} };
+/** `defineGame` as plain JavaScript calls it: with definitions the types would refuse. */
+const loose = defineGame as unknown as (config: Record<string, unknown>) => unknown;
 
 Deno.test("defineGame fills in the defaults", () => {
   const game = defineGame({
@@ -43,6 +45,93 @@ Deno.test("defineGame refuses definitions that cannot work, saying why", () => {
     () => defineGame({ ...minimal, turnClock: { ms: -1, onTimeout() {} } }),
     /turnClock.ms must be a positive/,
   );
+});
+
+Deno.test("defineGame caps players.max at 1000: a room allocates every seat when created", () => {
+  equal(defineGame({ ...minimal, players: { min: 1, max: 1000 } }).players.max, 1000);
+  for (const max of [1001, 1e8, 2 ** 32]) {
+    throws(
+      () => defineGame({ ...minimal, players: { min: 1, max } }),
+      /^TypeError: defineGame\("g"\): players must be \{ min, max \} with 1 <= min <= max <= 1000$/,
+    );
+  }
+});
+
+Deno.test("defineGame refuses a function field that is not a function, naming it", () => {
+  const notFunction = { no: "a string" };
+  for (const field of ["turn", "outcome", "view", "onJoin", "onLeave", "onDisconnect"]) {
+    throws(
+      () => loose({ ...minimal, [field]: notFunction }),
+      new RegExp(`^TypeError: defineGame\\("g"\\): ${field} must be a function, got object$`),
+    );
+  }
+  for (const field of ["onReconnect", "onSeatExpired"]) {
+    throws(() => loose({ ...minimal, [field]: true }), new RegExp(`: ${field} must be a function`));
+  }
+  throws(
+    () => loose({ ...minimal, actions: { go: { validate: "no", apply() {} } } }),
+    /: action "go" validate must be a function, got string$/,
+  );
+  throws(
+    () => loose({ ...minimal, tick: { hz: 10, update: 1 } }),
+    /: tick.update must be a function, got number$/,
+  );
+  throws(() => loose({ ...minimal, tick: { hz: 10 } }), /: tick.update must be a function/);
+  throws(
+    () => loose({ ...minimal, turnClock: { ms: 1000, onTimeout: {} } }),
+    /: turnClock.onTimeout must be a function, got object$/,
+  );
+  throws(() => loose({ ...minimal, turnClock: { ms: 1000 } }), /: turnClock.onTimeout must be/);
+  // Absent is fine, whether left out or written as undefined or null.
+  defineGame({ ...minimal, view: undefined, onJoin: undefined });
+  loose({ ...minimal, outcome: null, actions: { go: { validate: null, apply() {} } } });
+});
+
+Deno.test("defineGame refuses a payload or options that is not a schema", () => {
+  // A plain object of schemas instead of t.object(...) used to fail only at the first action.
+  throws(
+    () => loose({ ...minimal, actions: { place: { payload: { cell: t.int() }, apply() {} } } }),
+    /^TypeError: defineGame\("g"\): action "place" payload must be a schema such as t\.object/,
+  );
+  throws(
+    () => loose({ ...minimal, actions: { place: { payload: "int", apply() {} } } }),
+    /action "place" payload must be a schema/,
+  );
+  throws(
+    () => loose({ ...minimal, options: { size: t.int() } }),
+    /^TypeError: defineGame\("g"\): options must be a schema such as t\.object/,
+  );
+  loose({ ...minimal, options: t.object({ size: t.int() }) });
+  loose({ ...minimal, actions: { place: { payload: t.object({ cell: t.int() }), apply() {} } } });
+});
+
+Deno.test("defineGame refuses a broadcast or durability it does not know", () => {
+  throws(
+    () => loose({ ...minimal, durability: "Log" }),
+    /^TypeError: defineGame\("g"\): durability must be "snapshot" or "log", got "Log"$/,
+  );
+  throws(
+    () => loose({ ...minimal, broadcast: "always" }),
+    /^TypeError: defineGame\("g"\): broadcast must be "immediate" or "tick", got "always"$/,
+  );
+  throws(
+    () => loose({ ...minimal, tick: { hz: 10, update() {} }, broadcast: "Tick" }),
+    /broadcast must be/,
+  );
+  equal(defineGame({ ...minimal, durability: "snapshot" }).durability, "snapshot");
+  equal(defineGame({ ...minimal, broadcast: "immediate" }).broadcast, "immediate");
+});
+
+Deno.test("defineGame keeps a number turnClock.ms within what Deno's timers can wait", () => {
+  const clock = (ms: number) => ({ ms, onTimeout() {} });
+  equal(defineGame({ ...minimal, turnClock: clock(2 ** 31 - 1) }).turnClock?.ms, 2 ** 31 - 1);
+  // Longer delays fire at once: a 30-day turn clock would forfeit every turn immediately.
+  for (const ms of [2 ** 31, 30 * 24 * 3600_000, Infinity, NaN]) {
+    throws(
+      () => defineGame({ ...minimal, turnClock: clock(ms) }),
+      /^TypeError: defineGame\("g"\): turnClock.ms must be a positive number of ms up to 2147483647 /,
+    );
+  }
 });
 
 Deno.test("options: checked by the game's schema, or any plain object without one", () => {

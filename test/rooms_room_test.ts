@@ -182,6 +182,27 @@ Deno.test("invalid_action carries the game's reason; not_your_turn follows turn(
   room.dispose();
 });
 
+Deno.test("a client that numbers from its last applied action again forgets the refusals of those numbers", async () => {
+  const { room } = makeRoom(ticTacToe);
+  const { members, seats } = await seatPlayers(room, 2);
+  seats[1].act(1, "place", { cell: 4 }); // out of turn: refused, and remembered
+  // Bob's page reloads and resumes from its token: it numbers from his last applied action, 0.
+  const bob = members[1];
+  bob.reopen();
+  const back = await room.join({ resume: { session: seats[1].session, seq: 0 } }, bob);
+  deepEqual(bob.welcomes.at(-1)?.rejected?.map((r) => r.seq), [1]);
+  seats[0].act(1, "place", { cell: 0 });
+  back.act(1, "place", { cell: 4 }); // a new action 1: applied
+  equal(bob.ack, 1);
+  // His link drops before the acknowledgement arrives: the resume settles action 1 as applied.
+  bob.reopen();
+  await room.join({ resume: { session: seats[1].session, seq: 0 } }, bob);
+  const welcome = bob.welcomes.at(-1)!;
+  equal(welcome.ack, 1);
+  equal(welcome.rejected, undefined, "no refusal of an older action 1");
+  room.dispose();
+});
+
 Deno.test("actions can be named by their index in the welcome's list", async () => {
   const { room } = makeRoom(counter);
   const { members, seats } = await seatPlayers(room, 2);

@@ -1,0 +1,236 @@
+/**
+ * Game code with bugs: whatever a game returns or throws, its room reports it (`onError`),
+ * refuses what it cannot apply with a typed `reject`, and never sends clients a frame they
+ * cannot decode or a state the server does not hold.
+ */
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import {
+  type AnyGame,
+  defineGame,
+  ManualClock,
+  MAX_TIMER_MS,
+  Room,
+  type Schema,
+  t,
+} from "../rooms/mod.ts";
+import { TestMember } from "../rooms/testing.ts";
+
+/** A room of `game` on a manual clock that collects what it reports. */
+function roomOf(game: AnyGame, settings: { graceMs?: number; idleDisposeMs?: number } = {}) {
+  const clock = new ManualClock();
+  const errors: string[] = [];
+  const room = new Room({
+    id: "r1",
+    game,
+    clock,
+    seed: "seed",
+    onError: (error) => errors.push(String(error)),
+    ...settings,
+  });
+  return { room, clock, errors };
+}
+
+/** A one-player game whose single action `go` runs `apply`. */
+function counter(name: string, extra: Record<string, unknown> = {}) {
+  return defineGame(
+    {
+      name,
+      players: { min: 1, max: 2 },
+      setup: () => ({ n: 0 }),
+      actions: { go: { apply: (state: { n: number }) => void state.n++ } },
+      ...extra,
+    } as Parameters<typeof defineGame>[0],
+  );
+}
+
+Deno.test("an outcome is sent with only the fields the protocol knows", async () => {
+  const game = counter("scored", {
+    outcome: (s: { n: number }) => s.n >= 2 ? { winners: ["p1"], average: NaN } : undefined,
+  });
+  const { room, errors } = roomOf(game);
+  const ann = new TestMember();
+  const seat = await room.join({ name: "ann" }, ann);
+  seat.act(1, "go", null);
+  seat.act(2, "go", null);
+  await room.idle();
+  deepEqual(room.outcome, { winners: ["p1"] });
+  deepEqual(ann.received("game_over").map((m) => m.outcome), [{ winners: ["p1"] }]);
+  deepEqual(ann.state, { n: 2 }, "the clients saw the winning move");
+  deepEqual(errors, []);
+  room.dispose();
+});
+
+Deno.test("an outcome that is none of the protocol's shapes is reported, and play goes on", async () => {
+  const game = counter("null_draw", {
+    outcome: (s: { n: number }) => s.n >= 1 ? { winners: ["p1"], draw: null } : undefined,
+  });
+  const { room, errors } = roomOf(game);
+  const ann = new TestMember();
+  const seat = await room.join({ name: "ann" }, ann);
+  seat.act(1, "go", null);
+  seat.act(2, "go", null);
+  await room.idle();
+  equal(room.outcome, null);
+  equal(room.status, "playing");
+  deepEqual(ann.state, { n: 2 });
+  match(errors[0], /null_draw\.outcome returned \{"winners":\["p1"\],"draw":null\}: expected/);
+  room.dispose();
+});
+
+Deno.test("a turn function that returns nonsense is reported and means nobody's turn", async () => {
+  const game = defineGame({
+    name: "number_turn",
+    players: { min: 2, max: 2 },
+    setup: () => ({ current: 0 }),
+    actions: { go: { apply: () => {} } },
+    turn: ((s: { current: number }) => s.current) as unknown as () => string,
+    turnClock: { ms: 1000, onTimeout: () => {} },
+  });
+  const { room, clock, errors } = roomOf(game, { graceMs: 100, idleDisposeMs: 100 });
+  const ann = new TestMember();
+  const bob = new TestMember();
+  const seat = await room.join({ name: "ann" }, ann);
+  const bobSeat = await room.join({ name: "bob" }, bob);
+  equal(bob.welcomes.length, 1, "the join that started the game went through");
+  seat.act(1, "go", null);
+  await room.idle();
+  equal(ann.rejects[0]?.code, "not_your_turn");
+  match(errors[0], /number_turn\.turn returned 0: expected a player id/);
+  equal(room.snapshot().turnDeadline, null, "no turn clock runs for nobody's turn");
+  // Both leave: the room is idle and goes, as any other.
+  seat.leave();
+  bobSeat.leave();
+  clock.advance(1000);
+  await room.idle();
+  ok(room.disposed);
+});
+
+Deno.test("a payload check that throws, or an async validate, refuses the action as internal", async () => {
+  const throwing: Schema<number> = {
+    optional: false,
+    description: "a cell",
+    parse: (raw) => ({ ok: true, value: raw as number }),
+    check: (raw): raw is number => (raw as { cell: number }).cell >= 0,
+  };
+  const game = defineGame({
+    name: "faulty_checks",
+    players: { min: 1, max: 1 },
+    setup: () => ({ n: 0 }),
+    actions: {
+      place: { payload: throwing, apply: (s) => void s.n++ },
+      // An author without types writes an async validate, which returns a promise.
+      later: {
+        payload: t.object({}),
+        // deno-lint-ignore require-await
+        validate: (async () => "never seen") as unknown as () => undefined,
+        apply: (s) => void s.n++,
+      },
+    },
+  });
+  const { room, errors } = roomOf(game);
+  const ann = new TestMember();
+  const seat = await room.join({ name: "ann" }, ann);
+  seat.act(1, "place", null);
+  seat.act(2, "later", {});
+  seat.act(3, "place", { cell: 1 });
+  await room.idle();
+  deepEqual(ann.rejects.map((r) => [r.seq, r.code]), [[1, "internal"], [2, "internal"]]);
+  deepEqual(room.state, { n: 1 }, "only the sound action was applied");
+  equal(ann.ack, 3);
+  equal(errors.length, 2);
+  match(errors[1], /faulty_checks\.actions\.later\.validate returned a Promise: it must return/);
+  room.dispose();
+});
+
+Deno.test("a state or a view that is not data is reported and never reaches the clients", async () => {
+  const asyncApply = counter("async_apply", {
+    // deno-lint-ignore require-await
+    actions: { go: { apply: async (s: { n: number }) => void s.n++ } },
+  });
+  const { room, errors } = roomOf(asyncApply);
+  const ann = new TestMember();
+  const seat = await room.join({ name: "ann" }, ann);
+  seat.act(1, "go", null);
+  seat.act(2, "go", null);
+  await room.idle();
+  deepEqual(room.state, { n: 2 }, "the state it changed in place stays");
+  deepEqual(ann.state, { n: 2 });
+  equal(errors.length, 2);
+  match(errors[0], /async_apply: apply returned a Promise, which is not a state/);
+  room.snapshot();
+  room.dispose();
+
+  const mapView = counter("map_view", {
+    view: (s: { n: number }) => (s.n > 0 ? new Map([["n", s.n]]) : { n: s.n }),
+  });
+  const second = roomOf(mapView);
+  const bob = new TestMember();
+  const bobSeat = await second.room.join({ name: "bob" }, bob);
+  bobSeat.act(1, "go", null);
+  await second.room.idle();
+  match(second.errors[0], /map_view\.view returned a Map for p1: return plain objects/);
+  deepEqual(bob.state, { n: 0 }, "bob's mirror never showed an emptied state");
+  equal(bob.received("error")[0]?.code, "internal", "he is told to resume instead");
+  deepEqual(bob.problems, []);
+  second.room.dispose();
+});
+
+Deno.test("a state too large for clients is refused with a reason, never sent", async () => {
+  const cases: [string, () => unknown][] = [
+    ["items", () => Array.from({ length: 1_100_000 }, () => 1)],
+    ["bytes", () => Array.from({ length: 5 }, () => "x".repeat(1_000_000))],
+  ];
+  for (const [label, make] of cases) {
+    const game = defineGame({
+      name: "hoarder",
+      players: { min: 1, max: 2 },
+      setup: () => ({ pile: null as unknown }),
+      actions: { grow: { apply: (s) => void (s.pile = make()) } },
+    });
+    const { room, errors } = roomOf(game);
+    const ann = new TestMember();
+    const seat = await room.join({ name: "ann" }, ann);
+    seat.act(1, "grow", null);
+    await room.idle();
+    deepEqual(ann.problems, [], `${label}: ann decoded every frame she got`);
+    equal(ann.received("error")[0]?.code, "internal", `${label}: ann is told instead`);
+    match(errors[0], /hoarder: a delta for this state is more than clients accept/);
+    const late = new TestMember();
+    const refused = await room.join({ spectator: true }, late).then(() => null, (e) => e);
+    equal(refused?.code, "internal", `${label}: a newcomer's join is refused`);
+    match(errors.at(-1)!, /hoarder: a welcome for this state is more than clients accept/);
+    deepEqual(late.problems, []);
+    room.dispose();
+  }
+});
+
+Deno.test("a turn time past what timers can wait is reported, and no timeout fires", async () => {
+  let timeouts = 0;
+  const game = defineGame({
+    name: "long_turns",
+    players: { min: 1, max: 1 },
+    options: t.object({ days: t.int({ min: 1 }) }),
+    setup: () => ({ n: 0 }),
+    actions: { go: { apply: (s: { n: number }) => void s.n++ } },
+    turnClock: { ms: (o) => o.days * 86_400_000, onTimeout: () => void timeouts++ },
+  });
+  const clock = new ManualClock();
+  const errors: string[] = [];
+  const room = new Room({
+    id: "r1",
+    game,
+    clock,
+    options: { days: 30 },
+    onError: (e) => errors.push(String(e)),
+  });
+  await room.join({ name: "ann" }, new TestMember());
+  clock.advance(1000);
+  await room.idle();
+  equal(timeouts, 0);
+  equal(room.snapshot().turnDeadline, null);
+  match(
+    errors[0],
+    new RegExp(`long_turns\\.turnClock\\.ms gave 2592000000: .* \\(0, ${MAX_TIMER_MS}\\]`),
+  );
+  room.dispose();
+});
