@@ -398,7 +398,20 @@ export class KvRoomStore {
     parts.forEach((part, i) =>
       atomic.set(this.#roomKey(room, "logpart", entry.index, i), part, { expireIn })
     );
-    const result = await retryLocked(() => atomic.commit());
+    let result: Deno.KvCommitResult | Deno.KvCommitError;
+    try {
+      result = await retryLocked(() => atomic.commit());
+    } catch (error) {
+      this.#heads.delete(room);
+      // A commit whose answer was lost (a remote KV's connection dropped) may have landed. If
+      // it did, the action is logged and must count as such: refused, it would still be
+      // replayed by a restore, and every later append of the room would find its index taken.
+      if (await this.#landed(room, entry).catch(() => false)) {
+        this.#onWrite(performance.now() - started);
+        return;
+      }
+      throw error;
+    }
     if (!result.ok) {
       this.#heads.delete(room);
       // The head of a room idle for longer than its data's lifetime was deleted by KV's own
@@ -412,6 +425,25 @@ export class KvRoomStore {
     }
     this.#heads.set(room, { index: entry.index, versionstamp: result.versionstamp });
     this.#onWrite(performance.now() - started);
+  }
+
+  /** Whether `entry` is the one stored at its index, with the head at it (then cached). */
+  async #landed(room: string, entry: LogEntry): Promise<boolean> {
+    const headKey = this.#roomKey(room, "head");
+    const [head, stored] = await this.kv.getMany<[{ index: number }, StoredLogEntry]>([
+      headKey,
+      this.#roomKey(room, "log", entry.index),
+    ]);
+    const logged = stored.value;
+    if (
+      head.value?.index !== entry.index || !logged || logged.seq !== entry.seq ||
+      logged.time !== entry.time || logged.player !== entry.player ||
+      logged.action !== entry.action
+    ) {
+      return false;
+    }
+    this.#heads.set(room, { index: entry.index, versionstamp: head.versionstamp });
+    return true;
   }
 
   /**

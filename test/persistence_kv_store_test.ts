@@ -151,17 +151,16 @@ Deno.test("openKv makes the folder of a KV file, and none for a KV server's URL"
 
 const KiB = 1024;
 
-/** `kv`, but every commit after the first `commits` fails, as if the process had died. */
-function dyingAfter(kv: Deno.Kv, commits: number): Deno.Kv {
-  let count = 0;
+type Commit = () => Promise<Deno.KvCommitResult | Deno.KvCommitError>;
+
+/** `kv` with every atomic operation's `commit` passed through `wrap`. */
+function wrappingCommits(kv: Deno.Kv, wrap: (commit: Commit) => Commit): Deno.Kv {
   return new Proxy(kv, {
     get(target, property) {
       if (property === "atomic") {
         return () => {
           const atomic = target.atomic();
-          const commit = atomic.commit.bind(atomic);
-          atomic.commit = () =>
-            ++count > commits ? Promise.reject(new Error("process killed")) : commit();
+          atomic.commit = wrap(atomic.commit.bind(atomic));
           return atomic;
         };
       }
@@ -171,11 +170,51 @@ function dyingAfter(kv: Deno.Kv, commits: number): Deno.Kv {
   });
 }
 
+/** `kv`, but every commit after the first `commits` fails, as if the process had died. */
+function dyingAfter(kv: Deno.Kv, commits: number): Deno.Kv {
+  let count = 0;
+  return wrappingCommits(
+    kv,
+    (commit) => () => ++count > commits ? Promise.reject(new Error("process killed")) : commit(),
+  );
+}
+
 async function keysUnder(kv: Deno.Kv, ...prefix: Deno.KvKeyPart[]): Promise<Deno.KvKey[]> {
   const keys: Deno.KvKey[] = [];
   for await (const entry of kv.list({ prefix: ["arbiter", ...prefix] })) keys.push(entry.key);
   return keys;
 }
+
+Deno.test("an append whose answer is lost counts as logged if it landed, and can be retried if not", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const expires = Date.now() + 60_000;
+  const entry = (index: number) => ({
+    index,
+    time: 1000 + index,
+    player: "p1",
+    action: "move",
+    payload: { dx: 1 },
+    seq: index,
+  });
+  let fault: "none" | "lost answer" | "not sent" = "none";
+  const store = new KvRoomStore(
+    wrappingCommits(kv, (commit) => async () => {
+      if (fault === "not sent") throw new Error("connection reset");
+      const result = await commit();
+      if (fault === "lost answer") throw new Error("connection reset");
+      return result;
+    }),
+  );
+  await store.appendLog("r", entry(1), expires);
+  fault = "lost answer";
+  await store.appendLog("r", entry(2), expires); // landed: logged, as a restore would find it
+  fault = "not sent";
+  await assert.rejects(() => store.appendLog("r", entry(3), expires), /connection reset/);
+  fault = "none";
+  await store.appendLog("r", entry(3), expires); // the room's retry of the same index
+  await store.appendLog("r", entry(4), expires);
+  assert.deepEqual((await store.readLog("r", 0)).map((e) => e.index), [1, 2, 3, 4]);
+});
 
 Deno.test("a save cut short after a chunk commit leaves nothing that breaks a later snapshot", async () => {
   using kv = await Deno.openKv(":memory:");
