@@ -775,7 +775,8 @@ export class Room {
         : this.#now + this.#graceMs;
       this.#players = null;
       this.#startGrace(seat, Math.max(0, seat.graceDeadline - this.#now));
-      if (!wasAway) this.#notify("player_disconnected", seat, null);
+      // Its connection was replaced: it is away now, which the others must hear of.
+      if (!wasAway) this.#dropUnannounced(seat);
       this.#checkIdle();
       throw error;
     }
@@ -852,8 +853,19 @@ export class Room {
   }
 
   /**
+   * Queues the drop of a seat the room let go itself (a view or welcome it could not send), to
+   * be told like any other drop by `#announceAway`.
+   */
+  #dropUnannounced(seat: SeatRecord): void {
+    const pending = this.#unannounced.size > 0;
+    this.#unannounced.add(seat);
+    // One step for every seat waiting.
+    if (!pending) this.#mailbox.post(() => this.#announceAway());
+  }
+
+  /**
    * `player_disconnected` and `onDisconnect` for the seats the room dropped itself (see
-   * `#breakAudience`), in a step of their own: game hooks must not run mid-broadcast.
+   * `#dropUnannounced`), in a step of their own: game hooks must not run mid-broadcast.
    */
   #announceAway(): void {
     if (this.#disposed || this.#unannounced.size === 0) return;
@@ -1459,7 +1471,6 @@ export class Room {
       code: "internal",
       message: "The game state could not be sent; resume to get it again.",
     });
-    const announced = this.#unannounced.size > 0;
     for (const conn of [...audience.members]) {
       this.#detach(conn);
       if (conn.seat) {
@@ -1468,13 +1479,11 @@ export class Room {
         conn.seat.graceDeadline = this.#now + this.#graceMs;
         this.#startGrace(conn.seat, this.#graceMs);
         this.#players = null;
-        this.#unannounced.add(conn.seat);
+        this.#dropUnannounced(conn.seat);
       }
       this.#send(conn, frame);
       this.#close(conn, closeCodeFor("internal"), "internal");
     }
-    // Told like any other drop, in a step of its own (one for every seat waiting).
-    if (!announced && this.#unannounced.size > 0) this.#mailbox.post(() => this.#announceAway());
     // Spectators never resume: their audience is rebuilt when the next one comes.
     if (audience === this.#spectatorAudience) {
       this.#spectatorAudience = null;

@@ -1,5 +1,5 @@
 import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
-import { ArbiterError, ProtocolError, type Value } from "../protocol/mod.ts";
+import { ArbiterError, CLOSE_CODES, ProtocolError, type Value } from "../protocol/mod.ts";
 import {
   defineGame,
   type JournalEntry,
@@ -1171,5 +1171,38 @@ Deno.test("a player dropped by the room and back before that was told is announc
     Array(drops).fill("p1"),
     "onDisconnect per drop",
   );
+  room.dispose();
+});
+
+Deno.test("a resume that replaced a live connection and failed leaves its player announced away", async () => {
+  const nested = (depth: number): unknown => depth === 0 ? 1 : { a: nested(depth - 1) };
+  // A state that deltas can carry but no welcome can hold (nested deeper than 64 within it).
+  const deep = defineGame({
+    name: "deep",
+    players: { min: 2, max: 2 },
+    setup: () => ({ tower: null as unknown, away: [] as string[] }),
+    actions: { build: { apply: (state) => void (state.tower = nested(63)) } },
+    onDisconnect: (state, player) => void state.away.push(player),
+  });
+  const { room } = makeRoom(deep);
+  const { members, seats } = await seatPlayers(room, 2);
+  seats[1].act(1, "build", null);
+  await room.idle();
+  const closeCode = (member: TestMember) => member.closed?.code;
+  equal(closeCode(members[0]), undefined, "ann's live connection got the delta");
+  const failed = await room.join(
+    { resume: { session: seats[0].session, seq: 0 } },
+    new TestMember(),
+  )
+    .then(() => null, (e) => e);
+  ok(failed instanceof ProtocolError, "the welcome could not be encoded");
+  await room.idle();
+  equal(closeCode(members[0]), CLOSE_CODES.session_replaced);
+  deepEqual(room.players.map((p) => p.presence), ["disconnected", "connected"]);
+  deepEqual(
+    members[1].events.filter((e) => e.type === "player_disconnected").map((e) => e.player),
+    ["p1"],
+  );
+  deepEqual((room.state as { away: string[] }).away, ["p1"], "onDisconnect ran");
   room.dispose();
 });
