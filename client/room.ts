@@ -59,8 +59,8 @@ export interface ClientOptions {
       offlineAfter?: number;
       /**
        * How long a first join (before any welcome) keeps trying a server it cannot reach,
-       * e.g. one that is restarting, before its promise rejects with `unreachable`, ms.
-       * Default 10 000.
+       * e.g. one that is restarting (also one that answers `server_restart`), before its
+       * promise rejects with `unreachable` (or the server's error), ms. Default 10 000.
        */
       firstJoinMs?: number;
     });
@@ -87,8 +87,8 @@ export interface JoinTarget {
 
 interface PendingAction {
   seq: number;
-  name: string;
-  payload: Value;
+  /** The encoded `action` frame (a copy): sent again as is after a resume. */
+  frame: Uint8Array;
   resolve: () => void;
   reject: (error: ArbiterError) => void;
 }
@@ -116,6 +116,10 @@ const FINAL_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "unsupported_version",
   "policy_violation",
 ]);
+
+// Error codes that refuse a first join only for now: it is retried within `firstJoinMs` (its join
+// key keeps a retry from taking a second seat).
+const RETRIED_FIRST_JOIN_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["server_restart"]);
 
 /**
  * A room this client joined. `S` is the state as this client may see it (the game's view),
@@ -149,6 +153,13 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
    * such join; `undefined` where the runtime has no Web Crypto (then none is sent).
    */
   #joinKey: string | undefined | null = null;
+  /** Whether the current socket sent its `join` (a `leave` before it would give up nothing). */
+  #joinSent = false;
+  /**
+   * The last frame this client could not read since its last welcome: the error it gives up
+   * with (after a welcome) says so.
+   */
+  #decodeError: ProtocolError | null = null;
   /** When the current socket last received a frame (a silent link is a dead one). */
   #lastHeardAt = 0;
   #roomId = "";
@@ -200,11 +211,23 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     }
   }
 
-  /** Opens the socket and joins; resolves once the `welcome` arrived. */
+  /**
+   * Opens the socket and joins; resolves once the `welcome` arrived. A join that cannot be
+   * encoded (game options that are not a {@linkcode Value}, a name or token that is not text)
+   * rejects at once with `bad_field` or `forbidden_key`, before any socket is opened.
+   */
   open(): Promise<this> {
     this.#openedAt = Date.now();
     return new Promise<this>((resolve, reject) => {
       this.#joined = { resolve: () => resolve(this), reject };
+      // A token function's result is checked once fetched, in #sendJoin.
+      const token = this.#options.token;
+      try {
+        encodeClientMessage(this.#joinMessage(typeof token === "function" ? undefined : token));
+      } catch (error) {
+        this.#close(asArbiterError(error, "bad_field"));
+        return;
+      }
       this.#openSocket();
     });
   }
@@ -279,7 +302,13 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   get resumes(): { replayed: number; full: number } {
     return { replayed: this.#replayedResumes, full: this.#fullResumes };
   }
-  /** The error that closed the connection for good, if any. */
+  /**
+   * The error that closed the connection for good, if any. When the client gave up
+   * reconnecting after a frame from the server it could not read (e.g. a `welcome` over its
+   * {@linkcode ClientOptions.limits}), the error's message says so and its `cause` is that
+   * {@linkcode ProtocolError}; a first join (or `resume()`) whose welcome cannot be read fails
+   * with that `ProtocolError` itself (e.g. `frame_too_large`).
+   */
   get lastError(): ArbiterError | null {
     return this.#lastError;
   }
@@ -317,7 +346,11 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   onStatus(callback: (status: ConnectionStatus) => void): () => void {
     return this.#statusListeners.add(callback);
   }
-  /** Called for every rejected action (the `send` promise rejects too). */
+  /**
+   * Called once for every action the server refused (its `send` promise rejects too), also for
+   * a refusal learnt at a resume. Not called for what `send` rejects locally (a payload that
+   * cannot be encoded, `whileReconnecting: "reject"`, a closed room).
+   */
   onReject(callback: (error: ArbiterError) => void): () => void {
     return this.#rejectListeners.add(callback);
   }
@@ -325,7 +358,9 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   /**
    * Sends an action. Resolves when the server has applied it (the delta acknowledging it was
    * applied to {@linkcode RoomConnection.state}); rejects with an {@linkcode ArbiterError} whose
-   * `code` says why it was refused.
+   * `code` says why it was refused. A payload that is not a {@linkcode Value} (`NaN`, a `Date`,
+   * nesting deeper than 64) rejects at once with `bad_field` (or `forbidden_key`) and is not
+   * sent.
    */
   send<K extends keyof A & string>(name: K, payload: A[K]): Promise<void> {
     if (this.#status === "closed") {
@@ -340,15 +375,25 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
         new ArbiterError("not_joined", "Not connected; the action was not sent (reconnecting)."),
       );
     }
-    return new Promise<void>((resolve, reject) => {
-      const action: PendingAction = {
-        seq: this.#nextActionSeq++,
-        name,
+    // Encoded now: an action that cannot be must never wait in #pending for a resume to resend.
+    const seq = this.#nextActionSeq;
+    let frame: Uint8Array;
+    try {
+      const index = this.#actionNames.indexOf(name);
+      frame = encodeClientMessage({
+        kind: "action",
+        seq,
+        // The index is smaller on the wire than the name.
+        name: index >= 0 ? index : name,
         payload: payload as Value,
-        resolve,
-        reject,
-      };
-      this.#pending.set(action.seq, action);
+      }).slice(); // kept for a resend: out of the encoder's shared slab
+    } catch (error) {
+      return Promise.reject(asArbiterError(error, "bad_field"));
+    }
+    this.#nextActionSeq++;
+    return new Promise<void>((resolve, reject) => {
+      const action: PendingAction = { seq, frame, resolve, reject };
+      this.#pending.set(seq, action);
       // Otherwise it goes out with the others after the resume's welcome.
       if (live) this.#sendAction(action);
     });
@@ -356,18 +401,32 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
 
   /**
    * Measures round-trip time now; resolves with it in ms, or NaN when not connected or the
-   * connection drops before the answer.
+   * connection drops before the answer. Rejects with `heartbeat_timeout` when no `pong` came
+   * within `timeoutMs` (the server answers no ping over its rate limit, PROTOCOL.md 6.4).
    */
-  ping(): Promise<number> {
+  ping(timeoutMs = 10_000): Promise<number> {
     if (this.#status !== "connected" || this.#socket?.readyState !== OPEN) {
       return Promise.resolve(NaN);
     }
-    return new Promise((resolve) => {
-      const done = (rtt: number) => {
+    return new Promise((resolve, reject) => {
+      const finish = () => {
+        clearTimeout(timer);
         offPong();
         offStatus();
+      };
+      const done = (rtt: number) => {
+        finish();
         resolve(rtt);
       };
+      const timer = setTimeout(() => {
+        finish();
+        reject(
+          new ArbiterError(
+            "heartbeat_timeout",
+            `No pong within ${timeoutMs} ms (a ping over the server's rate limit gets none).`,
+          ),
+        );
+      }, timeoutMs);
       const offPong = this.#pongListeners.add(done);
       const offStatus = this.#statusListeners.add((s) => s !== "connected" && done(NaN));
       this.#sendPing();
@@ -381,7 +440,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
    */
   leave(): void {
     if (this.#status === "closed") return;
-    if (this.#socket?.readyState === OPEN) {
+    // A `leave` before this socket's join (still fetching a token) would give up nothing.
+    if (this.#socket?.readyState === OPEN && this.#joinSent) {
       this.#socket.send(encodeClientMessage({ kind: "leave" }));
     } else if (this.#welcomed && this.#player !== null) {
       this.#openSocket(true);
@@ -427,6 +487,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     }
     this.#socket = socket;
     this.#socketOpened = false;
+    this.#joinSent = false;
     socket.onopen = () => {
       if (this.#socket === socket) this.#socketOpened = true;
       void this.#sendJoin(socket);
@@ -436,17 +497,22 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       this.#lastHeardAt = Date.now();
       if (!(event.data instanceof ArrayBuffer)) return;
       let message: ServerMessage;
+      let decoder: DeltaDecoder | undefined;
       try {
         message = decodeServerMessage(
           new Uint8Array(event.data),
           this.#options.limits ?? DEFAULT_OUTBOUND_LIMITS,
         );
+        // A full-state welcome's tables are part of reading it (they may exceed the caps).
+        if (message.kind === "welcome" && !message.replay) {
+          decoder = new DeltaDecoder(message.keys, message.refs, this.#options.limits);
+        }
       } catch (error) {
-        // A frame we cannot read leaves the mirror in doubt: resync with a full state.
-        this.#resync(true, error);
+        this.#onUnreadable(error);
         return;
       }
-      this.#handle(message);
+      if (message.kind === "welcome") this.#onWelcome(message, decoder);
+      else this.#handle(message);
     };
     socket.onclose = (event) => {
       if (this.#socket !== socket) return;
@@ -485,6 +551,27 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       return;
     }
     if ((!farewell && this.#socket !== socket) || socket.readyState !== OPEN) return;
+    let frame: Uint8Array;
+    try {
+      frame = encodeClientMessage(this.#joinMessage(token, farewell));
+    } catch (error) {
+      // E.g. a token function that returned no string: no retry would fix it.
+      if (farewell) socket.close();
+      else this.#close(asArbiterError(error, "bad_field"));
+      return;
+    }
+    socket.send(frame);
+    if (farewell) {
+      // The server gives the seat up once this join lands, even if the socket is gone by then.
+      socket.send(encodeClientMessage({ kind: "leave" }));
+      socket.close(CLOSE_CODES.normal, "left");
+    } else {
+      this.#joinSent = true;
+    }
+  }
+
+  /** The `join` this client sends now (a resume once it holds a session token). */
+  #joinMessage(token: string | undefined, farewell = false): JoinMessage {
     const resuming = this.#session !== "";
     const join: JoinMessage = resuming
       ? {
@@ -502,12 +589,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     }
     if (this.#options.name !== undefined) join.name = this.#options.name;
     if (token !== undefined) join.token = token;
-    socket.send(encodeClientMessage(join));
-    if (farewell) {
-      // The server gives the seat up once this join lands, even if the socket is gone by then.
-      socket.send(encodeClientMessage({ kind: "leave" }));
-      socket.close(CLOSE_CODES.normal, "left");
-    }
+    return join;
   }
 
   #onSocketGone(code: number | null, reason: string): void {
@@ -535,8 +617,12 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     const policy = this.#options.reconnect;
     const firstJoin = !this.#welcomed;
     // The first join failing for a reason other than the network is the caller's to handle.
-    if (policy === false || (firstJoin && error)) {
-      this.#close(error ?? this.#lostError(code, reason));
+    if (firstJoin && error && !RETRIED_FIRST_JOIN_CODES.has(error.code)) {
+      this.#close(error);
+      return;
+    }
+    if (policy === false) {
+      this.#close(this.#withDecodeError(error ?? this.#lostError(code, reason)));
       return;
     }
     const { maxAttempts = Infinity, offlineAfter = 3, firstJoinMs = 10_000 } = policy ?? {};
@@ -544,11 +630,15 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     const outOfAttempts = this.#attempt >= maxAttempts;
     // A first join has no room to come back to: its caller waits, for `firstJoinMs` at most.
     if (firstJoin && (outOfAttempts || Date.now() + delay > this.#openedAt + firstJoinMs)) {
-      this.#close(this.#lostError(code, reason, this.#attempt + 1));
+      this.#close(error ?? this.#lostError(code, reason, this.#attempt + 1));
       return;
     }
     if (outOfAttempts) {
-      this.#close(new ArbiterError("room_closed", `Gave up after ${this.#attempt} attempts.`));
+      this.#close(
+        this.#withDecodeError(
+          new ArbiterError("room_closed", `Gave up after ${this.#attempt} attempts.`),
+        ),
+      );
       return;
     }
     this.#setStatus(this.#attempt >= offlineAfter ? "offline" : "reconnecting");
@@ -579,11 +669,41 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     );
   }
 
-  #resync(fullState: boolean, cause?: unknown): void {
+  /**
+   * `error` (decoding a frame, or applying a delta) failed. Before any welcome the join fails at
+   * once with it: a retry would get the same frame. After one, the mirror is in doubt: resync
+   * with a full state, keeping the error for the give-up error should the resumes fail.
+   */
+  #onUnreadable(error: unknown): void {
+    const cause = error instanceof ProtocolError
+      ? error
+      : new ProtocolError("bad_delta", `${(error as Error)?.message ?? error}`);
+    if (!this.#welcomed) {
+      this.#close(cause);
+      return;
+    }
+    this.#decodeError = cause;
+    // Not a server-side reason to stop: the resume decides.
+    this.#lastError = null;
+    this.#resync(true);
+  }
+
+  #resync(fullState: boolean): void {
     if (fullState) this.#forceFullState = true;
-    if (cause instanceof ProtocolError) this.#lastError = null;
     // Closing makes onclose schedule a resume, which replays what we missed.
     this.#socket?.close(4101, "client resync");
+  }
+
+  /** `error`, saying (and with as `cause`) the last frame from the server it could not read. */
+  #withDecodeError(error: ArbiterError): ArbiterError {
+    const cause = this.#decodeError;
+    if (cause === null || error === cause) return error;
+    const out = new ArbiterError(
+      error.code,
+      `${error.message} The last frame this client could not read: ${cause.code}: ${cause.message}`,
+    );
+    out.cause = cause;
+    return out;
   }
 
   #close(error: ArbiterError, code: number = CLOSE_CODES.normal): void {
@@ -608,10 +728,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
 
   // --- messages ---------------------------------------------------------------------------
 
-  #handle(message: ServerMessage): void {
+  #handle(message: Exclude<ServerMessage, WelcomeMessage>): void {
     switch (message.kind) {
-      case "welcome":
-        return this.#onWelcome(message);
       case "delta":
         return this.#onDelta(message);
       case "reject":
@@ -634,7 +752,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       }
       case "error":
         this.#lastError = new ArbiterError(message.code, message.message);
-        if (!this.#welcomed) {
+        if (!this.#welcomed && !RETRIED_FIRST_JOIN_CODES.has(message.code)) {
           // The first join failed: report it to the caller rather than retrying.
           this.#close(this.#lastError, CLOSE_CODES.normal);
         }
@@ -642,7 +760,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     }
   }
 
-  #onWelcome(welcome: WelcomeMessage): void {
+  /** `decoder`: the full-state welcome's, built while reading the frame. */
+  #onWelcome(welcome: WelcomeMessage, decoder: DeltaDecoder | undefined): void {
     this.#roomId = welcome.room;
     this.#game = welcome.game;
     this.#player = welcome.player;
@@ -653,8 +772,12 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     this.#ack = welcome.ack;
     // The server follows a welcome with the running turn clock, if any.
     this.#turnDeadline = null;
-    // A seat resumed from a stored token continues above the actions applied before.
-    this.#nextActionSeq = Math.max(this.#nextActionSeq, welcome.ack + 1);
+    // A seat resumed from a stored token continues above the actions applied before, and above
+    // those refused: a refused seq used again would settle the new action as that refusal.
+    const rejected = welcome.rejected ?? [];
+    let next = Math.max(this.#nextActionSeq, welcome.ack + 1);
+    for (const refused of rejected) next = Math.max(next, refused.seq + 1);
+    this.#nextActionSeq = next;
     const fullState = !welcome.replay;
     if (welcome.resumed) {
       if (fullState) this.#fullResumes++;
@@ -662,7 +785,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     }
     if (fullState) {
       this.#state = welcome.state;
-      this.#decoder = new DeltaDecoder(welcome.keys, welcome.refs, this.#options.limits);
+      this.#decoder = decoder ?? new DeltaDecoder(welcome.keys, welcome.refs, this.#options.limits);
     }
     this.#forceFullState = false;
     this.#players = new Map(welcome.players.map((p) => [p.id, p]));
@@ -672,15 +795,27 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     this.#welcomed = true;
     this.#welcomedAt = Date.now();
     this.#lastError = null;
+    this.#decodeError = null;
     // Refusals lost with the old connection come first; then what `ack` covers was applied.
-    for (const refused of welcome.rejected ?? []) {
+    // #refuse skips those settled already (the list repeats them at every resume).
+    for (const refused of rejected) {
       this.#refuse(refused.seq, new ArbiterError(refused.code, refused.message));
     }
     this.#settleAcknowledged();
     // Actions queued while away, or sent but not settled before the drop, go out again in
     // order, before anything a listener sends; the server settles each client sequence once.
-    for (const action of this.#pending.values()) this.#sendAction(action);
+    for (const action of [...this.#pending.values()]) {
+      try {
+        this.#sendAction(action);
+      } catch (error) {
+        // One action the socket refuses must not stop the resume (nor stay pending).
+        this.#pending.delete(action.seq);
+        action.reject(asArbiterError(error, "bad_field"));
+      }
+    }
     this.#setStatus("connected");
+    // A status listener may have left the room, or dropped the connection, meanwhile.
+    if (this.#status !== "connected") return;
     this.#startPing();
     this.#presenceListeners.emit(this.players);
     if (fullState) this.#stateListeners.emit(this.#state as S);
@@ -710,7 +845,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       this.#settleAcknowledged();
       if (ops.length > 0) this.#stateListeners.emit(this.#state as S);
     } catch (error) {
-      this.#resync(true, error);
+      this.#onUnreadable(error);
     }
   }
 
@@ -734,13 +869,15 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     this.#presenceListeners.emit(this.players);
   }
 
-  /** Rejects the pending action `seq` (if any) and tells the `onReject` listeners. */
+  /**
+   * Rejects the pending action `seq` and tells the `onReject` listeners; nothing when it is not
+   * pending (settled already, or another client's, as in a resume from a stored token).
+   */
   #refuse(seq: number, error: ArbiterError): void {
     const action = this.#pending.get(seq);
-    if (action) {
-      this.#pending.delete(seq);
-      action.reject(error);
-    }
+    if (!action) return;
+    this.#pending.delete(seq);
+    action.reject(error);
     this.#rejectListeners.emit(error);
   }
 
@@ -755,14 +892,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   #sendAction(action: PendingAction): void {
     const socket = this.#socket;
     if (!socket || socket.readyState !== OPEN) return;
-    const index = this.#actionNames.indexOf(action.name);
-    socket.send(encodeClientMessage({
-      kind: "action",
-      seq: action.seq,
-      // The index is smaller on the wire than the name.
-      name: index >= 0 ? index : action.name,
-      payload: action.payload,
-    }));
+    socket.send(action.frame);
   }
 
   #sendPing(): void {
@@ -775,7 +905,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   #startPing(): void {
     this.#stopPing();
     const every = this.#options.pingIntervalMs ?? 5000;
-    if (every <= 0) return;
+    // Not once closed (e.g. left from a status listener): nothing would clear the interval.
+    if (every <= 0 || this.#status !== "connected" || this.#socket === null) return;
     this.#lastHeardAt = Date.now();
     this.#sendPing();
     this.#pingTimer = setInterval(() => {
@@ -816,6 +947,12 @@ function newJoinKey(): string | undefined {
       BASE64URL[n & 63];
   }
   return out;
+}
+
+/** `error` as an ArbiterError (an encoder's ProtocolError as is), else one with `code`. */
+function asArbiterError(error: unknown, code: ErrorCode): ArbiterError {
+  if (error instanceof ArbiterError) return error;
+  return new ArbiterError(code, `${(error as Error)?.message ?? error}`);
 }
 
 // WebSocket.readyState values, spelled out so an injected implementation needs no global.

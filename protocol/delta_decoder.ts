@@ -50,7 +50,8 @@ export class DeltaDecoder {
 
   /**
    * Creates a decoder with the tables of a `welcome`. Throws `bad_delta` when they hold
-   * forbidden keys, bad path segments or more entries than the caps.
+   * forbidden keys, bad path segments, a path longer than `limits.maxDepth` or more entries
+   * than the caps.
    */
   constructor(
     keys: readonly string[] = [],
@@ -73,6 +74,7 @@ export class DeltaDecoder {
     this.#refs = [];
     for (const ref of refs) {
       if (!Array.isArray(ref)) bad("a ref must be a path");
+      this.#checkPathLength(ref.length);
       for (const seg of ref) {
         if (typeof seg === "string" ? FORBIDDEN_KEYS.has(seg) : !isIndex(seg)) {
           bad(`bad ref segment ${seg}`);
@@ -97,7 +99,7 @@ export class DeltaDecoder {
   /**
    * Decodes one ops body. Throws {@linkcode ProtocolError}: `frame_too_large` above the limit,
    * otherwise always `bad_delta` (the message says what was wrong, including CBOR errors in the
-   * values). On error the tables are left as they were.
+   * values, and a target path longer than `maxDepth`). On error the tables are left as they were.
    */
   decode(ops: Uint8Array): DeltaOp[] {
     if (ops.length > this.#limits.maxFrameBytes) {
@@ -121,6 +123,14 @@ export class DeltaDecoder {
         throw new ProtocolError("bad_delta", `${e.code}: ${e.message}`);
       }
       throw e;
+    }
+  }
+
+  // Every op copies its target path: a path no deeper than a state can nest keeps what a body
+  // decodes to within a constant factor of its size.
+  #checkPathLength(len: number): void {
+    if (len > this.#limits.maxDepth) {
+      bad(`path of ${len} segments > maxDepth ${this.#limits.maxDepth}`);
     }
   }
 
@@ -172,6 +182,7 @@ export class DeltaDecoder {
   }
 
   #path(r: CborReader, len: number): Path {
+    this.#checkPathLength(len);
     if (len > r.end - r.pos) bad("path longer than the remaining bytes");
     const path: (string | number)[] = [];
     for (let i = 0; i < len; i++) {

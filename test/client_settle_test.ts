@@ -4,11 +4,13 @@
  * resolves (also in a game that acknowledges on its tick), `send()` resolves only once
  * `room.state` shows the action, queued actions go out before anything a listener sends, a
  * silent (half-open) link is noticed, and `ping()`, `onGameOver`, `leave()`, `resume()` and
- * spectators behave while the connection is away.
+ * spectators behave while the connection is away. A payload that cannot be encoded fails its
+ * `send()` alone, and a refusal is reported once, not again at every resume.
  */
 import assert from "node:assert/strict";
-import { connect } from "../client/mod.ts";
+import { ArbiterError, connect } from "../client/mod.ts";
 import type { arena, ticTacToe } from "../games/mod.ts";
+import { catchUncaught, FakeServer, welcome } from "./support/fake_server.ts";
 import { TestNetwork } from "./support/test_network.ts";
 import { startTestServer, waitFor } from "./support/test_server.ts";
 
@@ -313,4 +315,137 @@ Deno.test("settle: a spectator reconnects after a drop, also once firstJoinMs ha
     ann.leave();
     bob.leave();
   }
+});
+
+Deno.test({
+  name:
+    "settle: a send() whose payload cannot be encoded rejects at once and never blocks a resume",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const uncaught = catchUncaught();
+    await using t = await startTestServer({ GRACE_MS: "30000" });
+    const ann = await t.client({ name: "ann" }).create<typeof ticTacToe>("tic_tac_toe");
+    const bob = await t.client({ name: "bob", reconnect: { baseMs: 100, maxMs: 100 } })
+      .join<typeof ticTacToe>(ann.roomId);
+    try {
+      // Connected: rejected, and not left pending for the next resume to send again.
+      const deep: Record<string, unknown> = {};
+      let at = deep;
+      for (let i = 0; i < 70; i++) at = (at.x = {}) as Record<string, unknown>;
+      for (const payload of [{ cell: NaN }, { cell: new Date() }, deep]) {
+        const sent = bob.send("place", payload as unknown as { cell: number });
+        assert.match(await settledWithin(sent, 1000), /^rejected bad_field/);
+      }
+      assert.equal(bob.pendingActions, 0);
+      bob.dropConnection();
+      await waitFor(() => bob.status === "reconnecting", "bob away");
+      // Away: rejected at once too, not queued.
+      assert.equal(await settledWithin(bob.send("place", { cell: NaN }), 50), "rejected bad_field");
+      await waitFor(() => bob.status === "connected", "resumed");
+      await ann.send("place", { cell: 0 });
+      // No client seq was used up: the next move goes through as usual.
+      assert.equal(await settledWithin(bob.send("place", { cell: 4 }), 2000), "resolved");
+    } finally {
+      uncaught.stop();
+      ann.leave();
+      bob.leave();
+    }
+    assert.deepEqual(uncaught.errors.map(String), []);
+  },
+});
+
+Deno.test("settle: a refusal is reported to onReject once, not again at every resume", async () => {
+  await using t = await startTestServer({ GRACE_MS: "30000" });
+  const ann = await t.client({ name: "ann" }).create<typeof ticTacToe>("tic_tac_toe");
+  const bob = await t.client({ name: "bob", reconnect: { baseMs: 20, maxMs: 50 } })
+    .join<typeof ticTacToe>(ann.roomId);
+  const refused: string[] = [];
+  bob.onReject((e) => refused.push(e.code));
+  try {
+    assert.equal(
+      await settledWithin(bob.send("place", { cell: 4 }), 2000),
+      "rejected not_your_turn",
+    );
+    for (let i = 0; i < 2; i++) {
+      bob.dropConnection();
+      await waitFor(() => bob.status !== "connected", "away");
+      await waitFor(() => bob.status === "connected", "back");
+    }
+    assert.equal(bob.resumes.replayed + bob.resumes.full, 2);
+    assert.deepEqual(refused, ["not_your_turn"]);
+  } finally {
+    ann.leave();
+    bob.leave();
+  }
+});
+
+Deno.test("settle: leave() while the resume's join waits for an async token still gives the seat up", async () => {
+  await using t = await startTestServer({ GRACE_MS: "30000" });
+  const ann = await t.client({ name: "ann" }).create("tic_tac_toe");
+  let slow = false;
+  const bob = await t.client({
+    name: "bob",
+    token: async () => {
+      if (slow) await sleep(300);
+      return "tok";
+    },
+    reconnect: { baseMs: 20, maxMs: 20 },
+  }).join(ann.roomId);
+  try {
+    slow = true;
+    bob.dropConnection();
+    await waitFor(() => bob.status === "reconnecting", "away");
+    // The next socket opens, then waits for the token before it sends its join.
+    await sleep(150);
+    bob.leave();
+    const room = t.server.manager.get(ann.roomId)!;
+    const presence = () => room.snapshot().seats.find((s) => s.player === "p2")?.presence;
+    await waitFor(() => presence() !== "disconnected", "seat given up", 3000);
+    assert.equal(presence() ?? "left", "left");
+    await sleep(100); // the farewell socket's closing handshake
+  } finally {
+    ann.leave();
+  }
+});
+
+Deno.test("settle: leave() from onStatus('connected') during a resume starts no ping interval", async () => {
+  await using t = await startTestServer({ GRACE_MS: "30000" });
+  const ann = await t.client({ name: "ann" }).create<typeof ticTacToe>("tic_tac_toe");
+  const bob = await t.client({
+    name: "bob",
+    pingIntervalMs: 1000,
+    reconnect: { baseMs: 20, maxMs: 50 },
+  }).join<typeof ticTacToe>(ann.roomId);
+  bob.dropConnection();
+  await waitFor(() => bob.status === "reconnecting", "away");
+  bob.onStatus((status) => {
+    if (status === "connected") bob.leave();
+  });
+  await waitFor(() => bob.status === "closed", "closed");
+  ann.leave();
+  // The sockets' closing handshakes; then the test's sanitizer fails on a leftover interval.
+  await sleep(100);
+});
+
+Deno.test({
+  name: "settle: ping() rejects with heartbeat_timeout when no pong comes (a ping over the budget)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // A server that answers the join and never a ping, as one does to pings over its rate limit.
+    await using server = new FakeServer(async (conn) => {
+      await conn.next();
+      conn.send(welcome());
+    });
+    const room = await connect(server.url, { pingIntervalMs: 0 }).joinOrCreate("g");
+    try {
+      const error = await room.ping(100).then(() => null, (e) => e);
+      assert.ok(error instanceof ArbiterError, `${error}`);
+      assert.equal(error.code, "heartbeat_timeout");
+      assert.equal(room.status, "connected");
+    } finally {
+      room.leave();
+    }
+  },
 });

@@ -430,3 +430,26 @@ Deno.test("applyOps semantics and refusals", () => {
   assert.equal(bad([{ op: "set", path: ["obj", "constructor"], value: 1 }]), "bad_delta");
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
 });
+
+Deno.test("delta decoder: a target path longer than maxDepth is bad_delta (no path amplification)", () => {
+  /** A literal path of `len` zero segments, then `ops` pushes of nothing onto it. */
+  const body = (len: number, ops: number) => {
+    const b = new Uint8Array(5 + len + 2 * ops);
+    b.set([0x9a, len >>> 24, (len >>> 16) & 255, (len >>> 8) & 255, len & 255]);
+    for (let i = 0; i < ops; i++) b.set([0xe1, 0x00], 5 + len + 2 * i);
+    return b;
+  };
+  // 9 KB that decoded to 9 million path segments, each op copying the 3000-segment target.
+  assert.equal(code(() => new DeltaDecoder().decode(body(3000, 3000))), "bad_delta");
+  assert.equal(code(() => new DeltaDecoder().decode(body(65, 1))), "bad_delta");
+  assert.equal(new DeltaDecoder().decode(body(64, 2)).length, 2); // 64 = maxDepth: fine
+  assert.equal(
+    code(() => new DeltaDecoder([], [], { maxDepth: 4 }).decode(body(5, 1))),
+    "bad_delta",
+  );
+  // A welcome's refs are targets too: one too long cannot be selected once per op instead.
+  const long = Array.from({ length: 65 }, () => 0);
+  assert.equal(code(() => new DeltaDecoder([], [long])), "bad_delta");
+  assert.equal(code(() => new DeltaDecoder([], [long.slice(0, 5)], { maxDepth: 4 })), "bad_delta");
+  assert.deepStrictEqual(new DeltaDecoder([], [long.slice(1)]).refs(), [long.slice(1)]);
+});

@@ -1,11 +1,14 @@
 /**
  * Resuming over real WebSockets: a client that missed a few deltas gets exactly those from
  * the ring; one too far behind gets the full state; wrong, expired and other rooms' tokens
- * are refused with `bad_session`; a stored token takes a seat back after a page reload.
+ * are refused with `bad_session`; a stored token takes a seat back after a page reload, and its
+ * actions are numbered above the seat's applied and refused ones.
  */
 import assert from "node:assert/strict";
-import { ArbiterError, type Room } from "../client/mod.ts";
+import { ArbiterError, connect, type Room } from "../client/mod.ts";
 import type { arena, ticTacToe } from "../games/mod.ts";
+import type { ActionMessage, JoinMessage } from "../protocol/mod.ts";
+import { FakeServer, welcome } from "./support/fake_server.ts";
 import { TestNetwork } from "./support/test_network.ts";
 import { startTestServer, waitFor, waitForSameState } from "./support/test_server.ts";
 
@@ -143,4 +146,79 @@ Deno.test("resume: a stored token takes the seat back after a page reload and pl
   assert.deepEqual(ann.state.board.filter((c) => c !== null).length, 4);
   ann.leave();
   reloaded.leave();
+});
+
+Deno.test({
+  name: "resume: a stored-token resume numbers actions above the welcome's ack and every refusal",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // The seat applied actions up to 3 and refused 5 (both before the reload). An older server
+    // keeps listing the refusal of 5 even after a new action 5 was applied.
+    const rejected = [{ seq: 5, code: "not_your_turn" as const, message: "wait" }];
+    const sent: number[] = [];
+    const joins: JoinMessage[] = [];
+    await using server = new FakeServer(async (conn) => {
+      joins.push((await conn.next()) as JoinMessage);
+      const ack = sent.at(-1) ?? 3;
+      conn.send(welcome({ session: "stored", resumed: true, ack, rejected }));
+      if (conn.index > 0) return;
+      const action = (await conn.next()) as ActionMessage;
+      sent.push(action.seq);
+      conn.socket.close(4100, "the acknowledging delta is lost with the connection");
+    });
+    const room = await connect(server.url, {
+      pingIntervalMs: 0,
+      reconnect: { baseMs: 10, maxMs: 20 },
+    }).resume("r1", "stored");
+    const refused: string[] = [];
+    room.onReject((e) => refused.push(e.code));
+    try {
+      const outcome = await room.send("go", null).then(() => "resolved", (e) => e.code);
+      assert.deepEqual(sent, [6], "above ack 3 and refusal 5");
+      assert.equal(outcome, "resolved", "applied (ack 6), not settled as the old refusal of 5");
+      assert.deepEqual(refused, []);
+      assert.deepEqual(joins.map((j) => j.resume?.session), ["stored", "stored"]);
+    } finally {
+      room.leave();
+    }
+  },
+});
+
+Deno.test("resume: after a stored-token resume, an applied action lost with a drop resolves, not as the old refusal", async () => {
+  await using t = await startTestServer({ GRACE_MS: "30000" });
+  const ann = await t.client({ name: "ann" }).create<typeof ticTacToe>("tic_tac_toe");
+  const bob = await t.client({ name: "bob" }).join<typeof ticTacToe>(ann.roomId);
+  const room = t.server.manager.get(ann.roomId)!;
+  // Bob's action 1 is refused (not his turn): the seat remembers it, and its ack stays 0.
+  const early = await bob.send("place", { cell: 4 }).then(() => "resolved", (e) => e.code);
+  assert.equal(early, "not_your_turn");
+  // The page reloads: the new client learns that refusal from its welcome.
+  const network = new TestNetwork();
+  const reloaded = await connect(t.server.wsUrl, {
+    name: "bob",
+    pingIntervalMs: 0,
+    WebSocket: network.WebSocket,
+    reconnect: { baseMs: 20, maxMs: 50 },
+  }).resume<typeof ticTacToe>(ann.roomId, bob.session);
+  const refused: string[] = [];
+  reloaded.onReject((e) => refused.push(e.code));
+  try {
+    await ann.send("place", { cell: 0 });
+    await waitFor(() => reloaded.seq === ann.seq, "caught up");
+    // A legal move, applied; the delta acknowledging it is lost with the connection, so the
+    // next welcome settles it, and that welcome lists the old refusal of action 1 again.
+    network.swallow(0x11);
+    const move = reloaded.send("place", { cell: 4 });
+    await waitFor(() => (room.state as { board: unknown[] }).board[4] === "p2", "applied");
+    await waitFor(() => network.swallowed === 1, "the acknowledging delta lost");
+    reloaded.dropConnection();
+    assert.equal(await move.then(() => "resolved", (e) => `rejected ${e.code}`), "resolved");
+    assert.equal(reloaded.state.board[4], "p2");
+    assert.deepEqual(refused, [], "the old tab's refusal is not this client's");
+  } finally {
+    ann.leave();
+    bob.leave();
+    reloaded.leave();
+  }
 });

@@ -1327,6 +1327,28 @@ function encodeDeltaFrame(seq, dt, ackDelta, ops) {
   out.set(ops, head);
   return out;
 }
+function checkOutboundFrame(frame) {
+  if (frame.length <= UNREAD_BYTES) return;
+  const limits = DEFAULT_OUTBOUND_LIMITS;
+  if (frame[0] !== FRAME_KINDS.delta) {
+    decodeServerMessage(frame, limits);
+    return;
+  }
+  checkFrame(frame, limits);
+  const c = new FrameCursor(frame);
+  c.varint();
+  c.varint();
+  c.varint();
+  checkOutboundOps(frame.subarray(c.pos));
+}
+function checkOutboundOps(ops) {
+  if (ops.length <= UNREAD_BYTES) return;
+  const limits = DEFAULT_OUTBOUND_LIMITS;
+  checkFrame(ops, limits);
+  const r = new CborReader(ops, 0, ops.length, limits);
+  while (!r.atEnd()) r.value();
+}
+var UNREAD_BYTES = Math.min(DEFAULT_OUTBOUND_LIMITS.maxItems, DEFAULT_OUTBOUND_LIMITS.maxStringBytes);
 function encodeServerMessage(msg) {
   if (msg.kind === "delta") {
     if (!(msg.ops instanceof Uint8Array)) badField("delta.ops", "a Uint8Array");
@@ -1757,7 +1779,8 @@ var DeltaDecoder = class {
   #maxRefs;
   /**
    * Creates a decoder with the tables of a `welcome`. Throws `bad_delta` when they hold
-   * forbidden keys, bad path segments or more entries than the caps.
+   * forbidden keys, bad path segments, a path longer than `limits.maxDepth` or more entries
+   * than the caps.
    */
   constructor(keys = [], refs = [], limits, caps = {}) {
     this.#limits = resolveLimits(limits, DEFAULT_OUTBOUND_LIMITS);
@@ -1774,6 +1797,7 @@ var DeltaDecoder = class {
     this.#refs = [];
     for (const ref of refs) {
       if (!Array.isArray(ref)) bad("a ref must be a path");
+      this.#checkPathLength(ref.length);
       for (const seg of ref) {
         if (typeof seg === "string" ? FORBIDDEN_KEYS.has(seg) : !isIndex(seg)) {
           bad(`bad ref segment ${seg}`);
@@ -1795,7 +1819,7 @@ var DeltaDecoder = class {
   /**
    * Decodes one ops body. Throws {@linkcode ProtocolError}: `frame_too_large` above the limit,
    * otherwise always `bad_delta` (the message says what was wrong, including CBOR errors in the
-   * values). On error the tables are left as they were.
+   * values, and a target path longer than `maxDepth`). On error the tables are left as they were.
    */
   decode(ops) {
     if (ops.length > this.#limits.maxFrameBytes) {
@@ -1816,6 +1840,13 @@ var DeltaDecoder = class {
         throw new ProtocolError("bad_delta", `${e.code}: ${e.message}`);
       }
       throw e;
+    }
+  }
+  // Every op copies its target path: a path no deeper than a state can nest keeps what a body
+  // decodes to within a constant factor of its size.
+  #checkPathLength(len) {
+    if (len > this.#limits.maxDepth) {
+      bad(`path of ${len} segments > maxDepth ${this.#limits.maxDepth}`);
     }
   }
   #learn(key) {
@@ -1877,6 +1908,7 @@ var DeltaDecoder = class {
     return out;
   }
   #path(r, len) {
+    this.#checkPathLength(len);
     if (len > r.end - r.pos) bad("path longer than the remaining bytes");
     const path = [];
     for (let i = 0; i < len; i++) {
@@ -2106,6 +2138,8 @@ export {
   ProtocolError,
   SUBPROTOCOL,
   applyOps,
+  checkOutboundFrame,
+  checkOutboundOps,
   closeCodeFor,
   decodeClientMessage,
   decodeServerMessage,
