@@ -6,14 +6,26 @@
  * @module
  */
 import { exampleGames } from "./games/mod.ts";
-import { loadConfig, startServer } from "./server/mod.ts";
+import { ListenError, loadConfig, type ServerConfig, startServer } from "./server/mod.ts";
 
 if (import.meta.main) {
-  const config = loadConfig(Deno.env.toObject());
+  let config: ServerConfig;
+  try {
+    config = loadConfig(Deno.env.toObject());
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    // The message names the variable and the value: a stack trace would only hide it.
+    console.error(`Invalid configuration: ${error.message}`);
+    Deno.exit(1);
+  }
   const server = await startServer({ config, games: exampleGames }).catch((error) => {
-    if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    if (!(error instanceof ListenError)) throw error;
     // Nothing was restored or saved: the process holding the port keeps its rooms.
-    console.error(`Port ${config.port} is in use (another Arbiter?); set PORT to another one.`);
+    console.error(
+      error.cause instanceof Deno.errors.AddrInUse
+        ? `Port ${config.port} is in use (another Arbiter?); set PORT to another one.`
+        : `${error.message} (check HOST and PORT)`,
+    );
     Deno.exit(1);
   });
   const stop = async () => {

@@ -178,16 +178,36 @@ export interface RunHooks {
   onMeasure?: () => void | Promise<void>;
 }
 
-async function createRooms(httpUrl: string, count: number, tickMs: number): Promise<string[]> {
+/**
+ * Creates the arena's rooms. Each request (answer and body) gets `timeoutMs`, and none runs
+ * past `deadline` (a `Date.now()` instant): a server that accepts and never answers must not
+ * hang the run.
+ */
+async function createRooms(
+  httpUrl: string,
+  count: number,
+  tickMs: number,
+  timeoutMs: number,
+  deadline: number,
+): Promise<string[]> {
   const ids: string[] = [];
   const options = tickMs > 0 ? { tickMs } : undefined;
   for (let i = 0; i < count; i++) {
-    const response = await fetch(`${httpUrl}/api/rooms`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ game: "arena", options }),
-    });
-    const body = await response.json();
+    const ms = Math.max(0, Math.min(timeoutMs, deadline - Date.now()));
+    let response: Response;
+    let body;
+    try {
+      response = await fetch(`${httpUrl}/api/rooms`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ game: "arena", options }),
+        signal: AbortSignal.timeout(ms),
+      });
+      body = await response.json();
+    } catch (error) {
+      if ((error as Error)?.name !== "TimeoutError") throw error;
+      throw new Error(`POST ${httpUrl}/api/rooms got no answer within ${ms} ms`);
+    }
     if (!response.ok) {
       throw new Error(`POST /api/rooms failed: ${response.status} ${JSON.stringify(body)}`);
     }
@@ -399,16 +419,24 @@ export async function runLoad(
     const selfMeter = new CpuMeter(Deno.pid);
 
     const rssBefore = serverMeter ? (serverMeter.sample(), serverMeter.lastRss) : 0;
+    // Setting up (rooms, then joins) has a hard deadline like the rest of the run.
+    const joinBudget = options.joinTimeoutMs * 2 + 30_000 +
+      Math.ceil((options.rooms * options.players) / 50) * 1000;
     let rooms: (string | number)[] = [];
     if (options.scenario === "arena") {
       rooms = options.target === "arbiter"
-        ? await createRooms(httpBase(wsUrl), options.rooms, options.tickMs)
+        ? await createRooms(
+          httpBase(wsUrl),
+          options.rooms,
+          options.tickMs,
+          // A room is created no slower than a player joins it.
+          options.joinTimeoutMs,
+          Date.now() + joinBudget,
+        )
         : Array.from({ length: options.rooms }, (_, i) => i);
     }
 
     for (const spec of specsFor(options, wsUrl, rooms)) handles.push(startWorker(spec));
-    const joinBudget = options.joinTimeoutMs * 2 + 30_000 +
-      Math.ceil((options.rooms * options.players) / 50) * 1000;
     const readyCounters = await withDeadline(
       Promise.all(handles.map((h) => h.ready)),
       joinBudget,

@@ -107,6 +107,8 @@ export class JoinStormSlice implements SliceRunner {
       let joined = false;
       let leaving = false;
       let settled = false;
+      // Counted as a failed join already: the close we then cause is no second failure.
+      let timedOut = false;
       let holdTimer: ReturnType<typeof setTimeout> | undefined;
       const started = performance.now();
       const finish = () => {
@@ -130,6 +132,7 @@ export class JoinStormSlice implements SliceRunner {
         if (joined) return;
         counters.failed_joins++;
         this.#note("join_timeout");
+        timedOut = true;
         try {
           socket.close();
         } catch {
@@ -150,6 +153,7 @@ export class JoinStormSlice implements SliceRunner {
         }));
       };
       socket.onmessage = (bytes) => {
+        if (timedOut) return; // a late answer to a join given up on
         let msg;
         try {
           msg = decodeServerMessage(bytes);
@@ -187,7 +191,9 @@ export class JoinStormSlice implements SliceRunner {
         }
       };
       socket.onclose = (event) => {
-        if (!joined) {
+        if (timedOut) {
+          // Counted by the join timer.
+        } else if (!joined) {
           counters.failed_joins++;
           this.#note(`closed_before_welcome_${event.code}`);
         } else if (leaving) {

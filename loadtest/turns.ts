@@ -72,11 +72,13 @@ class TurnBot {
   #actionIndex: string | number;
   #inFlight = false;
   #thinking: ReturnType<typeof setTimeout> | undefined;
+  #joinTimer: ReturnType<typeof setTimeout> | undefined;
   /** Set by the match once both players are seated. */
   ready = false;
   onWelcome: (() => void) | null = null;
   onOver: (() => void) | null = null;
-  onFail: ((code: string) => void) | null = null;
+  /** The socket failed: before its welcome (`joined` false: a failed join) or after it. */
+  onFail: ((code: string, joined: boolean) => void) | null = null;
 
   constructor(shared: Shared, game: TurnGame, config: TurnsConfig) {
     this.#shared = shared;
@@ -91,6 +93,10 @@ class TurnBot {
     let welcomed = false;
     const socket = new NoDelayWebSocket(this.#config.wsUrl, SUBPROTOCOL);
     this.socket = socket;
+    // A join nobody answers is a failed join, as in the arena and the join storm.
+    this.#joinTimer = setTimeout(() => {
+      if (!welcomed) this.onFail?.("join_timeout", false);
+    }, this.#config.joinTimeoutMs);
     socket.onopen = () => {
       socket.send(encodeClientMessage({
         kind: "join",
@@ -103,16 +109,17 @@ class TurnBot {
     socket.onerror = () => {
       if (!welcomed) {
         this.#shared.counters.connection_failures++;
-        this.onFail?.("connect_error");
+        this.onFail?.("connect_error", false);
       }
     };
     socket.onclose = (event) => {
       this.closed = true;
+      clearTimeout(this.#joinTimer);
       clearTimeout(this.#thinking);
       if (!welcomed) {
-        this.onFail?.(`closed_before_welcome_${event.code}`);
+        this.onFail?.(`closed_before_welcome_${event.code}`, false);
       } else if (!this.outcome) {
-        this.onFail?.(`closed_${event.code}`);
+        this.onFail?.(`closed_${event.code}`, true);
       }
     };
     socket.onmessage = (bytes) => {
@@ -133,6 +140,7 @@ class TurnBot {
       switch (msg.kind) {
         case "welcome": {
           welcomed = true;
+          clearTimeout(this.#joinTimer);
           counters.joined++;
           this.#shared.joinLatency.add(performance.now() - started);
           this.player = msg.player;
@@ -181,7 +189,7 @@ class TurnBot {
           return;
         case "error":
           note(this.#shared, `error_${msg.code}`);
-          if (!welcomed) this.onFail?.(msg.code);
+          if (!welcomed) this.onFail?.(msg.code, false);
           return;
         case "event":
           if (msg.type === "player_joined") this.maybeMove();
@@ -220,6 +228,7 @@ class TurnBot {
 
   close(): void {
     clearTimeout(this.#thinking);
+    clearTimeout(this.#joinTimer);
     const socket = this.socket;
     if (!socket) return;
     try {
@@ -313,14 +322,15 @@ export class TurnsSlice implements SliceRunner {
     this.#active.add(b);
     return new Promise<void>((resolve) => {
       let done = false;
-      const end = (failure: string | null) => {
+      // `joined`: whether the bot that failed had been welcomed (undefined: neither failed).
+      const end = (failure: string | null, joined?: boolean) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         if (failure) {
           note(shared, failure);
-          if (!a.room || !b.player) counters.failed_joins++;
-          else counters.disconnects++;
+          if (joined ?? (a.room !== "" && b.player !== null)) counters.disconnects++;
+          else counters.failed_joins++;
         }
         counters.lost_acks += a.acks.outstanding + b.acks.outstanding;
         this.#active.delete(a);
@@ -331,7 +341,7 @@ export class TurnsSlice implements SliceRunner {
       };
       // A game that neither ends nor fails within the bound is reported, never waited on forever.
       const timer = setTimeout(() => end("match_timeout"), this.config.joinTimeoutMs + 60_000);
-      const fail = (code: string) => end(code);
+      const fail = (code: string, joined: boolean) => end(code, joined);
       a.onFail = fail;
       b.onFail = fail;
       a.onWelcome = () => b.connect({ mode: "join", room: a.room });

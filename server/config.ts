@@ -16,7 +16,7 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 export interface ServerConfig {
   /** TCP port; 0 picks a free one. `PORT`, default 8000. */
   port: number;
-  /** Interface to listen on. `HOST`, default 127.0.0.1 (0.0.0.0 on Deno Deploy). */
+  /** Interface to listen on: an IP address or a host name. `HOST`, default 127.0.0.1 (0.0.0.0 on Deno Deploy). */
   host: string;
   /** Deno KV location: a file path, `:memory:`, or `""` for the platform default (Deno Deploy). `ARBITER_KV_PATH`, default `data/arbiter.kv`. */
   kvPath: string;
@@ -28,7 +28,7 @@ export interface ServerConfig {
   snapshotEveryMs: number;
   /** Stored data of a room not saved for this long is deleted (rooms orphaned by a crash), ms. `ROOM_DATA_TTL_MS`, default 86 400 000 (24 h). */
   roomDataTtlMs: number;
-  /** Origins allowed to open a WebSocket; `["*"]` allows any. `ALLOWED_ORIGINS` (comma separated), default: localhost origins and clients that send no Origin. */
+  /** Origins allowed to open a WebSocket (each `scheme://host[:port]`, as browsers send it); `["*"]` allows any. `ALLOWED_ORIGINS` (comma separated), default: localhost origins and clients that send no Origin. */
   allowedOrigins: string[] | null;
   /** How long a disconnected player's seat is held, ms. `GRACE_MS`, default 30 000. */
   graceMs: number;
@@ -95,19 +95,18 @@ export type Env = Record<string, string | undefined>;
  */
 export function loadConfig(env: Env = {}): ServerConfig {
   const onDeploy = Boolean(env.DENO_DEPLOYMENT_ID);
-  const origins = env.ALLOWED_ORIGINS?.trim();
   const kvPath = env.ARBITER_KV_PATH ?? (onDeploy ? "" : "data/arbiter.kv");
   // Processes sharing a SQLite file do not see each other's writes through kv.watch.
   const kvFile = kvPath !== "" && kvPath !== ":memory:" && !/^https?:/.test(kvPath);
   return {
     port: int(env, "PORT", 8000, 0, 65535),
-    host: env.HOST ?? (onDeploy ? "0.0.0.0" : "127.0.0.1"),
+    host: host(env.HOST, onDeploy),
     kvPath,
     durability: durability(env.ARBITER_DURABILITY),
     snapshotEveryActions: int(env, "SNAPSHOT_EVERY_ACTIONS", 500, 1),
     snapshotEveryMs: int(env, "SNAPSHOT_EVERY_MS", 5000, 1),
     roomDataTtlMs: int(env, "ROOM_DATA_TTL_MS", 86_400_000, 1000),
-    allowedOrigins: origins ? origins.split(",").map((o) => o.trim()).filter(Boolean) : null,
+    allowedOrigins: allowedOrigins(env.ALLOWED_ORIGINS),
     graceMs: int(env, "GRACE_MS", 30_000, 0),
     finishedRetentionMs: int(env, "FINISHED_RETENTION_MS", 60_000, 0),
     idleRoomMs: int(env, "IDLE_ROOM_MS", 60_000, 0),
@@ -149,12 +148,68 @@ const MAX_HEARTBEAT_S = Math.floor(MAX_TIMER_MS * 2 / 1000);
 
 function int(env: Env, name: string, fallback: number, min: number, max = MAX_TIMER_MS): number {
   const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
+  const text = raw?.trim();
+  // Blank means unset; Number() would read it (and "1e3", "0x10") as a number.
+  if (text === undefined || text === "") return fallback;
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new TypeError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+/** A DNS name or an IPv4 address: dot-separated labels of letters, digits and inner hyphens. */
+const HOST_NAME =
+  /^(?=.{1,253}\.?$)[a-z\d](?:[a-z\d-]{0,61}[a-z\d])?(?:\.[a-z\d](?:[a-z\d-]{0,61}[a-z\d])?)*\.?$/i;
+
+function host(raw: string | undefined, onDeploy: boolean): string {
+  const value = raw?.trim();
+  if (value === undefined || value === "") return onDeploy ? "0.0.0.0" : "127.0.0.1";
+  if (HOST_NAME.test(value) || ipv6(value)) return value;
+  // Deno.listen would throw a URIError that names neither the variable nor the value's use.
+  throw new TypeError(
+    `HOST must be an IP address or a host name of this machine (the interface to listen on), got "${raw}"`,
+  );
+}
+
+function ipv6(value: string): boolean {
+  const bare = value.startsWith("[") && value.endsWith("]") ? value.slice(1, -1) : value;
+  if (!bare.includes(":")) return false;
+  try {
+    new URL(`http://[${bare}]/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function allowedOrigins(raw: string | undefined): string[] | null {
+  const list = (raw ?? "").split(",").map((o) => o.trim()).filter(Boolean);
+  if (list.length === 0) return null;
+  for (const origin of list) {
+    if (origin === "*" || canonicalOrigin(origin) === origin) continue;
+    // The upgrade compares the browser's Origin header exactly: such an entry never matches.
+    const hint = canonicalOrigin(origin);
+    throw new TypeError(
+      `ALLOWED_ORIGINS entries must be origins as browsers send them (scheme://host[:port], no path or trailing slash) or *, got "${origin}"` +
+        (hint ? `; did you mean "${hint}"?` : ""),
+    );
+  }
+  return list;
+}
+
+/** `value`'s origin as a browser would send it (`https://game.example`), or null if none. */
+function canonicalOrigin(value: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return null;
+  }
+  if (url.origin !== "null") return url.origin;
+  // Other schemes have an opaque URL origin, yet apps on them (capacitor://localhost,
+  // tauri://localhost, chrome-extension://<id>) send `scheme://host` as their Origin.
+  return url.host ? `${url.protocol}//${url.host}` : null;
 }
 
 function frameBytes(env: Env): number {

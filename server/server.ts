@@ -31,6 +31,33 @@ export interface StartOptions {
   kv?: Deno.Kv;
 }
 
+/**
+ * {@linkcode startServer} could not listen on `host:port`: the port is taken (`cause` is a
+ * `Deno.errors.AddrInUse`), the host is no address of this machine or does not resolve, or the
+ * port needs privileges. `cause` is Deno's error. Nothing was restored or saved.
+ *
+ * @example
+ * ```ts ignore
+ * const server = await startServer({ config, games }).catch((error) => {
+ *   if (error instanceof ListenError) console.error(`${error.message} (check HOST and PORT)`);
+ *   throw error;
+ * });
+ * ```
+ */
+export class ListenError extends Error {
+  /** The interface asked for (`HOST`). */
+  readonly host: string;
+  /** The port asked for (`PORT`). */
+  readonly port: number;
+
+  constructor(host: string, port: number, cause: unknown) {
+    super(`Cannot listen on ${host}:${port}: ${(cause as Error)?.message ?? cause}`, { cause });
+    this.name = "ListenError";
+    this.host = host;
+    this.port = port;
+  }
+}
+
 /** Saves at shutdown get this long: Deno Deploy kills a process 5 s after SIGINT. */
 const SHUTDOWN_SAVE_MS = 4000;
 
@@ -60,7 +87,8 @@ export interface RunningServer {
 
 /**
  * Binds the port, then restores the stored rooms (requests that arrive meanwhile wait), and
- * resolves once the server is ready. A taken port fails before any room is read.
+ * resolves once the server is ready. A port that cannot be bound (taken, or a `host` that is
+ * not this machine's) rejects with a {@linkcode ListenError} before any room is read.
  *
  * @example
  * ```ts ignore
@@ -165,7 +193,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     );
   } catch (error) {
     if (!options.kv) kv.close();
-    throw error;
+    // Deno's own errors name neither the address nor the settings behind it.
+    throw new ListenError(config.host, config.port, error);
   }
   // Alone, every stored room is this server's; in a cluster, only those nobody else runs.
   restoring = cluster

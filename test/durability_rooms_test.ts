@@ -8,7 +8,7 @@ import { exampleGames, ticTacToe } from "../games/mod.ts";
 import { DurableRooms, encodeSnapshot, KvRoomStore, SEQ_MARGIN } from "../persistence/mod.ts";
 import { defineGame, type RoomManager, type RoomSnapshot } from "../rooms/mod.ts";
 import { TestMember } from "../rooms/testing.ts";
-import { loadConfig, silentLogger, startServer } from "../server/mod.ts";
+import { ListenError, loadConfig, silentLogger, startServer } from "../server/mod.ts";
 import { waitFor } from "./support/test_server.ts";
 import { durableProcess } from "./support/durable_process.ts";
 
@@ -391,7 +391,7 @@ Deno.test("a second server on a busy port fails before it touches the stored roo
         kv,
         log: silentLogger,
       }),
-      Deno.errors.AddrInUse,
+      (error) => error instanceof ListenError && error.cause instanceof Deno.errors.AddrInUse,
     );
     deepEqual(await stored(), before, "nothing was restored, rewritten or deleted");
     ann.leave();

@@ -1,11 +1,14 @@
 /**
  * The k6 scripts (`loadtest/k6/*.js`) run end to end against a real server under a small k6
  * stand-in (`support/k6_runtime.ts`, which needs `curl` for `k6/http`): they join, play,
- * count, and lose nothing. k6 itself is not needed.
+ * count, and lose nothing; and what goes wrong (a server that drops everyone, joins nobody
+ * answers) shows in the counters their thresholds watch. k6 itself is not needed.
  */
 import assert from "node:assert/strict";
+import { runLoad } from "../loadtest/generator.ts";
 import { spawnServer } from "../loadtest/server_process.ts";
 import { hasCurl, type K6Run, runK6Script } from "./support/k6_runtime.ts";
+import { startSilentServer } from "./support/silent_server.ts";
 
 const count = (run: K6Run, name: string) => run.metrics[name]?.count ?? 0;
 const total = (run: K6Run, name: string) => run.metrics[name]?.sum ?? 0;
@@ -39,6 +42,7 @@ Deno.test({
       assert.equal(total(arena, "failed_joins"), 0, context(arena));
       assert.equal(total(arena, "connection_failures"), 0, context(arena));
       assert.equal(total(arena, "lost_acks"), 0, context(arena));
+      assert.equal(total(arena, "unexpected_disconnects"), 0, context(arena));
       assert.equal(count(arena, "join_latency"), 4, context(arena));
       assert.ok(count(arena, "action_latency") > 50, context(arena));
       assert.equal(
@@ -53,6 +57,7 @@ Deno.test({
       assert.equal(total(turns, "games_aborted"), 0, context(turns));
       assert.equal(total(turns, "failed_joins"), 0, context(turns));
       assert.equal(total(turns, "lost_acks"), 0, context(turns));
+      assert.equal(total(turns, "unexpected_disconnects"), 0, context(turns));
 
       assert.deepEqual(storm.errors, [], context(storm));
       assert.ok(total(storm, "joins") >= 3, context(storm));
@@ -60,6 +65,210 @@ Deno.test({
       assert.equal(total(storm, "connection_failures"), 0, context(storm));
       assert.equal(total(storm, "unexpected_disconnects"), 0, context(storm));
       assert.equal(total(storm, "leaves"), total(storm, "joins"), context(storm));
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "k6 arena and the load generator both count a server that drops every player mid-session",
+  ignore: !hasCurl(),
+  fn: async () => {
+    // A separate process: the stand-in's setup() blocks this thread on curl.
+    const server = await spawnServer({ kind: "arbiter" });
+    let killed = false;
+    try {
+      // Acks ride on the tick delta: with 1 s ticks about 20 moves per bot are in flight.
+      const k6Run = runK6Script(
+        "arena.js",
+        {
+          BASE_URL: server.httpUrl,
+          EXECUTOR: "constant-vus",
+          ROOMS: "1",
+          PLAYERS: "4",
+          RATE: "20",
+          DURATION: "4s",
+          TICK_MS: "1000",
+        },
+        4,
+        1500,
+      );
+      const denoRun = runLoad({
+        url: server.wsUrl,
+        scenario: "arena",
+        rooms: 1,
+        players: 4,
+        rate: 20,
+        tickMs: 1000,
+        warmup: 0.5,
+        duration: 4,
+        drain: 1,
+        quiet: true,
+      }, { progress: null });
+      // Mid-session, the server crashes: every socket drops (1006).
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      Deno.kill(server.pid, "SIGKILL");
+      killed = true;
+      const [k6, deno] = await Promise.all([k6Run, denoRun]);
+
+      const context = JSON.stringify(k6);
+      const unanswered = total(k6, "actions_sent") - total(k6, "actions_acked") -
+        total(k6, "rejects");
+      assert.ok(unanswered > 0, `no move was in flight at the crash: ${context}`);
+      assert.equal(total(k6, "lost_acks"), unanswered, context);
+      assert.equal(total(k6, "unexpected_disconnects"), 4, context);
+      // No close frame: no code to tag with.
+      assert.equal(k6.metrics.unexpected_disconnects.tags["code=unknown"], 4, context);
+      assert.deepEqual(k6.errors, [], context);
+
+      // The generator's names: `disconnects` is k6's unexpected_disconnects.
+      const c = deno.counters;
+      const denoContext = JSON.stringify({ counters: c, codes: deno.codes });
+      assert.ok(c.actions_sent - c.actions_acked - c.rejects > 0, denoContext);
+      assert.equal(c.lost_acks, c.actions_sent - c.actions_acked - c.rejects, denoContext);
+      assert.equal(c.disconnects, 4, denoContext);
+      assert.equal(deno.codes.closed_1006, 4, denoContext);
+      assert.ok(deno.failures.includes("4 unexpected disconnects"), denoContext);
+    } finally {
+      if (!killed) await server.stop();
+      else await server.stop().catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "k6 arena and join storm tag the disconnects of a server restart with its codes",
+  ignore: !hasCurl(),
+  fn: async () => {
+    const server = await spawnServer({ kind: "arbiter" });
+    let stopped = false;
+    try {
+      const base = { BASE_URL: server.httpUrl, EXECUTOR: "constant-vus", DURATION: "4s" };
+      const runs = Promise.all([
+        runK6Script("arena.js", { ...base, ROOMS: "1", PLAYERS: "2", TICK_MS: "1000" }, 2, 1500),
+        runK6Script(
+          "join_storm.js",
+          { ...base, VUS: "2", HOLD_MIN_MS: "4000", HOLD_MAX_MS: "4000" },
+          2,
+          1500,
+        ),
+      ]);
+      // A graceful stop: every room sends `error` server_restart and closes with 1012.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      await server.stop();
+      stopped = true;
+      const [arena, storm] = await runs;
+      for (const run of [arena, storm]) {
+        const context = JSON.stringify(run);
+        assert.deepEqual(run.errors, [], context);
+        assert.equal(total(run, "unexpected_disconnects"), 2, context);
+        const tags = run.metrics.unexpected_disconnects.tags;
+        assert.equal(tags["code=1012"], 2, context);
+        assert.equal(tags["error=server_restart"], 2, context);
+      }
+      assert.equal(
+        total(arena, "lost_acks"),
+        total(arena, "actions_sent") - total(arena, "actions_acked") - total(arena, "rejects"),
+      );
+    } finally {
+      if (!stopped) await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "k6 scripts count joins nobody answers, and sockets closed before their welcome",
+  ignore: !hasCurl(),
+  fn: async () => {
+    // The arena's setup() still needs a real server to create its rooms.
+    const server = await spawnServer({ kind: "arbiter" });
+    await using silent = startSilentServer("never");
+    await using closing = startSilentServer("close");
+    try {
+      const run = (script: string, wsUrl: string, env: Record<string, string>) =>
+        runK6Script(
+          script,
+          {
+            BASE_URL: server.httpUrl,
+            WS_URL: wsUrl,
+            JOIN_TIMEOUT_MS: "300",
+            DURATION: "3s",
+            ...env,
+          },
+          2,
+          800,
+          // Without a join timer an iteration would wait for ever: fail fast instead.
+          5000,
+        );
+      const arena = { ROOMS: "1", PLAYERS: "2", EXECUTOR: "constant-vus" };
+      const turns = { VUS: "2", EXECUTOR: "constant-vus" };
+      const storm = { VUS: "2", EXECUTOR: "constant-vus" };
+      const runs = await Promise.all([
+        run("arena.js", silent.wsUrl, arena),
+        run("turns.js", silent.wsUrl, turns),
+        run("join_storm.js", silent.wsUrl, storm),
+        run("arena.js", closing.wsUrl, arena),
+        run("turns.js", closing.wsUrl, turns),
+        run("join_storm.js", closing.wsUrl, storm),
+      ]);
+      const codes = ["join_timeout", "join_timeout", "join_timeout"].concat(
+        ["closed_before_welcome", "closed_before_welcome", "closed_before_welcome"],
+      );
+      runs.forEach((k6, i) => {
+        const context = `${["arena", "turns", "join_storm"][i % 3]} (${codes[i]}): ${
+          JSON.stringify(k6)
+        }`;
+        assert.deepEqual(k6.errors, [], context);
+        // Every iteration (at least one per VU) is one failed join, of the expected kind.
+        assert.ok(k6.iterations >= 2, context);
+        assert.equal(total(k6, "failed_joins"), k6.iterations, context);
+        assert.equal(k6.metrics.failed_joins.tags[`code=${codes[i]}`], k6.iterations, context);
+        assert.equal(total(k6, "connection_failures"), 0, context);
+        assert.equal(total(k6, "unexpected_disconnects"), 0, context);
+      });
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "k6 arena with ramping-vus ends every session at the end of the hold",
+  ignore: !hasCurl(),
+  fn: async () => {
+    const server = await spawnServer({ kind: "arbiter" });
+    try {
+      // The stand-in starts every VU at once and, like k6 before the ramp down, starts a new
+      // iteration whenever one ends before the stages do (RAMP + DURATION + RAMP_DOWN = 5 s).
+      // A session lasting DURATION from its own start would end at 1 s + 2 s of drain, and a
+      // second one would start that, in k6, the ramp down cuts off uncounted.
+      const started = Date.now();
+      const run = await runK6Script(
+        "arena.js",
+        {
+          BASE_URL: server.httpUrl,
+          EXECUTOR: "ramping-vus",
+          RAMP: "3s",
+          DURATION: "1s",
+          RAMP_DOWN: "1s",
+          ROOMS: "1",
+          PLAYERS: "2",
+          RATE: "20",
+        },
+        2,
+        5000,
+      );
+      const elapsed = Date.now() - started;
+      const context = JSON.stringify(run);
+      assert.deepEqual(run.errors, [], context);
+      assert.equal(run.iterations, 2, context);
+      assert.equal(count(run, "join_latency"), 2, context);
+      assert.equal(total(run, "lost_acks"), 0, context);
+      assert.equal(total(run, "unexpected_disconnects"), 0, context);
+      // Moves went on through the ramp and the hold (4 s at 20/s per VU), then 2 s of drain.
+      assert.ok(total(run, "actions_sent") > 2 * 20 * 3, context);
+      assert.ok(elapsed >= 6000 && elapsed < 9000, `took ${elapsed} ms`);
     } finally {
       await server.stop();
     }

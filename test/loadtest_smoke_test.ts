@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { type LoadResult, runLoad } from "../loadtest/generator.ts";
 import { spawnServer } from "../loadtest/server_process.ts";
+import { startSilentServer } from "./support/silent_server.ts";
 
 const SHORT = { warmup: 0.5, duration: 1.5, drain: 2, quiet: true, joinTimeoutMs: 5000 };
 
@@ -68,4 +69,75 @@ Deno.test("arena load against the baseline relay loses no ack", async () => {
   assertClean(result, "baseline arena");
   assert.equal(result.counters.joined, 16);
   assert.equal(result.counters.actions_acked, result.counters.actions_sent);
+});
+
+Deno.test("a --url server that accepts and never answers fails the run, never hangs it", async () => {
+  // A hung server: connections are accepted and never answered.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) held.push(conn);
+  })();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const started = Date.now();
+    const outcome = await Promise.race([
+      runLoad(
+        {
+          ...SHORT,
+          url: `ws://127.0.0.1:${listener.addr.port}/ws`,
+          scenario: "arena",
+          rooms: 2,
+          players: 1,
+          joinTimeoutMs: 300,
+        },
+        { progress: null },
+      ).then(() => "finished", (error: Error) => error),
+      new Promise((resolve) =>
+        timer = setTimeout(() => resolve("still running after 10 s"), 10_000)
+      ),
+    ]);
+    assert.ok(outcome instanceof Error, String(outcome));
+    assert.match(
+      outcome.message,
+      /^POST http:\/\/127\.0\.0\.1:\d+\/api\/rooms got no answer within 300 ms$/,
+    );
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+  } finally {
+    clearTimeout(timer);
+    listener.close();
+    for (const conn of held) conn.close();
+    await accepting.catch(() => {});
+  }
+});
+
+Deno.test("joins nobody answers, or closed before their welcome, are failed joins in every scenario", async () => {
+  await using silent = startSilentServer("never");
+  await using closing = startSilentServer("close");
+  const hooks = { progress: null };
+  const run = (url: string, scenario: "arena" | "turns" | "join_storm") =>
+    runLoad({ ...SHORT, url, scenario, rooms: 1, players: 2, rate: 10, joinTimeoutMs: 300 }, hooks);
+  const runs = await Promise.all([
+    run(silent.wsUrl, "arena"),
+    run(silent.wsUrl, "turns"),
+    run(silent.wsUrl, "join_storm"),
+    run(closing.wsUrl, "arena"),
+    run(closing.wsUrl, "turns"),
+    run(closing.wsUrl, "join_storm"),
+  ]);
+  runs.forEach((result, i) => {
+    const code = i < 3 ? "join_timeout" : "closed_before_welcome_1001";
+    const c = result.counters;
+    const context = `${result.scenario} (${code}): ${
+      JSON.stringify({ counters: c, codes: result.codes })
+    }`;
+    assert.ok(c.clients > 0, context);
+    assert.equal(c.joined, 0, context);
+    // A game whose first player cannot join never starts its second.
+    const joins = result.scenario === "turns" ? c.games_started : c.clients;
+    assert.equal(c.failed_joins, joins, context);
+    assert.equal(result.codes[code], joins, context);
+    assert.equal(c.connection_failures + c.disconnects + c.leaves, 0, context);
+    assert.ok(result.failures.includes(`${c.failed_joins} failed joins`), context);
+  });
 });

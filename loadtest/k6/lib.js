@@ -45,9 +45,18 @@ export const BASE_URL = env("BASE_URL", "http://127.0.0.1:8000").replace(/\/$/, 
 export const WS_URL = env("WS_URL", BASE_URL.replace(/^http/, "ws") + "/ws");
 
 /**
+ * How long a join may go unanswered before it counts in `failed_joins` (`JOIN_TIMEOUT_MS`,
+ * default 10 000, the server's own default join timeout).
+ */
+export const JOIN_TIMEOUT_MS = num("JOIN_TIMEOUT_MS", 10000);
+
+const RAMP = env("RAMP", "10s");
+const RAMP_DOWN = env("RAMP_DOWN", "5s");
+
+/**
  * A k6 scenario for `vus` virtual users running `duration`: `constant-vus`, or with
- * `EXECUTOR=ramping-vus` a ramp up over `RAMP` (default 10s), a hold, and a ramp down.
- * `EXECUTOR` overrides `defaultExecutor`.
+ * `EXECUTOR=ramping-vus` a ramp up over `RAMP` (default 10s), a hold, and a ramp down over
+ * `RAMP_DOWN` (default 5s). `EXECUTOR` overrides `defaultExecutor`.
  *
  * @example
  * ```js
@@ -61,9 +70,9 @@ export function scenario(vus, duration, defaultExecutor = "constant-vus") {
       executor: "ramping-vus",
       startVUs: 0,
       stages: [
-        { duration: env("RAMP", "10s"), target: vus },
+        { duration: RAMP, target: vus },
         { duration, target: vus },
-        { duration: env("RAMP_DOWN", "5s"), target: 0 },
+        { duration: RAMP_DOWN, target: 0 },
       ],
       gracefulRampDown: "15s",
       gracefulStop: "15s",
@@ -73,6 +82,42 @@ export function scenario(vus, duration, defaultExecutor = "constant-vus") {
     throw new Error(`EXECUTOR must be constant-vus or ramping-vus, got ${executor}`);
   }
   return { executor: "constant-vus", vus, duration, gracefulStop: "15s" };
+}
+
+/**
+ * The timeline of a {@link scenario} that started at `startTime` (`exec.scenario.startTime`),
+ * as `Date.now()` instants: `holdEnd`, when the full load ends (start + `duration`, plus `RAMP`
+ * with `ramping-vus`), and `end`, when the scenario's stages end (plus `RAMP_DOWN`). k6 stops
+ * VUs from `holdEnd` on and cuts off their iterations after `gracefulRampDown` or
+ * `gracefulStop`, without running their handlers: a session that must count its own losses
+ * has to be over by then.
+ *
+ * @example
+ * ```js
+ * const { holdEnd } = timeline(exec.scenario.startTime, "30s");
+ * const endTimer = setTimeout(finish, holdEnd - Date.now());
+ * ```
+ */
+export function timeline(startTime, duration, defaultExecutor = "constant-vus") {
+  const ramping = env("EXECUTOR", defaultExecutor) === "ramping-vus";
+  const holdEnd = startTime + (seconds(duration) + (ramping ? seconds(RAMP) : 0)) * 1000;
+  return { holdEnd, end: holdEnd + (ramping ? seconds(RAMP_DOWN) * 1000 : 0) };
+}
+
+/**
+ * Tags for a socket that closed under a session: the close `code` ("unknown" when the
+ * connection ended without a close frame, or on k6 releases whose close events carry no code)
+ * and, when the server said why first, the code of its `error` frame.
+ *
+ * @example
+ * ```js
+ * ws.onclose = (event) => disconnects.add(1, closeTags(event, lastError));
+ * ```
+ */
+export function closeTags(event, errorCode) {
+  const tags = { code: event && event.code ? String(event.code) : "unknown" };
+  if (errorCode) tags.error = errorCode;
+  return tags;
 }
 
 /**

@@ -3,12 +3,14 @@
  * sockets (one creates the room, the other joins it), random legal moves, and a state mirror
  * per player built from the deltas (`DeltaDecoder` + `applyOps`). Every `game_over` is checked
  * against the final board (a winner has a line, a draw is a full board) and the two mirrors
- * must agree; any mismatch counts in `games_invalid` (threshold: zero).
+ * must agree; any mismatch counts in `games_invalid` (threshold: zero). A game cut short counts
+ * in `games_aborted`, and by its cause: a socket the server closed mid-game in
+ * `unexpected_disconnects`, a join refused or unanswered in `failed_joins`.
  *
  *   k6 run -e BASE_URL=http://127.0.0.1:8000 -e GAMES=tic_tac_toe,connect_four -e VUS=50 loadtest/k6/turns.js
  *
  * Settings: BASE_URL, VUS (games at a time, 20), DURATION (30s), GAMES (tic_tac_toe,connect_four),
- * EXECUTOR (constant-vus | ramping-vus), P99_MS (100).
+ * EXECUTOR (constant-vus | ramping-vus), P99_MS (100), JOIN_TIMEOUT_MS (10000).
  */
 import { WebSocket } from "k6/experimental/websockets";
 import { Counter, Trend } from "k6/metrics";
@@ -19,7 +21,17 @@ import {
   encodeClientMessage,
   PROTOCOL_VERSION,
 } from "./codec_bundle.js";
-import { Acks, env, num, openSocket, scenario, toBuffer, TURN_GAMES } from "./lib.js";
+import {
+  Acks,
+  closeTags,
+  env,
+  JOIN_TIMEOUT_MS,
+  num,
+  openSocket,
+  scenario,
+  toBuffer,
+  TURN_GAMES,
+} from "./lib.js";
 
 const VUS = num("VUS", 20);
 const GAMES = env("GAMES", "tic_tac_toe,connect_four").split(",").map((g) => g.trim()).filter(
@@ -38,6 +50,7 @@ const gamesFinished = new Counter("games_finished");
 const gamesInvalid = new Counter("games_invalid");
 const gamesAborted = new Counter("games_aborted");
 const lostAcks = new Counter("lost_acks");
+const disconnects = new Counter("unexpected_disconnects");
 
 export const options = {
   scenarios: { turns: scenario(VUS, env("DURATION", "30s")) },
@@ -48,6 +61,7 @@ export const options = {
     games_invalid: ["count==0"],
     games_aborted: ["count==0"],
     lost_acks: ["count==0"],
+    unexpected_disconnects: ["count==0"],
   },
 };
 
@@ -64,6 +78,7 @@ export default function () {
     clearTimeout(watchdog);
     if (problem) gamesAborted.add(1, { reason: problem });
     for (const bot of bots) {
+      clearTimeout(bot.joinTimer);
       lostAcks.add(bot.acks.outstanding());
       try {
         bot.ws.send(toBuffer(encodeClientMessage({ kind: "leave" })));
@@ -103,9 +118,18 @@ export default function () {
       actionName: rules.action,
       inFlight: false,
       ready: false,
+      // The code of the server's `error` frame, which comes just before it closes the socket.
+      serverError: null,
+      joinTimer: null,
     };
     bots.push(bot);
     const opened = Date.now();
+    // Unanswered, a join would hold the game until the watchdog, past k6's gracefulStop.
+    bot.joinTimer = setTimeout(() => {
+      if (bot.player || over) return;
+      failedJoins.add(1, { code: "join_timeout" });
+      end("join failed");
+    }, JOIN_TIMEOUT_MS);
 
     bot.move = () => {
       if (!bot.ready || bot.outcome || bot.inFlight || over) return;
@@ -143,7 +167,9 @@ export default function () {
           bot.inFlight = false;
         }
         bot.move();
-      } else if (msg.kind === "welcome") {
+      } else if (msg.kind === "welcome" && !over) {
+        // (Too late, after the join timer gave up, it would start a second bot for nothing.)
+        clearTimeout(bot.joinTimer);
         joinLatency.add(now - opened);
         bot.player = msg.player;
         bot.room = msg.room;
@@ -168,21 +194,34 @@ export default function () {
         checkOver();
       } else if (msg.kind === "event" && msg.type === "player_joined") {
         bot.move();
-      } else if (msg.kind === "error" && !bot.player) {
-        failedJoins.add(1, { code: msg.code });
-        end("join failed");
+      } else if (msg.kind === "error") {
+        if (bot.player) {
+          bot.serverError = msg.code;
+        } else if (!over) {
+          failedJoins.add(1, { code: msg.code });
+          end("join failed");
+        }
       }
     };
 
     bot.ws.onerror = () => {
-      if (!bot.player) {
+      // After the join, k6 reports a close with an unusual code here too: onclose counts it.
+      if (!bot.player && !over) {
         connectionFailures.add(1);
         end("connection failed");
       }
     };
 
-    bot.ws.onclose = () => {
-      if (!over) end("closed mid-game");
+    bot.ws.onclose = (event) => {
+      clearTimeout(bot.joinTimer);
+      if (over) return;
+      if (!bot.player) {
+        failedJoins.add(1, { code: "closed_before_welcome" });
+        end("join failed");
+      } else {
+        disconnects.add(1, closeTags(event, bot.serverError));
+        end("closed mid-game");
+      }
     };
   };
 

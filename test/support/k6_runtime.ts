@@ -1,9 +1,10 @@
 /**
  * A tiny stand-in for the k6 runtime, enough to run Arbiter's k6 scripts under Deno in tests
  * (k6 itself is not installed in CI): `k6/http` (`post` via `curl`, synchronous like k6's),
- * `k6/experimental/websockets` (Deno's WebSocket), `k6/metrics` (Trend and Counter totals),
- * the `__ENV` / `__VU` / `__ITER` globals, one worker per VU, and k6's rule that an iteration
- * ends once its sockets are closed and its timers have run.
+ * `k6/experimental/websockets` (Deno's WebSocket), `k6/metrics` (Trend and Counter totals, and
+ * per tag), `k6/execution` (`scenario.startTime`), the `__ENV` / `__VU` / `__ITER` globals, one
+ * worker per VU, and k6's rule that an iteration ends once its sockets are closed and its timers
+ * have run.
  *
  * It checks that the scripts run and count correctly against a real server, not k6's
  * executors or thresholds (those are k6's own).
@@ -17,6 +18,8 @@ export interface MetricTotals {
   count: number;
   sum: number;
   max: number;
+  /** Sums by tag, keyed `name=value` (e.g. `code=1006`). */
+  tags: Record<string, number>;
 }
 
 /** What a run returns. */
@@ -67,21 +70,34 @@ export class WebSocket extends globalThis.WebSocket {
 const SHIM_METRICS = `
 function metric(name) {
   const all = (globalThis.__k6metrics ??= {});
-  return (all[name] ??= { count: 0, sum: 0, max: -Infinity });
+  return (all[name] ??= { count: 0, sum: 0, max: -Infinity, tags: {} });
 }
 class Metric {
   constructor(name) { this.name = name; metric(name); }
-  add(value) {
+  add(value, tags) {
     const m = metric(this.name);
     m.count++;
     m.sum += Number(value);
     if (value > m.max) m.max = Number(value);
+    for (const key in tags ?? {}) {
+      if (typeof tags[key] !== "string") throw new TypeError("k6 tag values are strings: " + key);
+      const tag = key + "=" + tags[key];
+      m.tags[tag] = (m.tags[tag] ?? 0) + Number(value);
+    }
   }
 }
 export class Trend extends Metric {}
 export class Counter extends Metric {}
 export class Rate extends Metric {}
 export class Gauge extends Metric {}
+`;
+
+const SHIM_EXECUTION = `
+export default {
+  get scenario() {
+    return globalThis.__k6scenario;
+  },
+};
 `;
 
 const RUNNER = `
@@ -91,7 +107,8 @@ const realClearTimeout = globalThis.clearTimeout;
 const realSetInterval = globalThis.setInterval;
 const realClearInterval = globalThis.clearInterval;
 globalThis.setTimeout = (fn, ms, ...args) => {
-  const id = realSetTimeout(() => { timers.delete(id); fn(...args); }, ms);
+  // A timer cleared when already due (by a handler of the same turn) must not run, as in k6.
+  const id = realSetTimeout(() => { if (timers.delete(id)) fn(...args); }, ms);
   timers.add(id);
   return id;
 };
@@ -104,8 +121,13 @@ globalThis.setInterval = (fn, ms, ...args) => {
 globalThis.clearInterval = (id) => { timers.delete(id); realClearInterval(id); };
 globalThis.__k6open = new Set();
 self.onmessage = async (event) => {
-  const { scriptUrl, env, vu, data, durationMs, iterationTimeoutMs } = event.data;
+  const { scriptUrl, env, vu, data, durationMs, iterationTimeoutMs, startTime } = event.data;
   globalThis.__ENV = env;
+  globalThis.__k6scenario = {
+    name: "default",
+    executor: env.EXECUTOR ?? "constant-vus",
+    startTime,
+  };
   globalThis.__VU = vu;
   globalThis.__ITER = 0;
   const errors = [];
@@ -144,12 +166,14 @@ async function prepare(): Promise<string> {
     const text = (await Deno.readTextFile(`${source}/${entry.name}`))
       .replaceAll('"k6/http"', '"./k6_http.js"')
       .replaceAll('"k6/experimental/websockets"', '"./k6_ws.js"')
-      .replaceAll('"k6/metrics"', '"./k6_metrics.js"');
+      .replaceAll('"k6/metrics"', '"./k6_metrics.js"')
+      .replaceAll('"k6/execution"', '"./k6_execution.js"');
     await Deno.writeTextFile(`${dir}/${entry.name}`, text);
   }
   await Deno.writeTextFile(`${dir}/k6_http.js`, SHIM_HTTP);
   await Deno.writeTextFile(`${dir}/k6_ws.js`, SHIM_WS);
   await Deno.writeTextFile(`${dir}/k6_metrics.js`, SHIM_METRICS);
+  await Deno.writeTextFile(`${dir}/k6_execution.js`, SHIM_EXECUTION);
   await Deno.writeTextFile(`${dir}/k6_runner.js`, RUNNER);
   return dir;
 }
@@ -189,6 +213,8 @@ export async function runK6Script(
     // setup() runs once, in this thread, like k6 does before the VUs start.
     const module = await import(`${scriptUrl}?setup`);
     const data = typeof module.setup === "function" ? module.setup() : undefined;
+    // The scenario starts after setup(), all VUs at once (as constant-vus does).
+    const startTime = Date.now();
     const results = await Promise.all(
       Array.from({ length: vus }, (_, i) =>
         new Promise<K6Run>((resolve, reject) => {
@@ -202,7 +228,15 @@ export async function runK6Script(
             worker.terminate();
             reject(new Error(event.message));
           };
-          worker.postMessage({ scriptUrl, env, vu: i + 1, data, durationMs, iterationTimeoutMs });
+          worker.postMessage({
+            scriptUrl,
+            env,
+            vu: i + 1,
+            data,
+            durationMs,
+            iterationTimeoutMs,
+            startTime,
+          });
         })),
     );
     const metrics: Record<string, MetricTotals> = {};
@@ -212,10 +246,13 @@ export async function runK6Script(
       iterations += r.iterations;
       errors.push(...r.errors);
       for (const [name, m] of Object.entries(r.metrics)) {
-        const into = (metrics[name] ??= { count: 0, sum: 0, max: -Infinity });
+        const into = (metrics[name] ??= { count: 0, sum: 0, max: -Infinity, tags: {} });
         into.count += m.count;
         into.sum += m.sum;
         into.max = Math.max(into.max, m.max);
+        for (const [tag, sum] of Object.entries(m.tags)) {
+          into.tags[tag] = (into.tags[tag] ?? 0) + sum;
+        }
       }
     }
     return { metrics, iterations, errors };
