@@ -30,6 +30,16 @@ function roomOf(game: AnyGame, settings: { graceMs?: number; idleDisposeMs?: num
   return { room, clock, errors };
 }
 
+/** Ann alone in a room of `game`, after she sent `actions` (named, without payload). */
+async function annPlays(game: AnyGame, actions: string[]) {
+  const { room, errors } = roomOf(game);
+  const ann = new TestMember();
+  const seat = await room.join({ name: "ann" }, ann);
+  actions.forEach((name, i) => seat.act(i + 1, name, null));
+  await room.idle();
+  return { room, errors, ann, seat };
+}
+
 /** A one-player game whose single action `go` runs `apply`. */
 function counter(name: string, extra: Record<string, unknown> = {}) {
   return defineGame(
@@ -47,12 +57,7 @@ Deno.test("an outcome is sent with only the fields the protocol knows", async ()
   const game = counter("scored", {
     outcome: (s: { n: number }) => s.n >= 2 ? { winners: ["p1"], average: NaN } : undefined,
   });
-  const { room, errors } = roomOf(game);
-  const ann = new TestMember();
-  const seat = await room.join({ name: "ann" }, ann);
-  seat.act(1, "go", null);
-  seat.act(2, "go", null);
-  await room.idle();
+  const { room, errors, ann } = await annPlays(game, ["go", "go"]);
   deepEqual(room.outcome, { winners: ["p1"] });
   deepEqual(ann.received("game_over").map((m) => m.outcome), [{ winners: ["p1"] }]);
   deepEqual(ann.state, { n: 2 }, "the clients saw the winning move");
@@ -64,12 +69,7 @@ Deno.test("an outcome that is none of the protocol's shapes is reported, and pla
   const game = counter("null_draw", {
     outcome: (s: { n: number }) => s.n >= 1 ? { winners: ["p1"], draw: null } : undefined,
   });
-  const { room, errors } = roomOf(game);
-  const ann = new TestMember();
-  const seat = await room.join({ name: "ann" }, ann);
-  seat.act(1, "go", null);
-  seat.act(2, "go", null);
-  await room.idle();
+  const { room, errors, ann } = await annPlays(game, ["go", "go"]);
   equal(room.outcome, null);
   equal(room.status, "playing");
   deepEqual(ann.state, { n: 2 });
@@ -147,12 +147,7 @@ Deno.test("a state or a view that is not data is reported and never reaches the 
     // deno-lint-ignore require-await
     actions: { go: { apply: async (s: { n: number }) => void s.n++ } },
   });
-  const { room, errors } = roomOf(asyncApply);
-  const ann = new TestMember();
-  const seat = await room.join({ name: "ann" }, ann);
-  seat.act(1, "go", null);
-  seat.act(2, "go", null);
-  await room.idle();
+  const { room, errors, ann } = await annPlays(asyncApply, ["go", "go"]);
   deepEqual(room.state, { n: 2 }, "the state it changed in place stays");
   deepEqual(ann.state, { n: 2 });
   equal(errors.length, 2);
@@ -187,11 +182,7 @@ Deno.test("a state too large for clients is refused with a reason, never sent", 
       setup: () => ({ pile: null as unknown }),
       actions: { grow: { apply: (s) => void (s.pile = make()) } },
     });
-    const { room, errors } = roomOf(game);
-    const ann = new TestMember();
-    const seat = await room.join({ name: "ann" }, ann);
-    seat.act(1, "grow", null);
-    await room.idle();
+    const { room, errors, ann } = await annPlays(game, ["grow"]);
     deepEqual(ann.problems, [], `${label}: ann decoded every frame she got`);
     equal(ann.received("error")[0]?.code, "internal", `${label}: ann is told instead`);
     match(errors[0], /hoarder: a delta for this state is more than clients accept/);
