@@ -986,8 +986,11 @@ export class Room {
     }
     this.#begin();
     const ctx = this.#context(seat.id);
-    if (this.game.turn && !this.#turnHolders(ctx).includes(seat.id)) {
-      return this.#reject(conn, clientSeq, "not_your_turn", `It is not ${seat.id}'s turn.`);
+    if (this.game.turn) {
+      const turn = this.#whoseTurn(ctx);
+      if (turn !== seat.id && !(Array.isArray(turn) && turn.includes(seat.id))) {
+        return this.#reject(conn, clientSeq, "not_your_turn", `It is not ${seat.id}'s turn.`);
+      }
     }
     // Schemas never transform: a payload that passes is the checked value.
     const checked: unknown = payload;
@@ -1219,16 +1222,18 @@ export class Room {
 
   #currentTurnKey(): string | null {
     if (!this.game.turn) return "*";
-    const holders = this.#turnHolders(this.#context(null));
-    if (holders.length === 0) return null;
-    return holders.length === 1 ? holders[0] : [...holders].sort().join("\u0000");
+    const turn = this.#whoseTurn(this.#context(null));
+    if (turn === null || typeof turn === "string") return turn;
+    return turn.length === 0 ? null : [...turn].sort().join("\u0000");
   }
 
-  /** Whose turn it is: nobody's (and reported) when the game's `turn` gives nonsense. */
-  #turnHolders(ctx: GameContext<GameOptions>): readonly string[] {
+  /**
+   * Whose turn it is: one player's, several players', or nobody's (null; also, reported, when
+   * the game's `turn` gives nonsense).
+   */
+  #whoseTurn(ctx: GameContext<GameOptions>): string | readonly string[] | null {
     const turn: unknown = this.#call(() => this.game.turn!(this.#state, ctx));
-    if (turn === null || turn === undefined) return [];
-    if (typeof turn === "string") return [turn];
+    if (turn === null || turn === undefined || typeof turn === "string") return turn ?? null;
     if (Array.isArray(turn) && turn.every((p) => typeof p === "string")) return turn;
     this.#onError(
       new TypeError(
@@ -1236,7 +1241,7 @@ export class Room {
           "them, or null",
       ),
     );
-    return [];
+    return null;
   }
 
   /** The turn time, or undefined (reported) when the game's function gives nonsense. */
@@ -1402,7 +1407,7 @@ export class Room {
         this.#onError(error);
         body = null;
       }
-      if (body !== null && !this.#decodable(() => checkOutboundOps(body!), "delta")) body = null;
+      if (body !== null && !this.#decodable(body, "delta")) body = null;
       bodies[i] = body;
       if (body === null || body.length > 0) changed = true;
     }
@@ -1442,10 +1447,12 @@ export class Room {
     return true;
   }
 
-  /** Runs a check of what clients can decode; reports to the game's author when it fails. */
-  #decodable(check: () => void, what: string): boolean {
+  /** Whether clients can decode a delta's ops or a welcome; reported to the game's author if not. */
+  #decodable(bytes: Uint8Array, what: "delta" | "welcome"): boolean {
     try {
-      check();
+      // No closure: this runs for every audience of every broadcast.
+      if (what === "delta") checkOutboundOps(bytes);
+      else checkOutboundFrame(bytes);
       return true;
     } catch (error) {
       this.#onError(
@@ -1575,7 +1582,7 @@ export class Room {
         keys: audience.keys(),
         refs: audience.refs(),
       });
-      if (!this.#decodable(() => checkOutboundFrame(frame), "welcome")) {
+      if (!this.#decodable(frame, "welcome")) {
         throw new ArbiterError("internal", "The game state is too large to send.");
       }
       this.#send(conn, frame);
