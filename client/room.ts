@@ -6,9 +6,11 @@
  * @module
  */
 import {
+  type ActionMessage,
   applyOps,
   ArbiterError,
   CLOSE_CODES,
+  decodeClientMessage,
   type DecodeLimits,
   decodeServerMessage,
   DEFAULT_OUTBOUND_LIMITS,
@@ -87,7 +89,11 @@ export interface JoinTarget {
 
 interface PendingAction {
   seq: number;
-  /** The encoded `action` frame (a copy): sent again as is after a resume. */
+  name: string;
+  /**
+   * The encoded `action` frame (a copy): sent again as is after a resume, unless the server's
+   * list of actions changed (it names the action by its index in that list).
+   */
   frame: Uint8Array;
   resolve: () => void;
   reject: (error: ArbiterError) => void;
@@ -379,20 +385,13 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     const seq = this.#nextActionSeq;
     let frame: Uint8Array;
     try {
-      const index = this.#actionNames.indexOf(name);
-      frame = encodeClientMessage({
-        kind: "action",
-        seq,
-        // The index is smaller on the wire than the name.
-        name: index >= 0 ? index : name,
-        payload: payload as Value,
-      }).slice(); // kept for a resend: out of the encoder's shared slab
+      frame = this.#encodeAction(seq, name, payload as Value);
     } catch (error) {
       return Promise.reject(asArbiterError(error, "bad_field"));
     }
     this.#nextActionSeq++;
     return new Promise<void>((resolve, reject) => {
-      const action: PendingAction = { seq, frame, resolve, reject };
+      const action: PendingAction = { seq, name, frame, resolve, reject };
       this.#pending.set(seq, action);
       // Otherwise it goes out with the others after the resume's welcome.
       if (live) this.#sendAction(action);
@@ -766,7 +765,16 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     this.#game = welcome.game;
     this.#player = welcome.player;
     this.#session = welcome.session;
+    const renamed = welcome.actions.length !== this.#actionNames.length ||
+      welcome.actions.some((name, i) => name !== this.#actionNames[i]);
     this.#actionNames = welcome.actions;
+    if (renamed) {
+      // A new release of the game (a deploy): an old index could name another action now.
+      for (const action of this.#pending.values()) {
+        const sent = decodeClientMessage(action.frame, DEFAULT_OUTBOUND_LIMITS) as ActionMessage;
+        action.frame = this.#encodeAction(action.seq, action.name, sent.payload ?? null);
+      }
+    }
     this.#seq = welcome.seq;
     this.#time = welcome.time;
     this.#ack = welcome.ack;
@@ -887,6 +895,14 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       this.#pending.delete(seq);
       action.resolve();
     }
+  }
+
+  /** An `action` frame, copied out of the encoder's shared slab (it is kept for a resend). */
+  #encodeAction(seq: number, name: string, payload: Value): Uint8Array {
+    const index = this.#actionNames.indexOf(name);
+    // The index is smaller on the wire than the name.
+    return encodeClientMessage({ kind: "action", seq, name: index >= 0 ? index : name, payload })
+      .slice();
   }
 
   #sendAction(action: PendingAction): void {

@@ -3,8 +3,9 @@
  *
  * @module
  */
-import { CborReader } from "./cbor_reader.ts";
+import type { CborReader } from "./cbor_reader.ts";
 import { acquireWriter, type CborWriter, releaseWriter } from "./cbor_writer.ts";
+import { DeltaDecoder } from "./delta_decoder.ts";
 import { ProtocolError } from "./errors.ts";
 import {
   asArray,
@@ -30,6 +31,7 @@ import type {
   ErrorCode,
   EventMessage,
   Outcome,
+  Path,
   PlayerInfo,
   Presence,
   ServerMessage,
@@ -286,7 +288,9 @@ export function encodeDeltaFrame(
  * Throws {@linkcode ProtocolError} when a client with the default limits
  * ({@linkcode DEFAULT_OUTBOUND_LIMITS}) could not decode `frame`: a server checks what it is
  * about to send, since such a frame would only make its clients resync forever. Frames of up
- * to 1 MiB pass unread: none holds more items, or a longer string, than it has bytes.
+ * to 1 MiB pass unread: none holds more items, or a longer string, than it has bytes. A
+ * delta's ops only read against the receiver's tables: check them with
+ * {@linkcode checkOutboundOps} before framing them (here, only a delta's size is checked).
  *
  * @example
  * ```ts
@@ -302,34 +306,36 @@ export function encodeDeltaFrame(
 export function checkOutboundFrame(frame: Uint8Array): void {
   if (frame.length <= UNREAD_BYTES) return;
   const limits = DEFAULT_OUTBOUND_LIMITS;
-  if (frame[0] !== FRAME_KINDS.delta) {
-    decodeServerMessage(frame, limits);
-    return;
-  }
-  checkFrame(frame, limits);
-  const c = new FrameCursor(frame);
-  c.varint();
-  c.varint();
-  c.varint();
-  checkOutboundOps(frame.subarray(c.pos));
+  if (frame[0] === FRAME_KINDS.delta) checkFrame(frame, limits);
+  else decodeServerMessage(frame, limits);
 }
 
 /**
- * {@linkcode checkOutboundFrame} for a delta's ops body, before it is framed: the ops only make
- * sense against the client's mirror, but their items count alike.
+ * {@linkcode checkOutboundFrame} for a delta's ops body, before it is framed. `tables` is the
+ * encoder that wrote `ops` (a `DeltaEncoder`, or anything holding its tables), after writing
+ * them: its tables hold every key and target the ops use or define, as the receiver's will once
+ * it has read them. They are only read for ops over 1 MiB.
  *
  * @example
  * ```ts
  * import { checkOutboundOps } from "./server_messages.ts";
- * checkOutboundOps(new Uint8Array([0x25, 0x01, 0x0c, 0x02, 0x18, 0x28])); // fine
+ * const tables = { keys: () => ["players", "x", "y"], refs: () => [["players", 3]] };
+ * checkOutboundOps(new Uint8Array([0x20, 0x01, 0x0c, 0x02, 0x18, 0x28]), tables); // fine
  * ```
  */
-export function checkOutboundOps(ops: Uint8Array): void {
-  if (ops.length <= UNREAD_BYTES) return;
+export function checkOutboundOps(
+  ops: Uint8Array,
+  tables: { keys(): readonly string[]; refs(): readonly Path[] },
+): void {
   const limits = DEFAULT_OUTBOUND_LIMITS;
-  checkFrame(ops, limits);
-  const r = new CborReader(ops, 0, ops.length, limits);
-  while (!r.atEnd()) r.value();
+  if (ops.length > limits.maxFrameBytes - DELTA_HEADER_MAX_BYTES) {
+    throw new ProtocolError(
+      "frame_too_large",
+      `${ops.length} bytes of ops > ${limits.maxFrameBytes - DELTA_HEADER_MAX_BYTES}`,
+    );
+  }
+  if (ops.length <= UNREAD_BYTES) return;
+  new DeltaDecoder(tables.keys(), tables.refs(), limits).decode(ops);
 }
 
 /** Frames no longer than this cannot break a client's item or string limits. */
@@ -337,6 +343,9 @@ const UNREAD_BYTES = Math.min(
   DEFAULT_OUTBOUND_LIMITS.maxItems,
   DEFAULT_OUTBOUND_LIMITS.maxStringBytes,
 );
+
+/** The most a delta's header adds to its ops: the kind byte and three varints of 8 bytes. */
+const DELTA_HEADER_MAX_BYTES = 1 + 3 * 8;
 
 /**
  * Encodes a server message as one binary WebSocket frame. Throws {@linkcode ProtocolError}

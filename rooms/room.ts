@@ -1407,7 +1407,7 @@ export class Room {
         this.#onError(error);
         body = null;
       }
-      if (body !== null && !this.#decodable(body, "delta")) body = null;
+      if (body !== null && !this.#decodable(body, audience, "delta")) body = null;
       bodies[i] = body;
       if (body === null || body.length > 0) changed = true;
     }
@@ -1448,10 +1448,14 @@ export class Room {
   }
 
   /** Whether clients can decode a delta's ops or a welcome; reported to the game's author if not. */
-  #decodable(bytes: Uint8Array, what: "delta" | "welcome"): boolean {
+  #decodable(
+    bytes: Uint8Array,
+    audience: Audience<Connection>,
+    what: "delta" | "welcome",
+  ): boolean {
     try {
       // No closure: this runs for every audience of every broadcast.
-      if (what === "delta") checkOutboundOps(bytes);
+      if (what === "delta") checkOutboundOps(bytes, audience);
       else checkOutboundFrame(bytes);
       return true;
     } catch (error) {
@@ -1582,7 +1586,7 @@ export class Room {
         keys: audience.keys(),
         refs: audience.refs(),
       });
-      if (!this.#decodable(frame, "welcome")) {
+      if (!this.#decodable(frame, audience, "welcome")) {
         throw new ArbiterError("internal", "The game state is too large to send.");
       }
       this.#send(conn, frame);
@@ -1704,7 +1708,17 @@ export class Room {
         !!s && s.presence !== "left" && to.includes(s.id)
       )
       : null;
-    this.#events.push({ frame: encodeServerMessage(message), to: seats });
+    const frame = encodeServerMessage(message);
+    try {
+      checkOutboundFrame(frame);
+    } catch (error) {
+      throw new TypeError(
+        `ctx.emit: event ${JSON.stringify(type)} is more than clients accept (${
+          (error as Error).message
+        })`,
+      );
+    }
+    this.#events.push({ frame, to: seats });
   };
 
   #flushEvents(): void {
@@ -1955,8 +1969,8 @@ function cleanName(name: unknown, fallback: string): string {
 }
 
 /**
- * Whether game code's return value can be a state: a primitive, an array, or a plain object
- * (the diff and the snapshot walk only those; one level is enough to catch a promise, a Map or
+ * Whether game code's return value can be a state: a primitive, an array, bytes or a plain
+ * object (the diff and the snapshot walk only those; one level is enough to catch a promise, a Map or
  * a class instance, and deeper ones fail at the broadcast with a path).
  */
 function isData(value: unknown): boolean {
@@ -1964,6 +1978,7 @@ function isData(value: unknown): boolean {
     return false;
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) return true;
+  if (value instanceof Uint8Array) return true;
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }

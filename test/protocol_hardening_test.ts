@@ -4,10 +4,12 @@ import assert from "node:assert/strict";
 import { Encoder as CborxEncoder } from "cbor-x/encode";
 import {
   applyOps,
+  checkOutboundOps,
   decodeClientMessage,
   decodeServerMessage,
   decodeValue,
   DEFAULT_INBOUND_LIMITS,
+  DEFAULT_OUTBOUND_LIMITS,
   DeltaDecoder,
   DeltaEncoder,
   type DeltaOp,
@@ -56,6 +58,26 @@ Deno.test("frame size is checked before anything else", () => {
   );
   assert.equal(code(client("")), "empty_frame");
   assert.equal(code(server("")), "empty_frame");
+});
+
+Deno.test("a server's ops check passes what a client decodes and refuses a frame over its limit", () => {
+  // Over 1 MiB, with opcodes and key ids: a plain CBOR reading would refuse what the decoder takes.
+  const encoder = new DeltaEncoder();
+  encoder.begin();
+  encoder.set(["pile"], Array(300_000).fill("abcd"));
+  encoder.push(["pile"], ["efgh"]);
+  const ops = encoder.finish();
+  assert.ok(ops.length > 1 << 20);
+  checkOutboundOps(ops, encoder);
+  new DeltaDecoder().decode(ops);
+  // Ops that fit the frame limit alone, but not with the delta's header.
+  const header = 25;
+  const limit = DEFAULT_OUTBOUND_LIMITS.maxFrameBytes;
+  const tables = { keys: () => [], refs: () => [] };
+  assert.equal(
+    code(() => checkOutboundOps(new Uint8Array(limit - header + 1), tables)),
+    "frame_too_large",
+  );
 });
 
 Deno.test("unknown kinds, including the other direction's", () => {

@@ -185,6 +185,36 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "resume: actions waiting for a resume are renamed when the new welcome lists others",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // The server restarts with a new release of the game, whose list has an action in front.
+    const resent: ActionMessage[] = [];
+    await using server = new FakeServer(async (conn) => {
+      await conn.next(); // join
+      if (conn.index === 0) {
+        conn.send(welcome({ actions: ["place", "resign"] }));
+        await conn.next(); // the action, never answered
+        conn.socket.close(1012, "server_restart");
+      } else {
+        conn.send(welcome({ actions: ["chat", "place", "resign"], resumed: true }));
+        resent.push((await conn.next()) as ActionMessage);
+      }
+    });
+    const room = await connect(server.url, { pingIntervalMs: 0, reconnect: { baseMs: 10 } })
+      .joinOrCreate("g");
+    try {
+      void room.send("resign" as never, null as never).catch(() => {});
+      await waitFor(() => resent.length > 0, "the resend");
+      assert.equal(resent[0].name, 2, "resign's index in the new list");
+    } finally {
+      room.leave();
+    }
+  },
+});
+
 Deno.test("resume: after a stored-token resume, an applied action lost with a drop resolves, not as the old refusal", async () => {
   await using t = await startTestServer({ GRACE_MS: "30000" });
   const ann = await t.client({ name: "ann" }).create<typeof ticTacToe>("tic_tac_toe");

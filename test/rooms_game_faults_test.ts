@@ -225,3 +225,54 @@ Deno.test("a turn time past what timers can wait is reported, and no timeout fir
   );
   room.dispose();
 });
+
+Deno.test("what clients can read is sent, however large: big deltas, bytes as a state or view", async () => {
+  // 1.5 MiB of ops with opcodes and key ids, which a plain CBOR reader would not take.
+  const pusher = counter("pusher", {
+    setup: () => ({ pile: [] as string[] }),
+    actions: {
+      go: {
+        apply(s: { pile: string[] }) {
+          for (let i = 0; i < 300_000; i++) s.pile.push("abcd");
+        },
+      },
+    },
+  });
+  const big = await annPlays(pusher, ["go"]);
+  deepEqual(big.errors, []);
+  equal((big.ann.state as { pile: string[] }).pile.length, 300_000);
+  big.room.dispose();
+
+  const bytes = counter("bytes", {
+    setup: () => new Uint8Array([0]),
+    actions: { go: { apply: (s: Uint8Array) => new Uint8Array([s[0] + 1]) } },
+    view: (s: Uint8Array) => s.slice(),
+  });
+  const small = await annPlays(bytes, ["go"]);
+  deepEqual(small.errors, []);
+  deepEqual(small.ann.state, new Uint8Array([1]));
+  small.room.dispose();
+});
+
+Deno.test("an event larger than clients accept fails ctx.emit and is never sent", async () => {
+  const shouter = counter("shouter", {
+    actions: {
+      go: {
+        apply(
+          s: { n: number },
+          _payload: unknown,
+          ctx: { emit(type: string, data: string): void },
+        ) {
+          s.n++;
+          ctx.emit("speech", "x".repeat(2 ** 20 + 10));
+        },
+      },
+    },
+  });
+  const { room, errors, ann } = await annPlays(shouter, ["go"]);
+  match(errors[0], /ctx\.emit: event "speech" is more than clients accept/);
+  deepEqual(ann.events.filter((e) => e.type === "speech"), []);
+  deepEqual(ann.problems, []);
+  deepEqual(ann.state, { n: 1 }, "the action counts as applied, as after any throw in apply");
+  room.dispose();
+});

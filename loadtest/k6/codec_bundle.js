@@ -1108,6 +1108,269 @@ function decodeClientMessage(frame, limits) {
   }
 }
 
+// protocol/delta_format.ts
+var DELTA_MAX_KEYS = 1024;
+var DELTA_MAX_REFS = 1024;
+var OP_DELETE = 0;
+var OP_PUSH = 1;
+var OP_SPLICE = 2;
+var OP_REPLACE = 3;
+var OP_INDEX = 4;
+function pathKey(path, len) {
+  let s = "";
+  for (let i = 0; i < len; i++) {
+    const seg = path[i];
+    s += typeof seg === "number" ? "#" + seg + "," : seg.length + ":" + seg;
+  }
+  return s;
+}
+
+// protocol/delta_decoder.ts
+function bad(message) {
+  throw new ProtocolError("bad_delta", message);
+}
+var DeltaDecoder = class {
+  #keys;
+  #keyIds = /* @__PURE__ */ new Map();
+  #refs;
+  #refIds = /* @__PURE__ */ new Map();
+  #limits;
+  #maxKeys;
+  #maxRefs;
+  /**
+   * Creates a decoder with the tables of a `welcome`. Throws `bad_delta` when they hold
+   * forbidden keys, bad path segments, a path longer than `limits.maxDepth` or more entries
+   * than the caps.
+   */
+  constructor(keys = [], refs = [], limits, caps = {}) {
+    this.#limits = resolveLimits(limits, DEFAULT_OUTBOUND_LIMITS);
+    this.#maxKeys = caps.maxKeys ?? DELTA_MAX_KEYS;
+    this.#maxRefs = caps.maxRefs ?? DELTA_MAX_REFS;
+    if (keys.length > this.#maxKeys) bad(`${keys.length} keys exceed the cap ${this.#maxKeys}`);
+    if (refs.length > this.#maxRefs) bad(`${refs.length} refs exceed the cap ${this.#maxRefs}`);
+    this.#keys = [];
+    for (const key of keys) {
+      if (typeof key !== "string" || FORBIDDEN_KEYS.has(key)) bad(`bad key table entry ${key}`);
+      if (!this.#keyIds.has(key)) this.#keyIds.set(key, this.#keys.length);
+      this.#keys.push(key);
+    }
+    this.#refs = [];
+    for (const ref of refs) {
+      if (!Array.isArray(ref)) bad("a ref must be a path");
+      this.#checkPathLength(ref.length);
+      for (const seg of ref) {
+        if (typeof seg === "string" ? FORBIDDEN_KEYS.has(seg) : !isIndex(seg)) {
+          bad(`bad ref segment ${seg}`);
+        }
+      }
+      const k = pathKey(ref, ref.length);
+      if (!this.#refIds.has(k)) this.#refIds.set(k, this.#refs.length);
+      this.#refs.push(ref.slice());
+    }
+  }
+  /** A copy of the current key table. */
+  keys() {
+    return this.#keys.slice();
+  }
+  /** A copy of the current target table. */
+  refs() {
+    return this.#refs.map((p) => p.slice());
+  }
+  /**
+   * Decodes one ops body. Throws {@linkcode ProtocolError}: `frame_too_large` above the limit,
+   * otherwise always `bad_delta` (the message says what was wrong, including CBOR errors in the
+   * values, and a target path longer than `maxDepth`). On error the tables are left as they were.
+   */
+  decode(ops) {
+    if (ops.length > this.#limits.maxFrameBytes) {
+      throw new ProtocolError("frame_too_large", `${ops.length} bytes > ${this.#limits.maxFrameBytes}`);
+    }
+    const keyCount = this.#keys.length;
+    const refCount = this.#refs.length;
+    try {
+      return this.#decode(ops);
+    } catch (e) {
+      for (let i = keyCount; i < this.#keys.length; i++) this.#keyIds.delete(this.#keys[i]);
+      this.#keys.length = keyCount;
+      for (let i = refCount; i < this.#refs.length; i++) {
+        this.#refIds.delete(pathKey(this.#refs[i], this.#refs[i].length));
+      }
+      this.#refs.length = refCount;
+      if (e instanceof ProtocolError && e.code !== "bad_delta") {
+        throw new ProtocolError("bad_delta", `${e.code}: ${e.message}`);
+      }
+      throw e;
+    }
+  }
+  // Every op copies its target path: a path no deeper than a state can nest keeps what a body
+  // decodes to within a constant factor of its size.
+  #checkPathLength(len) {
+    if (len > this.#limits.maxDepth) {
+      bad(`path of ${len} segments > maxDepth ${this.#limits.maxDepth}`);
+    }
+  }
+  #learn(key) {
+    if (FORBIDDEN_KEYS.has(key)) bad(`forbidden key ${key}`);
+    if (this.#keys.length < this.#maxKeys && !this.#keyIds.has(key)) {
+      this.#keyIds.set(key, this.#keys.length);
+      this.#keys.push(key);
+    }
+  }
+  #key(id) {
+    if (id >= this.#keys.length) bad(`unknown key id ${id}`);
+    return this.#keys[id];
+  }
+  #decode(ops) {
+    const r = new CborReader(ops, 0, ops.length, this.#limits);
+    const out = [];
+    let cur = [];
+    while (!r.atEnd()) {
+      const major = r.head();
+      const arg = r.arg;
+      switch (major) {
+        case 0:
+          out.push({
+            op: "set",
+            path: [
+              ...cur,
+              this.#key(arg)
+            ],
+            value: r.value(0, this.#keys)
+          });
+          break;
+        case 1:
+          if (arg >= this.#refs.length) bad(`unknown ref ${arg}`);
+          cur = this.#refs[arg];
+          break;
+        case 3: {
+          const key = r.textBody(arg);
+          this.#learn(key);
+          out.push({
+            op: "set",
+            path: [
+              ...cur,
+              key
+            ],
+            value: r.value(0, this.#keys)
+          });
+          break;
+        }
+        case 4:
+          cur = this.#path(r, arg);
+          break;
+        case 7:
+          this.#opcode(r, arg, cur, out);
+          break;
+        default:
+          bad(`major type ${major} is not an op`);
+      }
+    }
+    return out;
+  }
+  #path(r, len) {
+    this.#checkPathLength(len);
+    if (len > r.end - r.pos) bad("path longer than the remaining bytes");
+    const path = [];
+    for (let i = 0; i < len; i++) {
+      const major = r.head();
+      if (major === 0) {
+        path.push(r.arg);
+      } else if (major === 1) {
+        path.push(this.#key(r.arg));
+      } else if (major === 3) {
+        const key = r.textBody(r.arg);
+        this.#learn(key);
+        path.push(key);
+      } else {
+        bad(`major type ${major} is not a path segment`);
+      }
+    }
+    if (len > 0 && this.#refs.length < this.#maxRefs) {
+      const k = pathKey(path, len);
+      if (!this.#refIds.has(k)) {
+        this.#refIds.set(k, this.#refs.length);
+        this.#refs.push(path);
+      }
+    }
+    return path;
+  }
+  #uint(r, what) {
+    if (r.head() !== 0) bad(`${what} must be an unsigned integer`);
+    return r.arg;
+  }
+  #opcode(r, info, cur, out) {
+    switch (info) {
+      case OP_DELETE: {
+        const major = r.head();
+        let key;
+        if (major === 0) {
+          key = this.#key(r.arg);
+        } else if (major === 3) {
+          key = r.textBody(r.arg);
+          this.#learn(key);
+        } else {
+          return bad("delete needs a key");
+        }
+        out.push({
+          op: "delete",
+          path: [
+            ...cur,
+            key
+          ]
+        });
+        return;
+      }
+      case OP_PUSH: {
+        const count = this.#uint(r, "push count");
+        if (count > r.end - r.pos) bad("push count exceeds the remaining bytes");
+        const values = [];
+        for (let i = 0; i < count; i++) values.push(r.value(0, this.#keys));
+        out.push({
+          op: "push",
+          path: cur.slice(),
+          values
+        });
+        return;
+      }
+      case OP_SPLICE: {
+        const index = this.#uint(r, "splice index");
+        const count = this.#uint(r, "splice count");
+        out.push({
+          op: "splice",
+          path: cur.slice(),
+          index,
+          count
+        });
+        return;
+      }
+      case OP_REPLACE:
+        out.push({
+          op: "set",
+          path: cur.slice(),
+          value: r.value(0, this.#keys)
+        });
+        return;
+      case OP_INDEX: {
+        const index = this.#uint(r, "index");
+        out.push({
+          op: "set",
+          path: [
+            ...cur,
+            index
+          ],
+          value: r.value(0, this.#keys)
+        });
+        return;
+      }
+      default:
+        bad(`simple value ${info} is not an opcode`);
+    }
+  }
+};
+function isIndex(v) {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+}
+
 // protocol/server_messages.ts
 var PRESENCES = [
   "connected",
@@ -1330,25 +1593,19 @@ function encodeDeltaFrame(seq, dt, ackDelta, ops) {
 function checkOutboundFrame(frame) {
   if (frame.length <= UNREAD_BYTES) return;
   const limits = DEFAULT_OUTBOUND_LIMITS;
-  if (frame[0] !== FRAME_KINDS.delta) {
-    decodeServerMessage(frame, limits);
-    return;
-  }
-  checkFrame(frame, limits);
-  const c = new FrameCursor(frame);
-  c.varint();
-  c.varint();
-  c.varint();
-  checkOutboundOps(frame.subarray(c.pos));
+  if (frame[0] === FRAME_KINDS.delta) checkFrame(frame, limits);
+  else decodeServerMessage(frame, limits);
 }
-function checkOutboundOps(ops) {
-  if (ops.length <= UNREAD_BYTES) return;
+function checkOutboundOps(ops, tables) {
   const limits = DEFAULT_OUTBOUND_LIMITS;
-  checkFrame(ops, limits);
-  const r = new CborReader(ops, 0, ops.length, limits);
-  while (!r.atEnd()) r.value();
+  if (ops.length > limits.maxFrameBytes - DELTA_HEADER_MAX_BYTES) {
+    throw new ProtocolError("frame_too_large", `${ops.length} bytes of ops > ${limits.maxFrameBytes - DELTA_HEADER_MAX_BYTES}`);
+  }
+  if (ops.length <= UNREAD_BYTES) return;
+  new DeltaDecoder(tables.keys(), tables.refs(), limits).decode(ops);
 }
 var UNREAD_BYTES = Math.min(DEFAULT_OUTBOUND_LIMITS.maxItems, DEFAULT_OUTBOUND_LIMITS.maxStringBytes);
+var DELTA_HEADER_MAX_BYTES = 1 + 3 * 8;
 function encodeServerMessage(msg) {
   if (msg.kind === "delta") {
     if (!(msg.ops instanceof Uint8Array)) badField("delta.ops", "a Uint8Array");
@@ -1496,23 +1753,6 @@ function decodeServerMessage(frame, limits) {
     default:
       throw new ProtocolError("unknown_kind", `0x${frame[0].toString(16).padStart(2, "0")} is not a server message kind`);
   }
-}
-
-// protocol/delta_format.ts
-var DELTA_MAX_KEYS = 1024;
-var DELTA_MAX_REFS = 1024;
-var OP_DELETE = 0;
-var OP_PUSH = 1;
-var OP_SPLICE = 2;
-var OP_REPLACE = 3;
-var OP_INDEX = 4;
-function pathKey(path, len) {
-  let s = "";
-  for (let i = 0; i < len; i++) {
-    const seg = path[i];
-    s += typeof seg === "number" ? "#" + seg + "," : seg.length + ":" + seg;
-  }
-  return s;
 }
 
 // protocol/delta_encoder.ts
@@ -1764,252 +2004,6 @@ var DeltaEncoder = class {
     this.#cur = target;
   }
 };
-
-// protocol/delta_decoder.ts
-function bad(message) {
-  throw new ProtocolError("bad_delta", message);
-}
-var DeltaDecoder = class {
-  #keys;
-  #keyIds = /* @__PURE__ */ new Map();
-  #refs;
-  #refIds = /* @__PURE__ */ new Map();
-  #limits;
-  #maxKeys;
-  #maxRefs;
-  /**
-   * Creates a decoder with the tables of a `welcome`. Throws `bad_delta` when they hold
-   * forbidden keys, bad path segments, a path longer than `limits.maxDepth` or more entries
-   * than the caps.
-   */
-  constructor(keys = [], refs = [], limits, caps = {}) {
-    this.#limits = resolveLimits(limits, DEFAULT_OUTBOUND_LIMITS);
-    this.#maxKeys = caps.maxKeys ?? DELTA_MAX_KEYS;
-    this.#maxRefs = caps.maxRefs ?? DELTA_MAX_REFS;
-    if (keys.length > this.#maxKeys) bad(`${keys.length} keys exceed the cap ${this.#maxKeys}`);
-    if (refs.length > this.#maxRefs) bad(`${refs.length} refs exceed the cap ${this.#maxRefs}`);
-    this.#keys = [];
-    for (const key of keys) {
-      if (typeof key !== "string" || FORBIDDEN_KEYS.has(key)) bad(`bad key table entry ${key}`);
-      if (!this.#keyIds.has(key)) this.#keyIds.set(key, this.#keys.length);
-      this.#keys.push(key);
-    }
-    this.#refs = [];
-    for (const ref of refs) {
-      if (!Array.isArray(ref)) bad("a ref must be a path");
-      this.#checkPathLength(ref.length);
-      for (const seg of ref) {
-        if (typeof seg === "string" ? FORBIDDEN_KEYS.has(seg) : !isIndex(seg)) {
-          bad(`bad ref segment ${seg}`);
-        }
-      }
-      const k = pathKey(ref, ref.length);
-      if (!this.#refIds.has(k)) this.#refIds.set(k, this.#refs.length);
-      this.#refs.push(ref.slice());
-    }
-  }
-  /** A copy of the current key table. */
-  keys() {
-    return this.#keys.slice();
-  }
-  /** A copy of the current target table. */
-  refs() {
-    return this.#refs.map((p) => p.slice());
-  }
-  /**
-   * Decodes one ops body. Throws {@linkcode ProtocolError}: `frame_too_large` above the limit,
-   * otherwise always `bad_delta` (the message says what was wrong, including CBOR errors in the
-   * values, and a target path longer than `maxDepth`). On error the tables are left as they were.
-   */
-  decode(ops) {
-    if (ops.length > this.#limits.maxFrameBytes) {
-      throw new ProtocolError("frame_too_large", `${ops.length} bytes > ${this.#limits.maxFrameBytes}`);
-    }
-    const keyCount = this.#keys.length;
-    const refCount = this.#refs.length;
-    try {
-      return this.#decode(ops);
-    } catch (e) {
-      for (let i = keyCount; i < this.#keys.length; i++) this.#keyIds.delete(this.#keys[i]);
-      this.#keys.length = keyCount;
-      for (let i = refCount; i < this.#refs.length; i++) {
-        this.#refIds.delete(pathKey(this.#refs[i], this.#refs[i].length));
-      }
-      this.#refs.length = refCount;
-      if (e instanceof ProtocolError && e.code !== "bad_delta") {
-        throw new ProtocolError("bad_delta", `${e.code}: ${e.message}`);
-      }
-      throw e;
-    }
-  }
-  // Every op copies its target path: a path no deeper than a state can nest keeps what a body
-  // decodes to within a constant factor of its size.
-  #checkPathLength(len) {
-    if (len > this.#limits.maxDepth) {
-      bad(`path of ${len} segments > maxDepth ${this.#limits.maxDepth}`);
-    }
-  }
-  #learn(key) {
-    if (FORBIDDEN_KEYS.has(key)) bad(`forbidden key ${key}`);
-    if (this.#keys.length < this.#maxKeys && !this.#keyIds.has(key)) {
-      this.#keyIds.set(key, this.#keys.length);
-      this.#keys.push(key);
-    }
-  }
-  #key(id) {
-    if (id >= this.#keys.length) bad(`unknown key id ${id}`);
-    return this.#keys[id];
-  }
-  #decode(ops) {
-    const r = new CborReader(ops, 0, ops.length, this.#limits);
-    const out = [];
-    let cur = [];
-    while (!r.atEnd()) {
-      const major = r.head();
-      const arg = r.arg;
-      switch (major) {
-        case 0:
-          out.push({
-            op: "set",
-            path: [
-              ...cur,
-              this.#key(arg)
-            ],
-            value: r.value(0, this.#keys)
-          });
-          break;
-        case 1:
-          if (arg >= this.#refs.length) bad(`unknown ref ${arg}`);
-          cur = this.#refs[arg];
-          break;
-        case 3: {
-          const key = r.textBody(arg);
-          this.#learn(key);
-          out.push({
-            op: "set",
-            path: [
-              ...cur,
-              key
-            ],
-            value: r.value(0, this.#keys)
-          });
-          break;
-        }
-        case 4:
-          cur = this.#path(r, arg);
-          break;
-        case 7:
-          this.#opcode(r, arg, cur, out);
-          break;
-        default:
-          bad(`major type ${major} is not an op`);
-      }
-    }
-    return out;
-  }
-  #path(r, len) {
-    this.#checkPathLength(len);
-    if (len > r.end - r.pos) bad("path longer than the remaining bytes");
-    const path = [];
-    for (let i = 0; i < len; i++) {
-      const major = r.head();
-      if (major === 0) {
-        path.push(r.arg);
-      } else if (major === 1) {
-        path.push(this.#key(r.arg));
-      } else if (major === 3) {
-        const key = r.textBody(r.arg);
-        this.#learn(key);
-        path.push(key);
-      } else {
-        bad(`major type ${major} is not a path segment`);
-      }
-    }
-    if (len > 0 && this.#refs.length < this.#maxRefs) {
-      const k = pathKey(path, len);
-      if (!this.#refIds.has(k)) {
-        this.#refIds.set(k, this.#refs.length);
-        this.#refs.push(path);
-      }
-    }
-    return path;
-  }
-  #uint(r, what) {
-    if (r.head() !== 0) bad(`${what} must be an unsigned integer`);
-    return r.arg;
-  }
-  #opcode(r, info, cur, out) {
-    switch (info) {
-      case OP_DELETE: {
-        const major = r.head();
-        let key;
-        if (major === 0) {
-          key = this.#key(r.arg);
-        } else if (major === 3) {
-          key = r.textBody(r.arg);
-          this.#learn(key);
-        } else {
-          return bad("delete needs a key");
-        }
-        out.push({
-          op: "delete",
-          path: [
-            ...cur,
-            key
-          ]
-        });
-        return;
-      }
-      case OP_PUSH: {
-        const count = this.#uint(r, "push count");
-        if (count > r.end - r.pos) bad("push count exceeds the remaining bytes");
-        const values = [];
-        for (let i = 0; i < count; i++) values.push(r.value(0, this.#keys));
-        out.push({
-          op: "push",
-          path: cur.slice(),
-          values
-        });
-        return;
-      }
-      case OP_SPLICE: {
-        const index = this.#uint(r, "splice index");
-        const count = this.#uint(r, "splice count");
-        out.push({
-          op: "splice",
-          path: cur.slice(),
-          index,
-          count
-        });
-        return;
-      }
-      case OP_REPLACE:
-        out.push({
-          op: "set",
-          path: cur.slice(),
-          value: r.value(0, this.#keys)
-        });
-        return;
-      case OP_INDEX: {
-        const index = this.#uint(r, "index");
-        out.push({
-          op: "set",
-          path: [
-            ...cur,
-            index
-          ],
-          value: r.value(0, this.#keys)
-        });
-        return;
-      }
-      default:
-        bad(`simple value ${info} is not an opcode`);
-    }
-  }
-};
-function isIndex(v) {
-  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
-}
 
 // protocol/apply_ops.ts
 var hasOwn2 = Object.prototype.hasOwnProperty;
