@@ -10,13 +10,14 @@ import {
   ManualClock,
   MAX_TIMER_MS,
   Room,
+  type RoomInit,
   type Schema,
   t,
 } from "../rooms/mod.ts";
 import { TestMember } from "../rooms/testing.ts";
 
 /** A room of `game` on a manual clock that collects what it reports. */
-function roomOf(game: AnyGame, settings: { graceMs?: number; idleDisposeMs?: number } = {}) {
+function roomOf(game: AnyGame, settings: Partial<RoomInit> = {}) {
   const clock = new ManualClock();
   const errors: string[] = [];
   const room = new Room({
@@ -205,15 +206,7 @@ Deno.test("a turn time past what timers can wait is reported, and no timeout fir
     actions: { go: { apply: (s: { n: number }) => void s.n++ } },
     turnClock: { ms: (o) => o.days * 86_400_000, onTimeout: () => void timeouts++ },
   });
-  const clock = new ManualClock();
-  const errors: string[] = [];
-  const room = new Room({
-    id: "r1",
-    game,
-    clock,
-    options: { days: 30 },
-    onError: (e) => errors.push(String(e)),
-  });
+  const { room, clock, errors } = roomOf(game, { options: { days: 30 } });
   await room.join({ name: "ann" }, new TestMember());
   clock.advance(1000);
   await room.idle();
