@@ -16,7 +16,7 @@ import {
 import type { ticTacToe } from "../games/mod.ts";
 import { encodeServerMessage, FRAME_KINDS, type JoinMessage } from "../protocol/mod.ts";
 import { defineGame } from "../rooms/mod.ts";
-import { catchUncaught, FakeServer, welcome } from "./support/fake_server.ts";
+import { clientTest, FakeServer, welcome } from "./support/fake_server.ts";
 import { TcpProxy } from "./support/tcp_proxy.ts";
 import { TestNetwork } from "./support/test_network.ts";
 import {
@@ -378,126 +378,100 @@ Deno.test("client: connections that break right after their welcome back off ins
   ann.leave();
 });
 
-Deno.test({
-  name:
-    "client: a welcome the client cannot read fails a first join at once with its ProtocolError",
-  // The fake server's sockets close after the test's end.
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
-    const uncaught = catchUncaught();
-    try {
-      // A welcome whose key table is over the decoder's cap (its constructor throws).
-      await using server = new FakeServer(async (conn) => {
-        await conn.next();
-        conn.send(welcome({ keys: Array.from({ length: 1025 }, (_, i) => `k${i}`), state: {} }));
-      });
-      const options = { pingIntervalMs: 0, reconnect: { baseMs: 20, firstJoinMs: 5000 } };
-      const started = Date.now();
-      const error = await within(
-        connect(server.url, options).joinOrCreate("g").then(() => null, (e) => e),
-        3000,
-        "the join to fail",
-      );
-      assert.ok(error instanceof ProtocolError, `${error}`);
-      assert.equal(error.code, "bad_delta");
-      assert.match(error.message, /1025 keys/);
-      // Once: not retried for firstJoinMs (the same welcome would come again).
-      assert.equal(server.conns.length, 1);
-      // A real server's welcome over the client's own limits, resuming a stored token too.
-      await using t = await startTestServer({ GRACE_MS: "30000" });
-      const ann = await t.client({ name: "ann" }).create<typeof ticTacToe>("tic_tac_toe");
-      const small = { limits: { maxFrameBytes: 64 }, reconnect: { baseMs: 20, firstJoinMs: 5000 } };
-      for (
-        const joining of [
-          t.client({ name: "bob", ...small }).join(ann.roomId),
-          t.client({ name: "ann", ...small }).resume(ann.roomId, ann.session),
-        ]
-      ) {
-        const e = await within(joining.then(() => null, (e) => e), 3000, "the join to fail");
-        assert.ok(e instanceof ProtocolError, `${e}`);
-        assert.equal(e.code, "frame_too_large");
-      }
-      assert.ok(Date.now() - started < 4000, "no retries for firstJoinMs");
-      ann.leave();
-    } finally {
-      uncaught.stop();
+// The fake server's sockets close after the test's end.
+clientTest(
+  "client: a welcome the client cannot read fails a first join at once with its ProtocolError",
+  async () => {
+    // A welcome whose key table is over the decoder's cap (its constructor throws).
+    await using server = new FakeServer(async (conn) => {
+      await conn.next();
+      conn.send(welcome({ keys: Array.from({ length: 1025 }, (_, i) => `k${i}`), state: {} }));
+    });
+    const options = { pingIntervalMs: 0, reconnect: { baseMs: 20, firstJoinMs: 5000 } };
+    const started = Date.now();
+    const error = await within(
+      connect(server.url, options).joinOrCreate("g").then(() => null, (e) => e),
+      3000,
+      "the join to fail",
+    );
+    assert.ok(error instanceof ProtocolError, `${error}`);
+    assert.equal(error.code, "bad_delta");
+    assert.match(error.message, /1025 keys/);
+    // Once: not retried for firstJoinMs (the same welcome would come again).
+    assert.equal(server.conns.length, 1);
+    // A real server's welcome over the client's own limits, resuming a stored token too.
+    await using t = await startTestServer({ GRACE_MS: "30000" });
+    const ann = await t.client({ name: "ann" }).create<typeof ticTacToe>("tic_tac_toe");
+    const small = { limits: { maxFrameBytes: 64 }, reconnect: { baseMs: 20, firstJoinMs: 5000 } };
+    for (
+      const joining of [
+        t.client({ name: "bob", ...small }).join(ann.roomId),
+        t.client({ name: "ann", ...small }).resume(ann.roomId, ann.session),
+      ]
+    ) {
+      const e = await within(joining.then(() => null, (e) => e), 3000, "the join to fail");
+      assert.ok(e instanceof ProtocolError, `${e}`);
+      assert.equal(e.code, "frame_too_large");
     }
-    assert.deepEqual(uncaught.errors.map(String), []);
+    assert.ok(Date.now() - started < 4000, "no retries for firstJoinMs");
+    ann.leave();
   },
-});
+);
 
-Deno.test({
-  name: "client: after a welcome, an unreadable frame resyncs, and the give-up error says why",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
-    const uncaught = catchUncaught();
-    try {
-      await using server = new FakeServer(async (conn) => {
-        await conn.next();
-        if (conn.index === 0) {
-          conn.send(welcome());
-          conn.send(new Uint8Array([0x7f])); // no such frame kind: the client resyncs
-        } else {
-          // Every resume's welcome is over the decoder's key cap.
-          conn.send(welcome({ keys: Array.from({ length: 1025 }, (_, i) => `k${i}`) }));
-        }
-      });
-      const room = await connect(server.url, {
-        pingIntervalMs: 0,
-        reconnect: { baseMs: 10, maxMs: 20, maxAttempts: 3 },
-      }).joinOrCreate("g");
-      await waitFor(() => room.status === "closed", "the client to give up");
-      const error = room.lastError!;
-      assert.equal(error.code, "room_closed");
-      assert.match(error.message, /Gave up after 3 attempts.*bad_delta: 1025 keys/);
-      assert.ok(error.cause instanceof ProtocolError && error.cause.code === "bad_delta");
-      assert.equal(server.conns.length, 4);
-      // The resumes asked for the full state (seq 0): the mirror was in doubt.
-      const resume = (server.conns[1].messages[0] as JoinMessage).resume;
-      assert.deepEqual(resume, { session: "sess", seq: 0 });
-    } finally {
-      uncaught.stop();
-    }
-    assert.deepEqual(uncaught.errors.map(String), []);
-  },
-});
-
-Deno.test({
-  name:
-    "client: join options, a name or a token that cannot be encoded reject at once with bad_field",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
-    const uncaught = catchUncaught();
-    try {
-      await using server = new FakeServer(() => {});
-      const options = { pingIntervalMs: 0, reconnect: { firstJoinMs: 5000 } };
-      const client = connect(server.url, options);
-      const failures = [
-        client.create("g", { size: NaN }),
-        client.joinOrCreate("g", { when: new Date() as unknown as number }),
-        connect(server.url, { ...options, name: 42 as unknown as string }).join("r1"),
-        connect(server.url, { ...options, token: 7 as unknown as string }).join("r1"),
-      ];
-      for (const joining of failures) {
-        const error = await within(joining.then(() => null, (e) => e), 1000, "the join to fail");
-        assert.ok(error instanceof ArbiterError, `${error}`);
-        assert.equal(error.code, "bad_field", error.message);
+clientTest(
+  "client: after a welcome, an unreadable frame resyncs, and the give-up error says why",
+  async () => {
+    await using server = new FakeServer(async (conn) => {
+      await conn.next();
+      if (conn.index === 0) {
+        conn.send(welcome());
+        conn.send(new Uint8Array([0x7f])); // no such frame kind: the client resyncs
+      } else {
+        // Every resume's welcome is over the decoder's key cap.
+        conn.send(welcome({ keys: Array.from({ length: 1025 }, (_, i) => `k${i}`) }));
       }
-      assert.equal(server.conns.length, 0, "no socket opened for a join that cannot be sent");
-      // A token function's result is known only once fetched: it fails then, also at once.
-      const fetched = connect(server.url, { ...options, token: () => 7 as unknown as string })
-        .join("r1");
-      const error = await within(fetched.then(() => null, (e) => e), 1000, "the join to fail");
-      assert.equal(error?.code, "bad_field");
-    } finally {
-      uncaught.stop();
-    }
-    assert.deepEqual(uncaught.errors.map(String), []);
+    });
+    const room = await connect(server.url, {
+      pingIntervalMs: 0,
+      reconnect: { baseMs: 10, maxMs: 20, maxAttempts: 3 },
+    }).joinOrCreate("g");
+    await waitFor(() => room.status === "closed", "the client to give up");
+    const error = room.lastError!;
+    assert.equal(error.code, "room_closed");
+    assert.match(error.message, /Gave up after 3 attempts.*bad_delta: 1025 keys/);
+    assert.ok(error.cause instanceof ProtocolError && error.cause.code === "bad_delta");
+    assert.equal(server.conns.length, 4);
+    // The resumes asked for the full state (seq 0): the mirror was in doubt.
+    const resume = (server.conns[1].messages[0] as JoinMessage).resume;
+    assert.deepEqual(resume, { session: "sess", seq: 0 });
   },
-});
+);
+
+clientTest(
+  "client: join options, a name or a token that cannot be encoded reject at once with bad_field",
+  async () => {
+    await using server = new FakeServer(() => {});
+    const options = { pingIntervalMs: 0, reconnect: { firstJoinMs: 5000 } };
+    const client = connect(server.url, options);
+    const failures = [
+      client.create("g", { size: NaN }),
+      client.joinOrCreate("g", { when: new Date() as unknown as number }),
+      connect(server.url, { ...options, name: 42 as unknown as string }).join("r1"),
+      connect(server.url, { ...options, token: 7 as unknown as string }).join("r1"),
+    ];
+    for (const joining of failures) {
+      const error = await within(joining.then(() => null, (e) => e), 1000, "the join to fail");
+      assert.ok(error instanceof ArbiterError, `${error}`);
+      assert.equal(error.code, "bad_field", error.message);
+    }
+    assert.equal(server.conns.length, 0, "no socket opened for a join that cannot be sent");
+    // A token function's result is known only once fetched: it fails then, also at once.
+    const fetched = connect(server.url, { ...options, token: () => 7 as unknown as string })
+      .join("r1");
+    const error = await within(fetched.then(() => null, (e) => e), 1000, "the join to fail");
+    assert.equal(error?.code, "bad_field");
+  },
+);
 
 Deno.test({
   name:

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import {
   type ClientMessage,
   decodeClientMessage,
@@ -115,10 +116,40 @@ export function welcome(over: Partial<WelcomeMessage> = {}): Uint8Array {
 }
 
 /**
- * Collects errors that escape to the global scope (an event handler that threw, a promise
- * nobody handled) instead of failing the test run; `stop()` before asserting.
+ * A `Deno.test` of the client against sockets that may close after the test's end (so without
+ * the op and resource sanitizers), which fails if an error escaped to the global scope while it
+ * ran: an event handler that threw, a promise nobody handled.
+ *
+ * @example
+ * ```ts ignore
+ * clientTest("client: a bad join fails at once", async () => {
+ *   await using server = new FakeServer(() => {});
+ *   // ...
+ * });
+ * ```
  */
-export function catchUncaught(): { errors: unknown[]; stop(): void } {
+export function clientTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({
+    name,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const uncaught = catchUncaught();
+      try {
+        await fn();
+      } finally {
+        uncaught.stop();
+      }
+      assert.deepEqual(uncaught.errors.map(String), [], "nothing escaped to the global scope");
+    },
+  });
+}
+
+/**
+ * Collects errors that escape to the global scope instead of failing the test run; `stop()`
+ * before asserting.
+ */
+function catchUncaught(): { errors: unknown[]; stop(): void } {
   const errors: unknown[] = [];
   const onError = (e: ErrorEvent) => {
     e.preventDefault();
