@@ -4,7 +4,11 @@
 # - Chromium, for the real-browser test (test/browser_e2e_test.ts);
 # - nginx, for the multi-process cluster test (test/cluster_nginx_test.ts).
 # Never fails the build: without a tool, the test that needs it is reported as skipped.
+# Bounded: apt gets SETUP_EXTRAS_SECONDS (default 300) in all, whatever the mirror's speed.
 set -u
+deadline=$((SECONDS + ${SETUP_EXTRAS_SECONDS:-300}))
+# Seconds left before the deadline (at least 1, so `timeout` gets a valid duration).
+left() { echo $((deadline - SECONDS > 1 ? deadline - SECONDS : 1)); }
 
 missing=()
 if [ ! -x /usr/bin/chromium ]; then missing+=(chromium fonts-liberation); fi
@@ -38,10 +42,10 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
     policy=/usr/sbin/policy-rc.d
   fi
 fi
-if timeout 600 $sudo apt-get update -qq >"$log" 2>&1; then
+if timeout "$(left)" $sudo apt-get update -qq >"$log" 2>&1; then
   # One package at a time: one that cannot be installed must not block the others.
   for package in "${missing[@]}"; do
-    if ! timeout 600 $sudo apt-get install -y -qq --no-install-recommends "$package" >>"$log" 2>&1; then
+    if ! timeout "$(left)" $sudo apt-get install -y -qq --no-install-recommends "$package" >>"$log" 2>&1; then
       echo "setup_extras: could not install $package; the test needing it will be skipped"
       tail -n 5 "$log"
     fi

@@ -237,6 +237,32 @@ Deno.test({
 });
 
 Deno.test({
+  name: "k6 turns counts a game that hangs before k6's graceful stop could cut it off",
+  fn: async () => {
+    // Joins nobody answers and no join timer: only the game's own bound can end the game.
+    await using silent = startSilentServer("never");
+    const env = {
+      BASE_URL: silent.httpUrl,
+      WS_URL: silent.wsUrl,
+      JOIN_TIMEOUT_MS: "600000",
+      VUS: "2",
+      EXECUTOR: "constant-vus",
+    };
+    const k6 = await runK6Script("turns.js", { ...env, GAME_TIMEOUT_MS: "400" }, 2, 600, 5000);
+    const context = JSON.stringify(k6);
+    assert.deepEqual(k6.errors, [], context);
+    assert.ok(k6.iterations >= 2, context);
+    assert.equal(k6.metrics.games_aborted?.tags["reason=timeout"], k6.iterations, context);
+    assert.equal(total(k6, "failed_joins"), 0, context);
+    // A bound k6 would cut off first (gracefulStop 15 s, 2 s kept to report) is refused.
+    await assert.rejects(
+      runK6Script("turns.js", { ...env, GAME_TIMEOUT_MS: "13001" }, 1, 100),
+      /GAME_TIMEOUT_MS must be from 1 to 13000 \(k6's graceful stop, 15000 ms/,
+    );
+  },
+});
+
+Deno.test({
   name: "k6 arena with ramping-vus ends every session at the end of the hold",
   ignore: !hasCurl(),
   fn: async () => {

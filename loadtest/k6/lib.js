@@ -54,6 +54,14 @@ const RAMP = env("RAMP", "10s");
 const RAMP_DOWN = env("RAMP_DOWN", "5s");
 
 /**
+ * How long k6 lets an iteration run on after its VU is told to stop (`gracefulStop`,
+ * `gracefulRampDown`), ms. Past it k6 drops the iteration without running its handlers, so
+ * whatever an iteration must report (a game that hangs, acks still missing) has to be counted
+ * before then.
+ */
+export const GRACEFUL_STOP_MS = 15000;
+
+/**
  * A k6 scenario for `vus` virtual users running `duration`: `constant-vus`, or with
  * `EXECUTOR=ramping-vus` a ramp up over `RAMP` (default 10s), a hold, and a ramp down over
  * `RAMP_DOWN` (default 5s). `EXECUTOR` overrides `defaultExecutor`.
@@ -74,14 +82,14 @@ export function scenario(vus, duration, defaultExecutor = "constant-vus") {
         { duration, target: vus },
         { duration: RAMP_DOWN, target: 0 },
       ],
-      gracefulRampDown: "15s",
-      gracefulStop: "15s",
+      gracefulRampDown: `${GRACEFUL_STOP_MS}ms`,
+      gracefulStop: `${GRACEFUL_STOP_MS}ms`,
     };
   }
   if (executor !== "constant-vus") {
     throw new Error(`EXECUTOR must be constant-vus or ramping-vus, got ${executor}`);
   }
-  return { executor: "constant-vus", vus, duration, gracefulStop: "15s" };
+  return { executor: "constant-vus", vus, duration, gracefulStop: `${GRACEFUL_STOP_MS}ms` };
 }
 
 /**

@@ -10,7 +10,8 @@
  *   k6 run -e BASE_URL=http://127.0.0.1:8000 -e GAMES=tic_tac_toe,connect_four -e VUS=50 loadtest/k6/turns.js
  *
  * Settings: BASE_URL, VUS (games at a time, 20), DURATION (30s), GAMES (tic_tac_toe,connect_four),
- * EXECUTOR (constant-vus | ramping-vus), P99_MS (100), JOIN_TIMEOUT_MS (10000).
+ * EXECUTOR (constant-vus | ramping-vus), P99_MS (100), JOIN_TIMEOUT_MS (10000), GAME_TIMEOUT_MS
+ * (12000).
  */
 import { WebSocket } from "k6/experimental/websockets";
 import { Counter, Trend } from "k6/metrics";
@@ -25,6 +26,7 @@ import {
   Acks,
   closeTags,
   env,
+  GRACEFUL_STOP_MS,
   JOIN_TIMEOUT_MS,
   num,
   openSocket,
@@ -38,6 +40,18 @@ const GAMES = env("GAMES", "tic_tac_toe,connect_four").split(",").map((g) => g.t
   Boolean,
 );
 for (const game of GAMES) if (!TURN_GAMES[game]) throw new Error(`no bot rules for game ${game}`);
+/**
+ * How long one game (joins included) may last before it counts in `games_aborted{reason=timeout}`.
+ * Games between these bots take well under a second; the bound stays below k6's graceful stop,
+ * so that a game stuck when the run ends is still counted instead of cut off unreported.
+ */
+const GAME_TIMEOUT_MS = num("GAME_TIMEOUT_MS", 12000);
+if (!(GAME_TIMEOUT_MS > 0 && GAME_TIMEOUT_MS <= GRACEFUL_STOP_MS - 2000)) {
+  throw new Error(
+    `GAME_TIMEOUT_MS must be from 1 to ${GRACEFUL_STOP_MS - 2000} (k6's graceful stop, ` +
+      `${GRACEFUL_STOP_MS} ms, less 2 s to report), got ${GAME_TIMEOUT_MS}`,
+  );
+}
 
 const actionLatency = new Trend("action_latency", true);
 const joinLatency = new Trend("join_latency", true);
@@ -89,7 +103,7 @@ export default function () {
     }
   };
   // A game that never ends is reported, not waited on forever.
-  const watchdog = setTimeout(() => end("timeout"), 60000);
+  const watchdog = setTimeout(() => end("timeout"), GAME_TIMEOUT_MS);
 
   const checkOver = () => {
     if (bots.length < 2 || !bots[0].outcome || !bots[1].outcome) return;
