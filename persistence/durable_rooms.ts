@@ -34,7 +34,8 @@ import { decodeSnapshot, encodeSnapshot } from "./snapshot_codec.ts";
 /**
  * How far past a snapshot's room sequence a room may broadcast before its next snapshot. A
  * room restored after a crash continues from this ceiling, so no client ever sees a sequence
- * number reused; a room that gets within half of it is saved at once.
+ * number reused; a room that gets within half of it is saved at once. (Past it, when saves kept
+ * failing, a crash can reuse numbers: rooms replay deltas only to seats welcomed by the same run.)
  */
 export const SEQ_MARGIN = 10_000;
 

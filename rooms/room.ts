@@ -231,6 +231,13 @@ interface SeatRecord {
   connection: Connection | null;
   /** The seat's audience: its own with `view`, else the room's shared one. */
   audience: Audience<Connection> | null;
+  /**
+   * Whether this room object has welcomed the seat (in memory only: not in snapshots). Until
+   * then the client's room sequence is an earlier run's, and a run that crashed after its
+   * saves failed for long enough may have sent numbers this one reuses for other broadcasts:
+   * only the full state is safe to resume from.
+   */
+  welcomedHere: boolean;
 }
 
 interface Connection {
@@ -692,6 +699,7 @@ export class Room {
       graceTimer: null,
       connection: null,
       audience: null,
+      welcomedHere: false,
     };
     const previous = this.#seats[index];
     this.#seats[index] = seat;
@@ -1553,7 +1561,7 @@ export class Room {
       ...(resumed && seat?.rejects.length ? { rejected: seat.rejects } : {}),
     };
     // Sequence 0 is how a client asks for the full state (its mirror is in doubt).
-    const replay = since !== undefined && since > 0
+    const replay = since !== undefined && since > 0 && seat?.welcomedHere
       ? audience.replay(since, this.#seq, this.#time)
       : null;
     if (replay) {
@@ -1591,6 +1599,7 @@ export class Room {
       }
       this.#send(conn, frame);
     }
+    if (seat) seat.welcomedHere = true;
     // Events are not replayed: a newcomer learns the running turn clock here.
     if (this.#turnDeadline !== null) this.#send(conn, this.#turnClockFrame());
   }
@@ -1852,6 +1861,7 @@ export class Room {
         graceTimer: null,
         connection: null,
         audience: null,
+        welcomedHere: false,
       };
     }
     // Replayed steps move the turn clock on from the snapshot's deadline.

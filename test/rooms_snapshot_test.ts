@@ -65,6 +65,52 @@ Deno.test("a snapshot is plain data, and a restored room continues its sequences
   later.dispose();
 });
 
+Deno.test("a restored room replays deltas only to seats it has welcomed itself", async () => {
+  const { manager, ann, bob, a, b } = await ticTacToeForTwo("numbers");
+  a.act(1, "place", { cell: 0 });
+  const snapshot = a.room.snapshot();
+  // The crashed run went on past its last save (whose sequence ceiling it could not raise).
+  b.act(1, "place", { cell: 4 });
+  equal(ann.seq, snapshot.seq + 1);
+  manager.dispose("server_restart");
+
+  const later = new RoomManager({ games: exampleGames, clock: new ManualClock() });
+  const room = later.restore(snapshot);
+  bob.reopen();
+  const bobBack = await later.join({
+    mode: "join",
+    room: room.id,
+    resume: { session: b.session, seq: bob.seq },
+  }, bob);
+  // This run numbers its own broadcast as the lost one: same sequence, another board.
+  bobBack.act(1, "place", { cell: 8 });
+  equal(room.seq, ann.seq);
+  ann.reopen();
+  const annBack = await later.join({
+    mode: "join",
+    room: room.id,
+    resume: { session: a.session, seq: ann.seq },
+  }, ann);
+  equal(ann.welcomes.at(-1)!.replay, undefined, "numbers from an earlier run: the full state");
+  deepEqual(ann.state, room.state);
+
+  // Numbers this run sent her can be replayed.
+  annBack.act(1, "place", { cell: 2 });
+  annBack.disconnect();
+  bobBack.act(2, "place", { cell: 5 });
+  ann.reopen();
+  await later.join({
+    mode: "join",
+    room: room.id,
+    resume: { session: a.session, seq: ann.seq },
+  }, ann);
+  equal(ann.welcomes.at(-1)!.replay, true);
+  deepEqual(ann.state, room.state);
+  deepEqual(ann.problems, []);
+  deepEqual(bob.problems, []);
+  later.dispose();
+});
+
 Deno.test("restored deadlines run on from the stored times", async () => {
   const clock = new ManualClock();
   const room = new Room({
