@@ -192,6 +192,29 @@ browserTest(
       await bob.page.screenshot({ path: screenshotPath("tic_tac_toe_loser"), fullPage: true });
     });
 
+    await t.step(
+      "the generic room page sends its form's actions and says how they went",
+      async () => {
+        await ann.page.goto(`${base}/play/room?game=tic_tac_toe`);
+        await waitForStatus(ann.page, "connected");
+        const room = roomOf(ann.page);
+        await bob.page.goto(`${base}/play/room?game=tic_tac_toe&room=${room}`);
+        await waitForStatus(bob.page, "connected");
+        const send = async (page: Page, payload: string) => {
+          await page.selectOption("#action", "place");
+          await page.fill("#payload", payload);
+          await page.click("#send");
+        };
+        await send(ann.page, '{"cell": 4}');
+        await ann.page.locator("#message", { hasText: "place applied." }).waitFor();
+        await bob.page.locator("#state", { hasText: '"next": "p2"' }).waitFor();
+        await send(ann.page, '{"cell": 5}');
+        await ann.page.locator("#message", { hasText: "It is not your turn." }).waitFor();
+        await send(bob.page, "{cell: 5}");
+        await bob.page.locator("#message", { hasText: "The payload is not valid JSON." }).waitFor();
+      },
+    );
+
     await t.step("connect four shows the turn clock and ends on a timeout", async () => {
       await ann.page.goto(`${base}/play/connect_four?turnMs=2500`);
       await waitForStatus(ann.page, "connected");

@@ -7,10 +7,10 @@
 // their server positions.
 import {
   bindConnectionBar,
+  bindGamePage,
   byId,
   errorText,
   joinFromUrl,
-  outcomeText,
   playerLabel,
   renderPlayers,
   showJoinError,
@@ -250,19 +250,6 @@ function renderSide(room) {
 }
 
 /**
- * @param {ArenaRoom} room
- * @param {import("../../client/mod.ts").Outcome} outcome
- */
-function showOutcome(room, outcome) {
-  const element = byId("outcome");
-  element.textContent = outcomeText(room, outcome);
-  element.dataset.outcome = outcome.draw ? "draw" : (outcome.winners ?? []).join(",");
-  element.hidden = false;
-  byId("again").hidden = false;
-  renderSide(room);
-}
-
-/**
  * Field coordinates of a pointer event.
  *
  * @param {PointerEvent} event
@@ -315,10 +302,9 @@ async function start() {
   bindInput();
   room.onState((state) => {
     const me = room.player ? state.players[room.player] : undefined;
+    // Before `bindGamePage`'s render: the prediction drops what the server applied.
     if (me) unapplied = unapplied.filter((m) => m.seq > me.lastSeq);
-    renderSide(room);
   });
-  room.onPresence(() => renderSide(room));
   room.onEvent((event) => {
     if (event.type !== "coin") return;
     const data = /** @type {{ player?: string, score?: number }} */ (event.data ?? {});
@@ -326,13 +312,7 @@ async function start() {
     if (!who) return;
     showMessage(`${playerLabel(room, who)} took a coin (${data.score ?? "?"} of ${WIN_SCORE}).`);
   });
-  room.onGameOver((outcome) => showOutcome(room, outcome));
-  room.onStatus((status) => {
-    renderSide(room);
-    if (status === "closed" && room.lastError) showMessage(errorText(room.lastError), true);
-  });
-  renderSide(room);
-  if (room.outcome) showOutcome(room, room.outcome);
+  bindGamePage(room, () => renderSide(room));
   setInterval(() => sendMove(room), SEND_EVERY_MS);
   const frame = () => {
     draw(room);

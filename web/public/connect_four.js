@@ -7,14 +7,13 @@
 // quick play also passes as the room option, or the game's default of 30 s).
 import {
   bindConnectionBar,
+  bindGamePage,
   byId,
-  errorText,
   joinFromUrl,
-  outcomeText,
   playerLabel,
   renderPlayers,
+  sendAction,
   showJoinError,
-  showMessage,
 } from "./ui.js";
 
 /**
@@ -128,19 +127,6 @@ function render(room) {
   renderClock(room);
 }
 
-/**
- * @param {ConnectFourRoom} room
- * @param {import("../../client/mod.ts").Outcome} outcome
- */
-function showOutcome(room, outcome) {
-  const element = byId("outcome");
-  element.textContent = outcomeText(room, outcome);
-  element.dataset.outcome = outcome.draw ? "draw" : (outcome.winners ?? []).join(",");
-  element.hidden = false;
-  byId("again").hidden = false;
-  render(room);
-}
-
 async function start() {
   buildBoard();
   /** @type {ConnectFourRoom} */
@@ -158,24 +144,12 @@ async function start() {
     : "Connect four (watching)";
   bindConnectionBar(room);
   for (const button of columns) {
-    button.addEventListener("click", async () => {
-      try {
-        await room.send("drop", { column: Number(button.dataset.column) });
-        showMessage("");
-      } catch (error) {
-        showMessage(errorText(error), true);
-      }
-    });
+    button.addEventListener(
+      "click",
+      () => sendAction(room, "drop", { column: Number(button.dataset.column) }),
+    );
   }
-  room.onState(() => render(room));
-  room.onPresence(() => render(room));
-  room.onGameOver((outcome) => showOutcome(room, outcome));
-  room.onStatus((status) => {
-    render(room);
-    if (status === "closed" && room.lastError) showMessage(errorText(room.lastError), true);
-  });
-  render(room);
-  if (room.outcome) showOutcome(room, room.outcome);
+  bindGamePage(room, () => render(room));
   setInterval(() => renderClock(room), 200);
 }
 

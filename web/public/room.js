@@ -5,11 +5,11 @@
 // sends any of the game's actions with a JSON payload.
 import {
   bindConnectionBar,
+  bindGamePage,
   byId,
-  errorText,
   joinFromUrl,
-  outcomeText,
   renderPlayers,
+  sendAction,
   showJoinError,
   showMessage,
 } from "./ui.js";
@@ -64,18 +64,6 @@ function render(room) {
   renderPlayers(room);
 }
 
-/**
- * @param {AnyRoom} room
- * @param {import("../../client/mod.ts").Outcome} outcome
- */
-function showOutcome(room, outcome) {
-  const element = byId("outcome");
-  element.textContent = outcomeText(room, outcome);
-  element.hidden = false;
-  byId("again").hidden = false;
-  render(room);
-}
-
 async function start() {
   if (!game) {
     showMessage("Name a game in the address: /play/room?game=NAME.", true);
@@ -110,27 +98,16 @@ async function start() {
       showMessage("The payload is not valid JSON.", true);
       return;
     }
-    try {
-      await room.send(action, payload);
-      showMessage(`${action} applied.`);
-    } catch (error) {
-      showMessage(errorText(error), true);
-    }
+    await sendAction(room, action, payload, `${action} applied.`);
   });
-  room.onState(() => render(room));
-  room.onPresence(() => render(room));
   room.onEvent((event) => {
     const data = event.data === undefined ? "" : ` ${JSON.stringify(event.data)}`;
     logEvent(`${event.type}${event.player ? ` (${event.player})` : ""}${data}`);
   });
-  room.onGameOver((outcome) => showOutcome(room, outcome));
   room.onStatus((status) => {
-    render(room);
     logEvent(`connection ${status}`);
-    if (status === "closed" && room.lastError) showMessage(errorText(room.lastError), true);
   });
-  render(room);
-  if (room.outcome) showOutcome(room, room.outcome);
+  bindGamePage(room, () => render(room));
 }
 
 void start();

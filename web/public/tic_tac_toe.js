@@ -4,14 +4,13 @@
 // a marked cell comes back as a rejection, shown as a sentence under the board.
 import {
   bindConnectionBar,
+  bindGamePage,
   byId,
-  errorText,
   joinFromUrl,
-  outcomeText,
   playerLabel,
   renderPlayers,
+  sendAction,
   showJoinError,
-  showMessage,
 } from "./ui.js";
 
 /**
@@ -76,19 +75,6 @@ function render(room) {
   renderPlayers(room, over ? null : state.next, (id) => mark(id));
 }
 
-/**
- * @param {TicTacToeRoom} room
- * @param {import("../../client/mod.ts").Outcome} outcome
- */
-function showOutcome(room, outcome) {
-  const element = byId("outcome");
-  element.textContent = outcomeText(room, outcome);
-  element.dataset.outcome = outcome.draw ? "draw" : (outcome.winners ?? []).join(",");
-  element.hidden = false;
-  byId("again").hidden = false;
-  render(room);
-}
-
 async function start() {
   buildBoard();
   /** @type {TicTacToeRoom} */
@@ -104,25 +90,12 @@ async function start() {
   else byId("title").textContent = "Tic-tac-toe (watching)";
   bindConnectionBar(room);
   for (const button of cells) {
-    button.addEventListener("click", async () => {
-      const cell = Number(button.dataset.cell);
-      try {
-        await room.send("place", { cell });
-        showMessage("");
-      } catch (error) {
-        showMessage(errorText(error), true);
-      }
-    });
+    button.addEventListener(
+      "click",
+      () => sendAction(room, "place", { cell: Number(button.dataset.cell) }),
+    );
   }
-  room.onState(() => render(room));
-  room.onPresence(() => render(room));
-  room.onGameOver((outcome) => showOutcome(room, outcome));
-  room.onStatus((status) => {
-    render(room);
-    if (status === "closed" && room.lastError) showMessage(errorText(room.lastError), true);
-  });
-  render(room);
-  if (room.outcome) showOutcome(room, room.outcome);
+  bindGamePage(room, () => render(room));
 }
 
 void start();

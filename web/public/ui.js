@@ -1,5 +1,6 @@
 // Shared helpers of the demo pages: the player's name, joining the room named in the URL, the
-// connection bar (status and round-trip time), readable errors and the player list.
+// connection bar (status and round-trip time), a game page kept in step with its room (renders,
+// outcome, actions and their refusals), readable errors and the player list.
 // @ts-check
 /// <reference lib="dom" />
 // @ts-types="../../client/mod.ts"
@@ -187,6 +188,52 @@ export function showMessage(text, isError = false) {
       element.classList.remove("error");
     }, 4000);
   }
+}
+
+/**
+ * Sends an action and says how it went in the message area: `applied` once the room applied it
+ * (by default the area is cleared), the refusal as a sentence otherwise.
+ *
+ * @param {import("../../client/mod.ts").RoomConnection<any, any>} room
+ * @param {string} name
+ * @param {unknown} payload
+ * @param {string} [applied]
+ */
+export async function sendAction(room, name, payload, applied = "") {
+  try {
+    await room.send(name, payload);
+    showMessage(applied);
+  } catch (error) {
+    showMessage(errorText(error), true);
+  }
+}
+
+/**
+ * Keeps a game page in step with its room: `render` now and after every state, presence and
+ * status change; the outcome in `#outcome` (and the `#again` links) once the game is over, or
+ * at once if it already was; why the room closed in the message area.
+ *
+ * @param {import("../../client/mod.ts").RoomConnection<any, any>} room
+ * @param {() => void} render
+ */
+export function bindGamePage(room, render) {
+  const showOutcome = (/** @type {import("../../client/mod.ts").Outcome} */ outcome) => {
+    const element = byId("outcome");
+    element.textContent = outcomeText(room, outcome);
+    element.dataset.outcome = outcome.draw ? "draw" : (outcome.winners ?? []).join(",");
+    element.hidden = false;
+    byId("again").hidden = false;
+    render();
+  };
+  room.onState(() => render());
+  room.onPresence(() => render());
+  room.onGameOver(showOutcome);
+  room.onStatus((status) => {
+    render();
+    if (status === "closed" && room.lastError) showMessage(errorText(room.lastError), true);
+  });
+  render();
+  if (room.outcome) showOutcome(room.outcome);
 }
 
 /**
