@@ -15,8 +15,10 @@ import { type ClientOptions, type JoinTarget, RoomConnection } from "./room.ts";
  */
 // deno-lint-ignore no-explicit-any
 export type Room<G = any> = 0 extends 1 & G
-  // No game given (`Room` alone): any action name is accepted.
-  ? RoomConnection<ViewOf<G>, ActionsOf<G> & Record<string, unknown>>
+  // No game given (`Room` alone): any state, any action name; so a helper taking a `Room`
+  // takes every room a client returns, typed by a game or not.
+  // deno-lint-ignore no-explicit-any
+  ? RoomConnection<any, any>
   // A game: only its own action names, each with its payload type.
   // deno-lint-ignore no-explicit-any
   : [G] extends [GameDefinition<any, any, any>] ? RoomConnection<ViewOf<G>, ActionsOf<G>>

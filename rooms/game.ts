@@ -59,7 +59,10 @@ export interface GameContext<O = GameOptions> {
   readonly player: string | null;
   /** Every seat holder, in seat order, with presence. */
   readonly players: readonly PlayerInfo[];
-  /** The room's seeded generator: the only randomness game code may use. */
+  /**
+   * The room's seeded generator: the only randomness game code may use, and only in `apply`,
+   * hooks, `tick.update` and `turnClock.onTimeout` (see {@linkcode ReadContext}).
+   */
   readonly random: Random;
   /** The room's options, checked against the game's `options` schema. */
   readonly options: O;
@@ -72,6 +75,21 @@ export interface GameContext<O = GameOptions> {
    */
   emit(type: string, data?: Value, to?: readonly string[]): void;
 }
+
+/**
+ * What the functions that only look at the state get (`validate`, `turn`, `outcome`, `view`):
+ * a {@linkcode GameContext} without `random` and `emit`. How often they run differs live and
+ * when a room is restored (refused actions are not replayed, views are taken per broadcast),
+ * so a draw there would change what a replayed log produces, and an event would go out with
+ * no step of its own. At runtime either one throws a `TypeError` saying so.
+ *
+ * @example
+ * ```ts
+ * import type { ReadContext } from "./game.ts";
+ * const mine = (state: { owner: string }, ctx: ReadContext) => state.owner === ctx.player;
+ * ```
+ */
+export type ReadContext<O = GameOptions> = Omit<GameContext<O>, "random" | "emit">;
 
 /**
  * What `setup` gets: no players have joined yet when a room is created.
@@ -116,10 +134,10 @@ export interface ActionDefinition<S, P, O = GameOptions> {
   payload?: Schema<P>;
   /**
    * Returns a reason to refuse the action (`invalid_action`), or nothing to accept it;
-   * synchronously, and without changing the state (anything else is a bug of the game: the
-   * action is refused as `internal` and the room reports it).
+   * synchronously, and without changing the state, drawing or emitting (anything else is a bug
+   * of the game: the action is refused as `internal` and the room reports it).
    */
-  validate?(state: S, payload: P, ctx: GameContext<O>): string | undefined | void;
+  validate?(state: S, payload: P, ctx: ReadContext<O>): string | undefined | void;
   /**
    * Changes the state: mutate `state` or return a new one (plain data: a promise, a `Map` or
    * a class instance is reported and ignored, so `apply` cannot be async). Should not throw:
@@ -186,7 +204,7 @@ export interface GameConfig<S, A, V, O> {
   /** The moves players can make. */
   actions: { [K in keyof A]: ActionDefinition<S, A[K], O> };
   /** Who may act now: a player id, several, or null for nobody. Default: every player. */
-  turn?(state: S, ctx: GameContext<O>): string | readonly string[] | null;
+  turn?(state: S, ctx: ReadContext<O>): string | readonly string[] | null;
   /**
    * A deadline for the player(s) to move. It restarts whenever `turn` changes or an action
    * is applied; when it passes, `onTimeout` runs as a system step (`ctx.player` is null).
@@ -214,13 +232,13 @@ export interface GameConfig<S, A, V, O> {
    * Checked after every change: a result ends the game. Only `winners`, `draw` and `reason`
    * reach the players; a result of another shape is reported and the game goes on.
    */
-  outcome?(state: S, ctx: GameContext<O>): Outcome | undefined;
+  outcome?(state: S, ctx: ReadContext<O>): Outcome | undefined;
   /**
    * What `viewer` (null: a spectator) may see. Without it, everyone sees the whole state. A
    * player's first view is taken when they take their seat, before `onJoin` runs: a view must
    * cope with a player the state does not know yet (`onJoin`'s changes follow as a delta).
    */
-  view?(state: S, viewer: string | null, ctx: GameContext<O>): V;
+  view?(state: S, viewer: string | null, ctx: ReadContext<O>): V;
   /** A player took a seat (also when a new player takes a seat someone left). */
   onJoin?: PlayerHook<S, O>;
   /** A player left deliberately; the seat is free again. */

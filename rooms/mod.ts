@@ -41,6 +41,7 @@ export {
   type Durability,
   type GameConfig,
   type GameContext,
+  type ReadContext,
   type GameDefinition,
   type GameOptions,
   type OptionsOf,
@@ -86,4 +87,6 @@ export {
 } from "./manager.ts";
 export { type RoomSnapshot, type SeatSnapshot, SNAPSHOT_VERSION } from "./snapshot.ts";
 export { newRoomId, newSessionToken } from "./token.ts";
+/** What `outcome` returns, and what game code keeping an outcome in its state stores. */
+export type { Outcome, PlayerInfo } from "../protocol/types.ts";
 export { KeyedSerializer } from "./keyed_serializer.ts";

@@ -41,6 +41,7 @@ import {
   type ActionDefinition,
   type AnyGame,
   type GameContext,
+  type ReadContext,
   type GameOptions,
   MIN_TICK_HZ,
   type PlayerHook,
@@ -55,6 +56,28 @@ import { newSessionToken, safeEqual } from "./token.ts";
 /** A {@linkcode GameContext} the room refreshes before each call into game code. */
 type MutableContext = {
   -readonly [K in keyof GameContext<GameOptions>]: GameContext<GameOptions>[K];
+};
+type MutableReadContext = {
+  -readonly [K in keyof ReadContext<GameOptions>]: ReadContext<GameOptions>[K];
+};
+
+const READ_ONLY_CALLS = "validate, turn, outcome and view";
+/** What a read-only function gets for `random` and `emit`: they throw, saying why. */
+const READ_ONLY_GUARDS = {
+  get random(): never {
+    throw new TypeError(
+      `ctx.random is not for ${READ_ONLY_CALLS}: they run a different number of times live ` +
+        "and when a room is restored, so a draw there changes what its log replays. Draw in " +
+        "apply, a hook, tick.update or turnClock.onTimeout.",
+    );
+  },
+  emit(): never {
+    throw new TypeError(
+      `ctx.emit is not for ${READ_ONLY_CALLS}: an event there would go out with no step of ` +
+        "its own (a refused action's, say). Emit in apply, a hook, tick.update or " +
+        "turnClock.onTimeout.",
+    );
+  },
 };
 
 /**
@@ -339,6 +362,7 @@ export class Room {
   #players: PlayerInfo[] | null = null;
   #playerContext: MutableContext | null = null;
   #systemContext: MutableContext | null = null;
+  #readContext: MutableReadContext | null = null;
   /** Filled by a failing payload check; reset after each failure is reported. */
   readonly #payloadFailure: SchemaFailure = { path: [], expected: "", got: "" };
 
@@ -538,7 +562,7 @@ export class Room {
   /** What `viewer` (a player id, or null for a spectator) sees of the live state now. */
   view(viewer: string | null): unknown {
     if (!this.game.view) return this.#state;
-    return this.game.view(this.#state, viewer, this.#context(null));
+    return this.game.view(this.#state, viewer, this.#readOnly(null));
   }
 
   /** Whether `session` is the resume token of a seat held in this room. */
@@ -993,7 +1017,7 @@ export class Room {
       );
     }
     this.#begin();
-    const ctx = this.#context(seat.id);
+    const ctx = this.#readOnly(seat.id);
     if (this.game.turn) {
       const turn = this.#whoseTurn(ctx);
       if (turn !== seat.id && !(Array.isArray(turn) && turn.includes(seat.id))) {
@@ -1230,7 +1254,7 @@ export class Room {
 
   #currentTurnKey(): string | null {
     if (!this.game.turn) return "*";
-    const turn = this.#whoseTurn(this.#context(null));
+    const turn = this.#whoseTurn(this.#readOnly(null));
     if (turn === null || typeof turn === "string") return turn;
     return turn.length === 0 ? null : [...turn].sort().join("\u0000");
   }
@@ -1239,7 +1263,7 @@ export class Room {
    * Whose turn it is: one player's, several players', or nobody's (null; also, reported, when
    * the game's `turn` gives nonsense).
    */
-  #whoseTurn(ctx: GameContext<GameOptions>): string | readonly string[] | null {
+  #whoseTurn(ctx: ReadContext<GameOptions>): string | readonly string[] | null {
     const turn: unknown = this.#call(() => this.game.turn!(this.#state, ctx));
     if (turn === null || turn === undefined || typeof turn === "string") return turn ?? null;
     if (Array.isArray(turn) && turn.every((p) => typeof p === "string")) return turn;
@@ -1345,7 +1369,7 @@ export class Room {
     if (this.#outcome || !this.game.outcome) return false;
     let outcome: unknown;
     try {
-      outcome = this.game.outcome(this.#state, this.#context(null));
+      outcome = this.game.outcome(this.#state, this.#readOnly(null));
     } catch (error) {
       this.#onError(error);
       return false;
@@ -1525,7 +1549,7 @@ export class Room {
 
   #viewFor(viewer: string | null): unknown {
     if (!this.game.view) return this.#state;
-    const view = this.game.view(this.#state, viewer, this.#context(null));
+    const view = this.game.view(this.#state, viewer, this.#readOnly(null));
     if (!isData(view)) {
       // Diffed anyway, a Map or a promise would look like an empty object to the clients.
       throw new TypeError(
@@ -1764,6 +1788,21 @@ export class Room {
     const ctx = player === null
       ? this.#systemContext ??= this.#newContext()
       : this.#playerContext ??= this.#newContext();
+    ctx.now = this.#now;
+    ctx.player = player;
+    ctx.players = this.#playerList();
+    return ctx;
+  }
+
+  /**
+   * The context for `validate`, `turn`, `outcome` and `view`: one object like
+   * {@linkcode Room.#context}'s, whose `random` and `emit` throw ({@linkcode ReadContext}).
+   */
+  #readOnly(player: string | null): ReadContext<GameOptions> {
+    const ctx = this.#readContext ??= Object.defineProperties(
+      { now: 0, player: null, players: [], options: this.options },
+      Object.getOwnPropertyDescriptors(READ_ONLY_GUARDS),
+    ) as MutableReadContext;
     ctx.now = this.#now;
     ctx.player = player;
     ctx.players = this.#playerList();

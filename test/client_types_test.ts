@@ -5,7 +5,7 @@
  * needs a server.
  */
 import assert from "node:assert/strict";
-import type { Room } from "../client/mod.ts";
+import type { ArbiterClient, Room } from "../client/mod.ts";
 import type { connectFour, ticTacToe } from "../games/mod.ts";
 
 /** Never called: only type-checked. */
@@ -45,9 +45,26 @@ function untypedSends(room: Room, plain: Room<unknown>): unknown[] {
   return [room.send("anything", { x: 1 }), plain.send("anything", [1, "two"])];
 }
 
+/** What a helper typed `Room` (no game) takes: every room a client returns, typed or not. */
+function roomLabel(room: Room): string {
+  return `${room.roomId} ${room.status} ${room.seq}`;
+}
+
+/** Never called: each kind of room the client returns fits a `Room` parameter. */
+async function anyRoomFits(
+  client: ArbiterClient,
+  typed: Room<typeof ticTacToe>,
+): Promise<string[]> {
+  const untyped = await client.join("r1");
+  const created: Room = await client.create("tic_tac_toe");
+  const chosen = await client.joinOrCreate<typeof connectFour>("connect_four");
+  return [roomLabel(untyped), roomLabel(created), roomLabel(chosen), roomLabel(typed)];
+}
+
 Deno.test("client types: Room<typeof game>.send refuses unknown actions and wrong payloads", () => {
   // The assertions above are the type check; this only keeps the functions referenced.
   assert.equal(typeof typedSends, "function");
   assert.equal(typeof typedState, "function");
   assert.equal(typeof untypedSends, "function");
+  assert.equal(typeof anyRoomFits, "function");
 });

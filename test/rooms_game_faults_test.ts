@@ -7,6 +7,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import {
   type AnyGame,
   defineGame,
+  type JournalEntry,
   ManualClock,
   MAX_TIMER_MS,
   Room,
@@ -140,6 +141,59 @@ Deno.test("a payload check that throws, or an async validate, refuses the action
   equal(ann.ack, 3);
   equal(errors.length, 2);
   match(errors[1], /faulty_checks\.actions\.later\.validate returned a Promise: it must return/);
+  room.dispose();
+});
+
+Deno.test("validate, turn, outcome and view can neither draw nor emit: a log replays the same", async () => {
+  type Dice = { rolls: number[] };
+  // Game code without types, as an author in plain JavaScript might write it.
+  const sneaky = (ctx: unknown) =>
+    ctx as { random: { int(n: number): number }; emit(t: string): void };
+  const game = defineGame({
+    name: "dice",
+    players: { min: 1, max: 1 },
+    setup: (): Dice => ({ rolls: [] }),
+    actions: {
+      roll: { apply: (s: Dice, _p: unknown, ctx) => void s.rolls.push(ctx.random.int(1_000_000)) },
+      // A peek at the dice, and a hint with the refusal: neither may happen here.
+      peek: { validate: (_s, _p, ctx) => void sneaky(ctx).random.int(6), apply: () => {} },
+      hint: {
+        validate: (_s, _p, ctx) => {
+          sneaky(ctx).emit("hint");
+          return "not now";
+        },
+        apply: () => {},
+      },
+    },
+    // Checked after every step: a draw here happens more often live than in a replay.
+    outcome: (_s: Dice, ctx) => sneaky(ctx).random.int(2) > 1 ? { draw: true } : undefined,
+  });
+  const journal: JournalEntry[] = [];
+  const { room, errors } = roomOf(game, {
+    journal: { append: (entry) => void journal.push(entry) },
+  });
+  const ann = new TestMember();
+  const seat = await room.join({ name: "ann" }, ann);
+  const start = room.snapshot();
+  seat.act(1, "roll", null);
+  seat.act(2, "peek", null);
+  seat.act(3, "hint", null);
+  seat.act(4, "roll", null);
+  await room.idle();
+  deepEqual(ann.rejects.map((r) => [r.seq, r.code]), [[2, "internal"], [3, "internal"]]);
+  const draws = /TypeError: ctx\.random is not for validate, turn, outcome and view: .* Draw in/;
+  const emits = /TypeError: ctx\.emit is not for validate, turn, outcome and view/;
+  // The peek's validate and each step's outcome check tried to draw, the hint's to emit.
+  equal(errors.filter((e) => emits.test(e)).length, 1, errors.join("\n"));
+  equal(errors.filter((e) => draws.test(e)).length, errors.length - 1, errors.join("\n"));
+  ok(errors.length >= 4, errors.join("\n"));
+  equal(room.status, "playing");
+  deepEqual(ann.events, [], "no hint went out");
+  // Replaying the log from before the actions gives the rolls the players saw.
+  const replayed = Room.restore(game, start, { onError: () => {} }, journal);
+  deepEqual(replayed.state, room.state);
+  equal((room.state as Dice).rolls.length, 2);
+  replayed.dispose();
   room.dispose();
 });
 
