@@ -19,9 +19,11 @@
  */
 export async function openKv(path: string): Promise<Deno.Kv> {
   if (path === "") return await Deno.openKv();
-  if (path !== ":memory:" && !/^https?:\/\//i.test(path)) {
+  const url = /^https?:\/\//i.test(path);
+  if (path !== ":memory:" && !url) {
     const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
     if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true });
   }
-  return await Deno.openKv(path);
+  // Deno takes only a lower-case scheme for a KV server; `HTTP://` would be a file name.
+  return await Deno.openKv(url ? path.replace(/^https?/i, (scheme) => scheme.toLowerCase()) : path);
 }

@@ -131,13 +131,14 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   });
   app.notFound((c) => jsonError(c, "not_found", `No route for ${c.req.method} ${c.req.path}.`));
 
+  // A stopping instance answers 503, so a load balancer's health check sends no one to it.
   app.get("/health", (c) =>
     c.json({
-      status: "ok",
+      status: options.isDraining?.() ? "draining" : "ok",
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
       rooms: manager.list().length,
       connections: metrics.connections,
-    }));
+    }, options.isDraining?.() ? 503 : 200));
 
   app.get("/api/games", (c) =>
     c.json(

@@ -102,7 +102,7 @@ export function loadConfig(env: Env = {}): ServerConfig {
     port: int(env, "PORT", 8000, 0, 65535),
     host: host(env.HOST, onDeploy),
     kvPath,
-    durability: durability(env.ARBITER_DURABILITY),
+    durability: choice(env, "ARBITER_DURABILITY", "snapshot", ["snapshot", "log"]),
     snapshotEveryActions: int(env, "SNAPSHOT_EVERY_ACTIONS", 500, 1),
     snapshotEveryMs: int(env, "SNAPSHOT_EVERY_MS", 5000, 1),
     roomDataTtlMs: int(env, "ROOM_DATA_TTL_MS", 86_400_000, 1000),
@@ -110,7 +110,7 @@ export function loadConfig(env: Env = {}): ServerConfig {
     graceMs: int(env, "GRACE_MS", 30_000, 0),
     finishedRetentionMs: int(env, "FINISHED_RETENTION_MS", 60_000, 0),
     idleRoomMs: int(env, "IDLE_ROOM_MS", 60_000, 0),
-    logLevel: level(env.LOG_LEVEL),
+    logLevel: choice(env, "LOG_LEVEL", "info", ["debug", "info", "warn", "error"]),
     maxFrameBytes: frameBytes(env),
     joinTimeoutMs: int(env, "JOIN_TIMEOUT_MS", 10_000, 1, 10_000),
     heartbeatSeconds: int(env, "HEARTBEAT_S", 30, 1, MAX_HEARTBEAT_S),
@@ -123,18 +123,12 @@ export function loadConfig(env: Env = {}): ServerConfig {
     ringSize: int(env, "RESUME_RING", 256, 1),
     secret: env.ARBITER_SECRET || null,
     tcpNoDelay: flag(env, "TCP_NODELAY", !onDeploy),
-    cluster: cluster(env.ARBITER_CLUSTER, onDeploy),
+    // Deno Deploy may run several isolates at once: alone, each would restore every room.
+    cluster: choice(env, "ARBITER_CLUSTER", onDeploy ? "kv" : "off", ["off", "kv"]),
     leaseMs: int(env, "ARBITER_LEASE_MS", 10_000, 100),
     clusterPollMs: int(env, "ARBITER_CLUSTER_POLL_MS", kvFile ? 25 : 1000, 5),
     onDeploy,
   };
-}
-
-function cluster(raw: string | undefined, onDeploy: boolean): "off" | "kv" {
-  // Deno Deploy may run several isolates at once: alone, each would restore every room.
-  const value = (raw || (onDeploy ? "kv" : "off")).toLowerCase();
-  if (value === "off" || value === "kv") return value;
-  throw new TypeError(`ARBITER_CLUSTER must be off or kv, got "${raw}"`);
 }
 
 /** Deno's `setTimeout` fires at once for a longer delay: every ms setting stays within it. */
@@ -230,14 +224,18 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   throw new TypeError(`${name} must be 1 or 0 (true/false), got "${env[name]}"`);
 }
 
-function durability(raw: string | undefined): "snapshot" | "log" {
-  const value = (raw || "snapshot").toLowerCase();
-  if (value === "snapshot" || value === "log") return value;
-  throw new TypeError(`ARBITER_DURABILITY must be snapshot or log, got "${raw}"`);
-}
-
-function level(raw: string | undefined): LogLevel {
-  const value = (raw ?? "info").toLowerCase();
-  if (value === "debug" || value === "info" || value === "warn" || value === "error") return value;
-  throw new TypeError(`LOG_LEVEL must be debug, info, warn or error, got "${raw}"`);
+/**
+ * A setting that takes one of `allowed`, whatever its case and surrounding spaces; unset or
+ * blank, `fallback` (as for every other setting).
+ */
+function choice<T extends string>(
+  env: Env,
+  name: string,
+  fallback: T,
+  allowed: readonly T[],
+): T {
+  const value = env[name]?.trim().toLowerCase() || fallback;
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  const names = `${allowed.slice(0, -1).join(", ")} or ${allowed.at(-1)}`;
+  throw new TypeError(`${name} must be ${names}, got "${env[name]}"`);
 }

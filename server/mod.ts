@@ -12,7 +12,13 @@
  * @module
  */
 export { type Env, loadConfig, type LogLevel, type ServerConfig } from "./config.ts";
-export { ListenError, type RunningServer, type StartOptions, startServer } from "./server.ts";
+export {
+  KvOpenError,
+  ListenError,
+  type RunningServer,
+  type StartOptions,
+  startServer,
+} from "./server.ts";
 export { type AppOptions, createApp } from "./app.ts";
 export { createLogger, type LogFields, type Logger, silentLogger } from "./log.ts";
 export { Histogram, Metrics } from "./metrics.ts";

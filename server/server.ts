@@ -58,8 +58,38 @@ export class ListenError extends Error {
   }
 }
 
+/**
+ * {@linkcode startServer} could not open Deno KV at `path` (`ARBITER_KV_PATH`): not a
+ * database, a folder, a folder it cannot create, no permission, or a KV server that does not
+ * answer. `cause` is Deno's error. Nothing was restored.
+ *
+ * @example
+ * ```ts ignore
+ * const server = await startServer({ config, games }).catch((error) => {
+ *   if (error instanceof KvOpenError) console.error(`${error.message} (check ARBITER_KV_PATH)`);
+ *   throw error;
+ * });
+ * ```
+ */
+export class KvOpenError extends Error {
+  /** The path or URL asked for (`""`: the platform's default database). */
+  readonly path: string;
+
+  constructor(path: string, cause: unknown) {
+    const where = path === "" ? "the default database" : `"${path}"`;
+    super(`Cannot open Deno KV at ${where}: ${(cause as Error)?.message ?? cause}`, { cause });
+    this.name = "KvOpenError";
+    this.path = path;
+  }
+}
+
 /** Saves at shutdown get this long: Deno Deploy kills a process 5 s after SIGINT. */
 const SHUTDOWN_SAVE_MS = 4000;
+/**
+ * The whole shutdown gets this long: past it, what still waits on KV (a cluster's lease
+ * release, durable writes) is abandoned and the process stops anyway, as on a crash.
+ */
+const SHUTDOWN_MS = 4500;
 
 /** A running server. */
 export interface RunningServer {
@@ -103,7 +133,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const { config } = options;
   const log = options.log ?? createLogger(config.logLevel);
   const metrics = new Metrics();
-  const kv = options.kv ?? await openKv(config.kvPath);
+  let kv: Deno.Kv;
+  try {
+    kv = options.kv ?? await openKv(config.kvPath);
+  } catch (error) {
+    throw new KvOpenError(config.kvPath, error);
+  }
   const cluster = config.cluster === "kv"
     ? new Cluster({
       kv,
@@ -241,6 +276,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let shuttingDown: Promise<void> | null = null;
   const shutdown = () =>
     shuttingDown ??= (async () => {
+      const deadline = Date.now() + SHUTDOWN_MS;
       draining = true;
       log.info("shutting down", { sockets: sockets.size, rooms: manager.size });
       // Stopping the rooms first freezes them (members get `server_restart` and 1012), so the
@@ -267,9 +303,24 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       clearTimeout(timer);
       const report = await saved;
       log.info("rooms saved", { ...report });
-      // Saved: other instances may take the rooms now rather than after the lease time.
-      await cluster?.stop();
-      await durable.close();
+      const released = (async () => {
+        // Saved: other instances may take the rooms now rather than after the lease time.
+        await cluster?.stop();
+        await durable.close();
+      })().catch((error) => log.error("shutdown: releasing KV failed", { error: String(error) }));
+      const late = await Promise.race([
+        released.then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), Math.max(0, deadline - Date.now()));
+        }),
+      ]);
+      clearTimeout(timer);
+      if (late) {
+        log.warn("shutdown: KV did not answer in time; stopping without it", {
+          ms: SHUTDOWN_MS,
+          cluster: cluster !== null,
+        });
+      }
       if (!options.kv) kv.close();
       await server.shutdown();
     })();

@@ -158,3 +158,46 @@ Deno.test("main.ts reports a bad setting and an address it cannot listen on in o
     `Port ${port} is in use (another Arbiter?); set PORT to another one.\n`,
   );
 });
+
+Deno.test("main.ts reports a KV path it cannot open in one line naming ARBITER_KV_PATH", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "arbiter-kv-path-" });
+  try {
+    const notDb = `${dir}/not_a_db.kv`;
+    await Deno.writeTextFile(notDb, "this is no SQLite file, but it is long enough to be read\n");
+    await Deno.writeTextFile(`${dir}/file`, "");
+    for (const path of [notDb, dir, `${dir}/file/under_a_file.kv`]) {
+      const run = await runMain({ ARBITER_KV_PATH: path });
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(
+        run.stderr,
+        new RegExp(`^Cannot open Deno KV at "${literal(path)}": .+ \\(check ARBITER_KV_PATH\\)\n$`),
+      );
+      assert.doesNotMatch(run.stderr, /Uncaught|\n\s+at /, run.stderr);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("settings with a fixed set of values ignore case and spaces; blank means default", () => {
+  const config = loadConfig({
+    LOG_LEVEL: " Warn ",
+    ARBITER_DURABILITY: " log",
+    ARBITER_CLUSTER: "KV ",
+  });
+  assert.equal(config.logLevel, "warn");
+  assert.equal(config.durability, "log");
+  assert.equal(config.cluster, "kv");
+  const blank = loadConfig({ LOG_LEVEL: "", ARBITER_DURABILITY: " ", ARBITER_CLUSTER: "" });
+  assert.equal(blank.logLevel, "info");
+  assert.equal(blank.durability, "snapshot");
+  assert.equal(blank.cluster, "off");
+  assert.throws(
+    () => loadConfig({ LOG_LEVEL: "verbose" }),
+    /^TypeError: LOG_LEVEL must be debug, info, warn or error, got "verbose"$/,
+  );
+  assert.throws(
+    () => loadConfig({ ARBITER_CLUSTER: "redis" }),
+    /^TypeError: ARBITER_CLUSTER must be off or kv, got "redis"$/,
+  );
+});

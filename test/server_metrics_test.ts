@@ -87,3 +87,30 @@ Deno.test("metrics: deltas, accepted and refused actions, latency and resyncs af
 
   for (const socket of [ann, stranger, again]) socket.abort();
 });
+
+Deno.test("stats: the dashboard shows no part of a private room's id, its invitation", async () => {
+  await using t = await startTestServer();
+  const created = await fetch(`${t.server.url}api/rooms`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ game: "tic_tac_toe", private: true }),
+  });
+  assert.equal(created.status, 201);
+  const { id } = await created.json();
+  assert.equal(typeof id, "string");
+  const second = await fetch(`${t.server.url}api/rooms`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ game: "tic_tac_toe", private: true }),
+  });
+  assert.equal(second.status, 201);
+  await second.body?.cancel();
+  const ids = async () => {
+    const { rooms } = await (await fetch(`${t.server.url}api/stats`)).json();
+    return rooms.map((room: { id: string; private: boolean }) => [room.id, room.private]).sort();
+  };
+  // Each keeps its own stand-in from one poll to the next, so the dashboard tells them apart.
+  const expected = [["private-1", true], ["private-2", true]];
+  assert.deepEqual(await ids(), expected);
+  assert.deepEqual(await ids(), expected);
+});

@@ -19,7 +19,10 @@ export interface LatencyStats {
 
 /** One room as the dashboard lists it. */
 export interface RoomStats {
-  /** Room id; only the first characters for private rooms (their id is their invitation). */
+  /**
+   * Room id; for a private room (whose id is its invitation) a stand-in that keeps its row
+   * apart from the others', `private-1`, `private-2`..., showing none of the id.
+   */
   id: string;
   game: string;
   status: RoomStatus;
@@ -68,6 +71,9 @@ function latency(histogram: Histogram): LatencyStats {
   return { count: histogram.count, p50: at(0.5), p90: at(0.9), p99: at(0.99) };
 }
 
+/** Stand-ins for private rooms' ids, per room manager (numbered in the order seen). */
+const privateLabels = new WeakMap<RoomManager, { next: number; labels: Map<string, string> }>();
+
 /**
  * Takes one sample of the process for the dashboard.
  *
@@ -92,7 +98,15 @@ export function dashboardStats(
   const memory = Deno.memoryUsage();
   const now = Date.now();
   const rooms: RoomStats[] = [];
+  let hidden = privateLabels.get(manager);
+  if (!hidden) privateLabels.set(manager, hidden = { next: 1, labels: new Map() });
+  const stillLive = new Map<string, string>();
   for (const summary of manager.list({ localOnly: true })) {
+    let id = summary.id;
+    if (summary.private) {
+      id = hidden.labels.get(summary.id) ?? `private-${hidden.next++}`;
+      stillLive.set(summary.id, id);
+    }
     const room = manager.get(summary.id);
     let connected = 0;
     let disconnected = 0;
@@ -101,7 +115,8 @@ export function dashboardStats(
       else if (player.presence === "disconnected") disconnected++;
     }
     rooms.push({
-      id: summary.private ? `${summary.id.slice(0, 3)}…` : summary.id,
+      // A private room's id is its invitation: none of it is shown (a prefix shortens a guess).
+      id,
       game: summary.game,
       status: summary.status,
       private: summary.private,
@@ -113,6 +128,7 @@ export function dashboardStats(
       actions: room?.actionIndex ?? 0,
     });
   }
+  hidden.labels = stillLive;
   return {
     time: now,
     uptimeSeconds: Math.round((now - startedAt) / 1000),

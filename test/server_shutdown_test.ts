@@ -1,0 +1,127 @@
+/**
+ * A graceful stop is bounded whatever KV does: with the KV file write-locked by another
+ * process, a cluster instance still exits within the shutdown budget, answers `/health` with
+ * 503 while it drains, and a second signal stops it at once.
+ */
+import assert from "node:assert/strict";
+import { openRaw } from "./support/raw_socket.ts";
+import { type ServerProcess, spawnServer } from "./support/server_process.ts";
+
+/** Holds SQLite's write lock on `path` from another process until killed. */
+async function lockKvFile(path: string): Promise<Deno.ChildProcess> {
+  const script = `import { DatabaseSync } from "node:sqlite";
+const db = new DatabaseSync(${JSON.stringify(path)});
+db.exec("BEGIN IMMEDIATE");
+console.log("locked");
+setTimeout(() => {}, 120_000);`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const first = new TextDecoder().decode((await reader.read()).value);
+  reader.releaseLock();
+  assert.match(first, /locked/);
+  return child;
+}
+
+/** A cluster instance on a KV file, with a game in progress, then the file locked. */
+async function lockedInstance(dir: string): Promise<{
+  server: ServerProcess;
+  locker: Deno.ChildProcess;
+  close(): Promise<void>;
+}> {
+  const path = `${dir}/rooms.kv`;
+  const server = await spawnServer({
+    PORT: "0",
+    ARBITER_KV_PATH: path,
+    ARBITER_CLUSTER: "kv",
+    SNAPSHOT_EVERY_MS: "600000",
+  });
+  const ann = await openRaw(server.wsUrl);
+  const welcome = await ann.join({ mode: "create", game: "tic_tac_toe" });
+  const bob = await openRaw(server.wsUrl);
+  await bob.join({ mode: "join", room: welcome.room });
+  const locker = await lockKvFile(path);
+  // A move the room has not saved yet.
+  await ann.send({ kind: "action", seq: 1, name: "place", payload: { cell: 0 } });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  return {
+    server,
+    locker,
+    async close() {
+      ann.abort();
+      bob.abort();
+      try {
+        locker.kill("SIGKILL");
+      } catch {
+        // Gone already.
+      }
+      await locker.stdout.cancel().catch(() => {});
+      await locker.status;
+      try {
+        server.kill("SIGKILL");
+      } catch {
+        // Exited.
+      }
+      await server.status;
+    },
+  };
+}
+
+Deno.test({
+  name: "shutdown: a cluster instance whose KV is locked still exits within its budget",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "arbiter-shutdown-" });
+    const instance = await lockedInstance(dir);
+    try {
+      const started = Date.now();
+      instance.server.kill("SIGTERM");
+      // While it drains, a load balancer's health check is told to send no one here.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const health = await fetch(`http://127.0.0.1:${instance.server.port}/health`);
+      assert.equal(health.status, 503);
+      assert.equal((await health.json()).status, "draining");
+      const status = await instance.server.status;
+      const took = Date.now() - started;
+      assert.equal(status.code, 0, instance.server.lines.join("\n"));
+      // 4.5 s of budget, plus the runtime's own exit, on a loaded machine.
+      assert.ok(took < 8_000, `took ${took} ms:\n${instance.server.lines.join("\n")}`);
+      assert.ok(
+        instance.server.lines.some((line) => line.includes("KV did not answer in time")),
+        instance.server.lines.join("\n"),
+      );
+    } finally {
+      await instance.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "shutdown: a second signal stops the server at once",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "arbiter-shutdown-" });
+    const instance = await lockedInstance(dir);
+    try {
+      instance.server.kill("SIGTERM");
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const started = Date.now();
+      instance.server.kill("SIGINT");
+      const status = await instance.server.status;
+      assert.equal(status.code, 1);
+      assert.ok(Date.now() - started < 2_000, `took ${Date.now() - started} ms`);
+      assert.ok(
+        instance.server.lines.some((line) => line.startsWith("Stopping at once")),
+        instance.server.lines.join("\n"),
+      );
+    } finally {
+      await instance.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
