@@ -41,10 +41,10 @@ import {
   type ActionDefinition,
   type AnyGame,
   type GameContext,
-  type ReadContext,
   type GameOptions,
   MIN_TICK_HZ,
   type PlayerHook,
+  type ReadContext,
 } from "./game.ts";
 import { Mailbox } from "./mailbox.ts";
 import type { Member, Seat } from "./member.ts";
@@ -369,6 +369,8 @@ export class Room {
   #ticking = false;
   /** The tick interval, ms (from `tick.hz`, which may depend on the options). */
   readonly #tickPeriod: number = 0;
+  /** `turnClock.ms` for this room's options (they never change), ms. */
+  readonly #turnTime: number = 0;
   #ticks: TickHandle | null = null;
   /** A tick waits in the mailbox (behind a slow journal write): do not queue another. */
   #tickQueued = false;
@@ -418,6 +420,8 @@ export class Room {
       this.createdAt = s.createdAt;
       this.#updatedAt = s.updatedAt;
       this.#time = s.time;
+      // Replayed steps arm the turn clock with it.
+      if (game.turnClock) this.#turnTime = turnTime(game, this.options);
       this.#restoreFrom(s, data.journal);
     } else {
       this.options = checkOptions(game, init.options);
@@ -433,6 +437,7 @@ export class Room {
     if (game.tick) this.#tickPeriod = tickPeriod(game, this.options);
     // After a restore, clients hold the tables of the audiences before the restart.
     const replaces = restore === RESTORE;
+    if (game.turnClock && !replaces) this.#turnTime = turnTime(game, this.options);
     if (!game.view) {
       this.#shared = new Audience(
         null,
@@ -1245,9 +1250,7 @@ export class Room {
       return;
     }
     if (actionApplied || key !== this.#turnKey || this.#turnTimer === null) {
-      const ms = this.#turnMs();
-      if (ms === undefined) return;
-      this.#armTurnClock(ms);
+      this.#armTurnClock(this.#turnTime);
     }
     this.#turnKey = key;
   }
@@ -1274,20 +1277,6 @@ export class Room {
       ),
     );
     return null;
-  }
-
-  /** The turn time, or undefined (reported) when the game's function gives nonsense. */
-  #turnMs(): number | undefined {
-    const ms = this.game.turnClock!.ms;
-    const value = typeof ms === "function" ? this.#call(() => ms(this.options)) : ms;
-    if (typeof value === "number" && value > 0 && value <= MAX_TIMER_MS) return Math.round(value);
-    this.#onError(
-      new TypeError(
-        `${this.game.name}.turnClock.ms gave ${preview(value)}: it must be a number of ms in ` +
-          `(0, ${MAX_TIMER_MS}]`,
-      ),
-    );
-    return undefined;
   }
 
   #armTurnClock(ms: number): void {
@@ -1949,8 +1938,7 @@ export class Room {
   #replayedTurnDeadline(): number | null {
     if (this.#outcome || this.playerCount < this.game.players.min) return null;
     if (this.#currentTurnKey() === null) return null;
-    const ms = this.#turnMs();
-    return ms === undefined ? this.#turnDeadline : this.#now + ms;
+    return this.#now + this.#turnTime;
   }
 
   #resumeTimers(): void {
@@ -1995,6 +1983,17 @@ function tickPeriod(game: AnyGame, options: GameOptions): number {
   return 1000 / value;
 }
 
+/** A game's turn time in ms for rooms with `options`; throws on one timers cannot wait. */
+function turnTime(game: AnyGame, options: GameOptions): number {
+  const ms = game.turnClock!.ms;
+  const value = typeof ms === "function" ? ms(options) : ms;
+  if (typeof value === "number" && value > 0 && value <= MAX_TIMER_MS) return Math.round(value);
+  throw new TypeError(
+    `${game.name}.turnClock.ms gave ${preview(value)}: it must be a number of ms in ` +
+      `(0, ${MAX_TIMER_MS}]`,
+  );
+}
+
 function closedError(id: string): ArbiterError {
   return new ArbiterError("room_closed", `Room ${id} was closed.`);
 }
@@ -2034,6 +2033,8 @@ function isData(value: unknown): boolean {
 
 /** A short rendering of what game code returned, for its author (never throws). */
 function preview(value: unknown): string {
+  // JSON would show NaN and the infinities as null.
+  if (typeof value === "number") return String(value);
   if (typeof value === "object" && value !== null && !isData(value)) {
     // JSON would show a promise or a Map as {}.
     const name = Object.getPrototypeOf(value)?.constructor?.name;
