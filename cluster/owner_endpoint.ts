@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ArbiterError } from "../protocol/mod.ts";
+import { ArbiterError, CLOSE_CODES } from "../protocol/mod.ts";
 import type { JoinRequest, Member, Seat } from "../rooms/mod.ts";
 import type { KvMail } from "./mail.ts";
 import { toMail, type ToOwner } from "./messages.ts";
@@ -70,9 +70,14 @@ export class OwnerEndpoint {
       case "join":
         void this.#joinRelayed(key, source, message.c, message.request);
         return;
-      case "act":
-        this.#relayed.get(key)?.seat?.act(message.seq, message.name, message.payload);
+      case "act": {
+        const relayed = this.#relayed.get(key);
+        if (relayed) relayed.seat?.act(message.seq, message.name, message.payload);
+        // Not (or no longer) a member here, e.g. dropped when this relay's heartbeat lapsed:
+        // its socket is closed so the client resumes, instead of waiting on acks forever.
+        else this.#closeRelayed(source, message.c);
         return;
+      }
       case "leave":
       case "drop": {
         const relayed = this.#relayed.get(key);
@@ -89,14 +94,27 @@ export class OwnerEndpoint {
     }
   }
 
-  /** The relay `source` died: its players' seats wait for their resumes, as after a drop. */
+  /**
+   * The relay `source` seems dead (its heartbeat lapsed): its players' seats wait for their
+   * resumes, as after a drop. Should it be alive after all, it is told to close their sockets,
+   * so that they resume rather than wait on a room that no longer hears them.
+   */
   dropSource(source: string): void {
     for (const [key, relayed] of this.#relayed) {
       if (relayed.source !== source) continue;
       this.#relayed.delete(key);
       relayed.seat?.disconnect();
       if (!relayed.seat) relayed.gone = "drop";
+      this.#closeRelayed(source, relayed.c);
     }
+  }
+
+  /** Tells relay `source` to close its connection `c` with 1012, as a restart would. */
+  #closeRelayed(source: string, c: number): void {
+    this.#mail.send(
+      source,
+      toMail({ t: "close", c, code: CLOSE_CODES.service_restart, reason: "server_restart" }),
+    );
   }
 
   async #joinRelayed(

@@ -133,16 +133,25 @@ export class Relay {
   handle(source: string, message: ToRelay): void {
     const conn = this.#conns.get(message.c);
     // A deposed owner's late frames are not the room's anymore.
-    if (!conn || conn.owner !== source) return;
+    if (!conn || conn.owner !== source) {
+      // A seat taken after this relay gave up on the join (timed out, closed): nobody holds
+      // it here, so the owner must start its grace window rather than keep it "connected".
+      if (message.t === "joined") this.#mail.send(source, toMail({ t: "drop", c: message.c }));
+      return;
+    }
     switch (message.t) {
       case "frame":
         if (conn.joining) conn.held.push(message.frame);
         else conn.member.send(message.frame);
         return;
-      case "close":
+      case "close": {
+        const joining = conn.joining;
         this.#forget(conn);
+        // Closed before its join settled: the session waiting on the join must hear of it.
+        joining?.reject(new ArbiterError("server_restart", `Room ${conn.room} closed; retry.`));
         conn.member.close(message.code, message.reason);
         return;
+      }
       case "joined": {
         const joining = conn.joining;
         if (!joining) return;

@@ -38,6 +38,8 @@ export interface RouterOptions {
 
 /** How often a join follows a room that keeps changing hands before giving up. */
 const MAX_HOPS = 4;
+/** Room ids are 8 characters; past this length an id is not looked up in KV at all. */
+const MAX_ROOM_ID_LENGTH = 256;
 
 /** A join's failures after which join-or-create tries the next room. */
 const NEXT_ROOM: ReadonlySet<string> = new Set([
@@ -113,6 +115,10 @@ export class Router {
     member: Member,
   ): Promise<Seat | RelayedSeat> {
     const { manager, leases, relay, instance } = this.#o;
+    // No room has such an id, and KV keys could not hold it (2 KiB): answered as alone.
+    if (room.length > MAX_ROOM_ID_LENGTH) {
+      throw new ArbiterError("room_not_found", `No room "${room.slice(0, 64)}…".`);
+    }
     for (let hop = 0; hop < MAX_HOPS; hop++) {
       if (manager.get(room) && leases.holds(room)) return await manager.join(request, member);
       const lease = await leases.read(room);
