@@ -1,6 +1,7 @@
 /**
- * Testing helpers for game authors and for Arbiter itself: a {@linkcode TestMember} plays the
- * client's part without a socket. It decodes every frame a room sends, rebuilds the state the
+ * Testing helpers for game authors and for Arbiter itself: {@linkcode testRoom} runs a game
+ * in a room on a manual clock, and a {@linkcode TestMember} plays the client's part without a
+ * socket. It decodes every frame a room sends, rebuilds the state the
  * way the client library does (tables from the welcome, deltas applied in sequence), and
  * records anything a real client would choke on: a sequence gap, an undecodable delta.
  *
@@ -32,6 +33,9 @@ import type {
   WelcomeMessage,
 } from "../protocol/types.ts";
 import type { Member } from "./member.ts";
+import { ManualClock } from "./clock.ts";
+import type { AnyGame } from "./game.ts";
+import { Room, type RoomInit } from "./room.ts";
 
 /**
  * A {@linkcode Member} that acts as a protocol client and keeps what it learned.
@@ -148,4 +152,42 @@ export class TestMember implements Member {
   received<K extends ServerMessage["kind"]>(kind: K): Extract<ServerMessage, { kind: K }>[] {
     return this.messages.filter((m): m is Extract<ServerMessage, { kind: K }> => m.kind === kind);
   }
+}
+
+/**
+ * A room of `game` (id `r1`, seed `seed`) on a {@linkcode ManualClock}, which keeps what the
+ * room reports to `onError`: `errors` as thrown, `reported` as text. `settings` override any of
+ * these.
+ *
+ * @example
+ * ```ts
+ * import { testRoom } from "./testing.ts";
+ * import { ticTacToe } from "../games/mod.ts";
+ * const { room, clock, reported } = testRoom(ticTacToe);
+ * clock.advance(1000);
+ * console.log(room.id, reported); // r1 []
+ * room.dispose();
+ * ```
+ */
+export function testRoom(game: AnyGame, settings: Partial<RoomInit> = {}): {
+  room: Room;
+  clock: ManualClock;
+  errors: unknown[];
+  reported: string[];
+} {
+  const clock = new ManualClock();
+  const errors: unknown[] = [];
+  const reported: string[] = [];
+  const room = new Room({
+    id: "r1",
+    game,
+    clock,
+    seed: "seed",
+    onError: (error) => {
+      errors.push(error);
+      reported.push(String(error));
+    },
+    ...settings,
+  });
+  return { room, clock, errors, reported };
 }

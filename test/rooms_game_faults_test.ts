@@ -8,33 +8,16 @@ import {
   type AnyGame,
   defineGame,
   type JournalEntry,
-  ManualClock,
   MAX_TIMER_MS,
   Room,
-  type RoomInit,
   type Schema,
   t,
 } from "../rooms/mod.ts";
-import { TestMember } from "../rooms/testing.ts";
-
-/** A room of `game` on a manual clock that collects what it reports. */
-function roomOf(game: AnyGame, settings: Partial<RoomInit> = {}) {
-  const clock = new ManualClock();
-  const errors: string[] = [];
-  const room = new Room({
-    id: "r1",
-    game,
-    clock,
-    seed: "seed",
-    onError: (error) => errors.push(String(error)),
-    ...settings,
-  });
-  return { room, clock, errors };
-}
+import { TestMember, testRoom } from "../rooms/testing.ts";
 
 /** Ann alone in a room of `game`, after she sent `actions` (named, without payload). */
 async function annPlays(game: AnyGame, actions: string[]) {
-  const { room, errors } = roomOf(game);
+  const { room, reported: errors } = testRoom(game);
   const ann = new TestMember();
   const seat = await room.join({ name: "ann" }, ann);
   actions.forEach((name, i) => seat.act(i + 1, name, null));
@@ -88,7 +71,7 @@ Deno.test("a turn function that returns nonsense is reported and means nobody's 
     turn: ((s: { current: number }) => s.current) as unknown as () => string,
     turnClock: { ms: 1000, onTimeout: () => {} },
   });
-  const { room, clock, errors } = roomOf(game, { graceMs: 100, idleDisposeMs: 100 });
+  const { room, clock, reported: errors } = testRoom(game, { graceMs: 100, idleDisposeMs: 100 });
   const ann = new TestMember();
   const bob = new TestMember();
   const seat = await room.join({ name: "ann" }, ann);
@@ -129,7 +112,7 @@ Deno.test("a payload check that throws, or an async validate, refuses the action
       },
     },
   });
-  const { room, errors } = roomOf(game);
+  const { room, reported: errors } = testRoom(game);
   const ann = new TestMember();
   const seat = await room.join({ name: "ann" }, ann);
   seat.act(1, "place", null);
@@ -169,7 +152,7 @@ Deno.test("validate, turn, outcome and view can neither draw nor emit: a log rep
     outcome: (_s: Dice, ctx) => sneaky(ctx).random.int(2) > 1 ? { draw: true } : undefined,
   });
   const journal: JournalEntry[] = [];
-  const { room, errors } = roomOf(game, {
+  const { room, reported: errors } = testRoom(game, {
     journal: { append: (entry) => void journal.push(entry) },
   });
   const ann = new TestMember();
@@ -213,12 +196,12 @@ Deno.test("a state or a view that is not data is reported and never reaches the 
   const mapView = counter("map_view", {
     view: (s: { n: number }) => (s.n > 0 ? new Map([["n", s.n]]) : { n: s.n }),
   });
-  const second = roomOf(mapView);
+  const second = testRoom(mapView);
   const bob = new TestMember();
   const bobSeat = await second.room.join({ name: "bob" }, bob);
   bobSeat.act(1, "go", null);
   await second.room.idle();
-  match(second.errors[0], /map_view\.view returned a Map for p1: return plain objects/);
+  match(second.reported[0], /map_view\.view returned a Map for p1: return plain objects/);
   deepEqual(bob.state, { n: 0 }, "bob's mirror never showed an emptied state");
   equal(bob.received("error")[0]?.code, "internal", "he is told to resume instead");
   deepEqual(bob.problems, []);
@@ -263,14 +246,14 @@ Deno.test("a turn time timers cannot wait fails the room's creation, as a bad ti
   const bound = new RegExp(`: it must be a number of ms in \\(0, ${MAX_TIMER_MS}\\]`);
   for (const [options, gave] of [[{ days: 30 }, "2592000000"], [{}, "NaN"]] as const) {
     throws(
-      () => roomOf(game, { options }),
+      () => testRoom(game, { options }),
       (error: Error) =>
         error instanceof TypeError &&
         error.message.startsWith(`long_turns.turnClock.ms gave ${gave}`) &&
         bound.test(error.message),
     );
   }
-  const { room } = roomOf(game, { options: { days: 1 } });
+  const { room } = testRoom(game, { options: { days: 1 } });
   room.dispose();
 });
 

@@ -5,12 +5,11 @@ import {
   type JournalEntry,
   ManualClock,
   Room,
-  type RoomInit,
   RoomManager,
   type Seat,
   t,
 } from "../rooms/mod.ts";
-import { TestMember } from "../rooms/testing.ts";
+import { TestMember, testRoom } from "../rooms/testing.ts";
 import { arena, connectFour, ticTacToe } from "../games/mod.ts";
 import { gauge } from "./support/test_games.ts";
 
@@ -46,20 +45,6 @@ const counter = defineGame({
   },
 });
 
-function makeRoom(game: RoomInit["game"], extra: Partial<RoomInit> = {}) {
-  const clock = new ManualClock();
-  const errors: unknown[] = [];
-  const room = new Room({
-    id: "r1",
-    game,
-    clock,
-    seed: "seed",
-    onError: (e) => errors.push(e),
-    ...extra,
-  });
-  return { clock, room, errors };
-}
-
 async function seatPlayers(
   room: Room,
   n: number,
@@ -84,7 +69,7 @@ function assertInSync(room: Room, members: TestMember[]): void {
 }
 
 Deno.test("a join sends a welcome with the state, tables, player list and session", async () => {
-  const { room } = makeRoom(counter);
+  const { room } = testRoom(counter);
   const { members, seats } = await seatPlayers(room, 2);
   const welcome = members[1].welcomes[0];
   equal(welcome.player, "p2");
@@ -106,7 +91,7 @@ Deno.test("a join sends a welcome with the state, tables, player list and sessio
 });
 
 Deno.test("names lose control characters and are cut at 32 code units, never inside a character", async () => {
-  const { room } = makeRoom(counter);
+  const { room } = testRoom(counter);
   const named = async (name: string) => {
     const member = new TestMember();
     await room.join({ name }, member);
@@ -120,7 +105,7 @@ Deno.test("names lose control characters and are cut at 32 code units, never ins
 });
 
 Deno.test("rejections are typed, go only to the sender and change neither state nor seq", async () => {
-  const { room } = makeRoom(counter);
+  const { room } = testRoom(counter);
   const { members, seats } = await seatPlayers(room, 1);
   seats[0].act(1, "add", { by: 1 });
   deepEqual(members[0].rejects.map((r) => r.code), ["waiting_for_players"]);
@@ -167,7 +152,7 @@ Deno.test("rejections are typed, go only to the sender and change neither state 
 });
 
 Deno.test("invalid_action carries the game's reason; not_your_turn follows turn()", async () => {
-  const { room } = makeRoom(ticTacToe);
+  const { room } = testRoom(ticTacToe);
   const { members, seats } = await seatPlayers(room, 2);
   seats[1].act(1, "place", { cell: 0 });
   deepEqual(members[1].rejects.map((r) => r.code), ["not_your_turn"]);
@@ -183,7 +168,7 @@ Deno.test("invalid_action carries the game's reason; not_your_turn follows turn(
 });
 
 Deno.test("a client that numbers from its last applied action again forgets the refusals of those numbers", async () => {
-  const { room } = makeRoom(ticTacToe);
+  const { room } = testRoom(ticTacToe);
   const { members, seats } = await seatPlayers(room, 2);
   seats[1].act(1, "place", { cell: 4 }); // out of turn: refused, and remembered
   // Bob's page reloads and resumes from its token: it numbers from his last applied action, 0.
@@ -204,7 +189,7 @@ Deno.test("a client that numbers from its last applied action again forgets the 
 });
 
 Deno.test("actions can be named by their index in the welcome's list", async () => {
-  const { room } = makeRoom(counter);
+  const { room } = testRoom(counter);
   const { members, seats } = await seatPlayers(room, 2);
   seats[1].act(1, 0, { by: 3 });
   equal((room.state as { total: number }).total, 3);
@@ -213,7 +198,7 @@ Deno.test("actions can be named by their index in the welcome's list", async () 
 });
 
 Deno.test("every recipient sees gap-free sequences and the server's view under random play", async () => {
-  const { room } = makeRoom(counter);
+  const { room } = testRoom(counter);
   const { members, seats } = await seatPlayers(room, 3);
   const watcher = new TestMember();
   await room.join({ spectator: true }, watcher);
@@ -246,7 +231,7 @@ Deno.test("every recipient sees gap-free sequences and the server's view under r
 });
 
 Deno.test("an accepted action that changes nothing is still acknowledged with an empty delta", async () => {
-  const { room } = makeRoom(counter);
+  const { room } = testRoom(counter);
   const { members, seats } = await seatPlayers(room, 2);
   const seq = room.seq;
   seats[0].act(7, "noop", null);
@@ -261,7 +246,7 @@ Deno.test("an accepted action that changes nothing is still acknowledged with an
 });
 
 Deno.test("custom events go after the delta, to everyone or only to the listed players", async () => {
-  const { room } = makeRoom(counter);
+  const { room } = testRoom(counter);
   const { members, seats } = await seatPlayers(room, 2);
   const watcher = new TestMember();
   await room.join({ spectator: true }, watcher);
@@ -284,7 +269,7 @@ Deno.test("actions are applied one at a time, in arrival order, after the journa
       return new Promise<void>((resolve) => releases.push(resolve));
     },
   };
-  const { room, clock } = makeRoom(counter, { journal });
+  const { room, clock } = testRoom(counter, { journal });
   const { members, seats } = await seatPlayers(room, 3);
   const seq = room.seq;
   const deltasBefore = members[0].received("delta").length;
@@ -332,7 +317,7 @@ Deno.test("actions are applied one at a time, in arrival order, after the journa
 });
 
 Deno.test("a failing journal refuses the action with internal and changes nothing", async () => {
-  const { room, errors } = makeRoom(counter, {
+  const { room, errors } = testRoom(counter, {
     journal: { append: () => Promise.reject(new Error("disk full")) },
   });
   const { members, seats } = await seatPlayers(room, 2);
@@ -348,7 +333,7 @@ Deno.test("a failing journal refuses the action with internal and changes nothin
 });
 
 Deno.test("tick mode coalesces a tick's changes into one broadcast and stays quiet when idle", async () => {
-  const { room, clock } = makeRoom(arena);
+  const { room, clock } = testRoom(arena);
   const { members, seats } = await seatPlayers(room, 2);
   clock.advance(50);
   assertInSync(room, members);
@@ -382,7 +367,7 @@ Deno.test("tick mode coalesces a tick's changes into one broadcast and stays qui
 });
 
 Deno.test("game over: the final delta, then game_over to everyone; later actions refused; disposed after retention", async () => {
-  const { room, clock } = makeRoom(counter, { finishedRetentionMs: 5_000 });
+  const { room, clock } = testRoom(counter, { finishedRetentionMs: 5_000 });
   const { members, seats } = await seatPlayers(room, 2);
   const watcher = new TestMember();
   await room.join({ spectator: true }, watcher);
@@ -412,7 +397,7 @@ Deno.test("game over: the final delta, then game_over to everyone; later actions
 });
 
 Deno.test("a dropped player keeps the seat for the grace window and resumes with a replay", async () => {
-  const { room, clock } = makeRoom(counter, { graceMs: 10_000 });
+  const { room, clock } = testRoom(counter, { graceMs: 10_000 });
   const { members, seats } = await seatPlayers(room, 2);
   seats[1].act(1, "add", { by: 2 });
   seats[1].disconnect();
@@ -455,7 +440,7 @@ Deno.test("a dropped player keeps the seat for the grace window and resumes with
 });
 
 Deno.test("a resume older than the ring, or from seq 0, gets the full state", async () => {
-  const { room } = makeRoom(counter, { ringSize: 2 });
+  const { room } = testRoom(counter, { ringSize: 2 });
   const { members, seats } = await seatPlayers(room, 2);
   seats[1].disconnect();
   const lastSeen = members[1].seq;
@@ -484,7 +469,7 @@ Deno.test("a resume older than the ring, or from seq 0, gets the full state", as
 });
 
 Deno.test("a second socket resuming a seat replaces the first (4004 session_replaced)", async () => {
-  const { room } = makeRoom(counter);
+  const { room } = testRoom(counter);
   const { members, seats } = await seatPlayers(room, 2);
   const second = new TestMember();
   const fresh = await room.join(
@@ -509,7 +494,7 @@ Deno.test("a second socket resuming a seat replaces the first (4004 session_repl
 });
 
 Deno.test("wrong, left and expired session tokens are refused with bad_session", async () => {
-  const { room, clock } = makeRoom(counter, { graceMs: 1_000 });
+  const { room, clock } = testRoom(counter, { graceMs: 1_000 });
   const { seats } = await seatPlayers(room, 3);
   const isBadSession = (e: ArbiterError) => e.code === "bad_session";
   await rejects(room.join({ resume: { session: "nope", seq: 0 } }, new TestMember()), isBadSession);
@@ -529,7 +514,7 @@ Deno.test("wrong, left and expired session tokens are refused with bad_session",
 });
 
 Deno.test("a deliberate leave frees the seat at once and is told apart from a drop", async () => {
-  const { room } = makeRoom(counter);
+  const { room } = testRoom(counter);
   const { members, seats } = await seatPlayers(room, 3);
   seats[2].leave();
   deepEqual(members[0].events.at(-1)!.data, { name: "player 3", seat: 2, reason: "left" });
@@ -544,7 +529,7 @@ Deno.test("a deliberate leave frees the seat at once and is told apart from a dr
 });
 
 Deno.test("an expired seat runs onSeatExpired (tic-tac-toe forfeits)", async () => {
-  const { room, clock } = makeRoom(ticTacToe, { graceMs: 30_000 });
+  const { room, clock } = testRoom(ticTacToe, { graceMs: 30_000 });
   const { members, seats } = await seatPlayers(room, 2);
   seats[0].act(1, "place", { cell: 4 });
   seats[1].disconnect();
@@ -559,7 +544,7 @@ Deno.test("an expired seat runs onSeatExpired (tic-tac-toe forfeits)", async () 
 });
 
 Deno.test("room_full, game_started and spectators_not_allowed", async () => {
-  const { room } = makeRoom(ticTacToe);
+  const { room } = testRoom(ticTacToe);
   await seatPlayers(room, 2);
   await rejects(room.join({}, new TestMember()), (e: ArbiterError) => e.code === "room_full");
   room.dispose();
@@ -571,7 +556,7 @@ Deno.test("room_full, game_started and spectators_not_allowed", async () => {
     setup: () => ({ n: 0 }),
     actions: { go: { apply: (state) => void state.n++ } },
   });
-  const late = makeRoom(closed).room;
+  const late = testRoom(closed).room;
   const { seats } = await seatPlayers(late, 2);
   equal(late.acceptsPlayers, true, "joins are fine until the first action");
   seats[0].act(1, "go", null);
@@ -586,7 +571,7 @@ Deno.test("room_full, game_started and spectators_not_allowed", async () => {
     setup: () => ({}),
     actions: {},
   });
-  const other = makeRoom(hidden).room;
+  const other = testRoom(hidden).room;
   await rejects(
     other.join({ spectator: true }, new TestMember()),
     (e: ArbiterError) => e.code === "spectators_not_allowed",
@@ -595,7 +580,7 @@ Deno.test("room_full, game_started and spectators_not_allowed", async () => {
 });
 
 Deno.test("spectators see the spectator view and cannot act", async () => {
-  const { room } = makeRoom(counter);
+  const { room } = testRoom(counter);
   const { members, seats } = await seatPlayers(room, 2);
   const watcher = new TestMember();
   const seat = await room.join({ spectator: true, name: "eve" }, watcher);
@@ -618,7 +603,7 @@ Deno.test("spectators see the spectator view and cannot act", async () => {
 });
 
 Deno.test("a seat taken by a user is theirs: only they resume it, even without the token", async () => {
-  const { room } = makeRoom(counter);
+  const { room } = testRoom(counter);
   const ann = new TestMember();
   const seat = await room.join({ user: { userId: "u-ann", name: "Ann" } }, ann);
   equal(ann.welcomes[0].players[0].name, "Ann");
@@ -643,7 +628,7 @@ Deno.test("a seat taken by a user is theirs: only they resume it, even without t
 });
 
 Deno.test("the turn clock times out the player to move (connect four forfeits)", async () => {
-  const { room, clock } = makeRoom(connectFour, { options: { turnMs: 10_000 } });
+  const { room, clock } = testRoom(connectFour, { options: { turnMs: 10_000 } });
   const { members, seats } = await seatPlayers(room, 2);
   clock.advance(9_000);
   seats[0].act(1, "drop", { column: 3 }); // restarts the clock for p2
@@ -661,7 +646,7 @@ Deno.test("the turn clock times out the player to move (connect four forfeits)",
 
 Deno.test("dispose stops every timer: ticks, turn clocks, grace windows, idle and retention", async () => {
   for (const game of [arena, connectFour, counter]) {
-    const { room, clock } = makeRoom(game);
+    const { room, clock } = testRoom(game);
     equal(clock.pending > 0, true, "idle countdown of an empty room");
     const { members, seats } = await seatPlayers(room, 2);
     await seatPlayers(room, 0);
@@ -677,7 +662,7 @@ Deno.test("dispose stops every timer: ticks, turn clocks, grace windows, idle an
 
 Deno.test("rooms nobody is in are disposed after the idle timeout", async () => {
   const disposed: string[] = [];
-  const { room, clock } = makeRoom(counter, {
+  const { room, clock } = testRoom(counter, {
     idleDisposeMs: 1_000,
     graceMs: 5_000,
     onDispose: (r) => disposed.push(r.id),
@@ -698,7 +683,7 @@ Deno.test("rooms nobody is in are disposed after the idle timeout", async () => 
 });
 
 Deno.test("hooks change the state like actions and are broadcast", async () => {
-  const { room } = makeRoom(counter);
+  const { room } = testRoom(counter);
   const { members } = await seatPlayers(room, 3);
   deepEqual((room.state as { log: string[] }).log, ["+p1", "+p2", "+p3"]);
   assertInSync(room, members);
@@ -728,7 +713,7 @@ Deno.test("game code that throws is reported and the room carries on", async () 
       },
     },
   });
-  const { room, errors } = makeRoom(flaky);
+  const { room, errors } = testRoom(flaky);
   const { members, seats } = await seatPlayers(room, 1);
   seats[0].act(1, "boom", null);
   seats[0].act(2, "bad", null);
@@ -749,7 +734,7 @@ Deno.test("state that is not data fails at creation with the path", () => {
   });
   let message = "";
   try {
-    makeRoom(broken);
+    testRoom(broken);
   } catch (e) {
     message = (e as Error).message;
   }
@@ -766,7 +751,7 @@ const race = defineGame({
 
 Deno.test("state holding NaN or an infinity fails at creation with the path, not at every join", async () => {
   throws(
-    () => makeRoom(race),
+    () => testRoom(race),
     /^TypeError: state\.laps\[0\]\.best: Infinity is not a finite number/,
   );
   // Through a manager: the game's bug is reported with its name, the client gets `internal`.
@@ -817,7 +802,7 @@ Deno.test("a welcome that cannot be encoded is internal to the client, never a d
 });
 
 Deno.test("an action that makes the state non-finite costs its audience a resume, not the room", async () => {
-  const { room, errors } = makeRoom(gauge);
+  const { room, errors } = testRoom(gauge);
   const { members, seats } = await seatPlayers(room, 2);
   seats[0].act(1, "spoil", null);
   match(String(errors[0]), /^TypeError: state\.level: NaN is not a finite number/);
@@ -859,7 +844,7 @@ Deno.test("a join queued behind a journal write rejects with the dispose reason 
   for (const reason of ["server_restart", "room_closed"] as const) {
     let release!: () => void;
     const journal = { append: () => new Promise<void>((resolve) => release = resolve) };
-    const { room } = makeRoom(ticTacToe, { journal });
+    const { room } = testRoom(ticTacToe, { journal });
     const { seats } = await seatPlayers(room, 2);
     seats[0].act(1, "place", { cell: 0 }); // the mailbox now waits for the journal
     const watcher = new TestMember();
@@ -913,7 +898,7 @@ Deno.test("onDisconnect runs on a drop and onReconnect on the resume; their chan
     },
   });
   type Hooked = { away: string[]; log: string[] };
-  const { room, clock, errors } = makeRoom(hooked, { graceMs: 10_000 });
+  const { room, clock, errors } = testRoom(hooked, { graceMs: 10_000 });
   const { members, seats } = await seatPlayers(room, 3);
   deepEqual(calls, [], "joining is neither");
   seats[0].act(1, "noop", null);
@@ -1013,7 +998,7 @@ Deno.test("an apply that returns a new (frozen) state instead of mutating works 
     onJoin: (state, player) => deepFreeze({ ...state, joined: [...state.joined, player] }),
     outcome: (state) => state.total >= 20 ? { winners: ["p1"], reason: "twenty" } : undefined,
   });
-  const { room, clock, errors } = makeRoom(immutable);
+  const { room, clock, errors } = testRoom(immutable);
   const { members, seats } = await seatPlayers(room, 2);
   const watcher = new TestMember();
   await room.join({ spectator: true }, watcher);
@@ -1087,7 +1072,7 @@ Deno.test("tick mode: an event for a player goes to that seat's holder, not to w
       },
     },
   });
-  const { room, clock } = makeRoom(whisper);
+  const { room, clock } = testRoom(whisper);
   const { members, seats } = await seatPlayers(room, 2);
   clock.advance(50);
   seats[0].act(1, "tell", null);
@@ -1128,7 +1113,7 @@ const moody = defineGame({
 });
 
 Deno.test("players whose view could not be sent are announced as disconnected and run onDisconnect", async () => {
-  const { room, errors } = makeRoom(moody);
+  const { room, errors } = testRoom(moody);
   const { members, seats } = await seatPlayers(room, 2);
   seats[1].act(1, "sulk", null);
   await room.idle();
@@ -1147,7 +1132,7 @@ Deno.test("players whose view could not be sent are announced as disconnected an
 Deno.test("a player dropped by the room and back before that was told is announced away, then back", async () => {
   // The journal holds the breaking action up while p1's resume is queued behind it.
   let commit!: () => void;
-  const { room } = makeRoom(moody, {
+  const { room } = testRoom(moody, {
     journal: { append: () => new Promise<void>((resolve) => commit = resolve) },
   });
   const { members, seats } = await seatPlayers(room, 2);
@@ -1184,7 +1169,7 @@ Deno.test("a resume that replaced a live connection and failed leaves its player
     actions: { build: { apply: (state) => void (state.tower = nested(63)) } },
     onDisconnect: (state, player) => void state.away.push(player),
   });
-  const { room } = makeRoom(deep);
+  const { room } = testRoom(deep);
   const { members, seats } = await seatPlayers(room, 2);
   seats[1].act(1, "build", null);
   await room.idle();

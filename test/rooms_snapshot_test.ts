@@ -20,6 +20,15 @@ async function ticTacToeForTwo(seed: string) {
   return { clock, manager, ann, bob, a, b };
 }
 
+/**
+ * `member`, its connection gone but its mirror kept, resumes seat `session` in `room` of
+ * `manager` from the sequence its mirror is at.
+ */
+function resume(manager: RoomManager, room: string, member: TestMember, session: string) {
+  member.reopen();
+  return manager.join({ mode: "join", room, resume: { session, seq: member.seq } }, member);
+}
+
 Deno.test("a snapshot is plain data, and a restored room continues its sequences", async () => {
   const { clock, manager, ann, a, b } = await ticTacToeForTwo("snap");
   a.act(1, "place", { cell: 0 });
@@ -44,12 +53,7 @@ Deno.test("a snapshot is plain data, and a restored room continues its sequences
   equal(room.seq, snapshot.seq);
   deepEqual(room.state, snapshot.state);
   deepEqual(room.players.map((p) => p.presence), ["disconnected", "disconnected"]);
-  ann.reopen();
-  const back = await later.join({
-    mode: "join",
-    room: room.id,
-    resume: { session: a.session, seq: ann.seq },
-  }, ann);
+  const back = await resume(later, room.id, ann, a.session);
   const welcome = ann.welcomes.at(-1)!;
   equal(welcome.replay, undefined, "rings are not kept: a full state");
   equal(welcome.seq, snapshot.seq);
@@ -76,21 +80,11 @@ Deno.test("a restored room replays deltas only to seats it has welcomed itself",
 
   const later = new RoomManager({ games: exampleGames, clock: new ManualClock() });
   const room = later.restore(snapshot);
-  bob.reopen();
-  const bobBack = await later.join({
-    mode: "join",
-    room: room.id,
-    resume: { session: b.session, seq: bob.seq },
-  }, bob);
+  const bobBack = await resume(later, room.id, bob, b.session);
   // This run numbers its own broadcast as the lost one: same sequence, another board.
   bobBack.act(1, "place", { cell: 8 });
   equal(room.seq, ann.seq);
-  ann.reopen();
-  const annBack = await later.join({
-    mode: "join",
-    room: room.id,
-    resume: { session: a.session, seq: ann.seq },
-  }, ann);
+  const annBack = await resume(later, room.id, ann, a.session);
   equal(ann.welcomes.at(-1)!.replay, undefined, "numbers from an earlier run: the full state");
   deepEqual(ann.state, room.state);
 
@@ -98,12 +92,7 @@ Deno.test("a restored room replays deltas only to seats it has welcomed itself",
   annBack.act(1, "place", { cell: 2 });
   annBack.disconnect();
   bobBack.act(2, "place", { cell: 5 });
-  ann.reopen();
-  await later.join({
-    mode: "join",
-    room: room.id,
-    resume: { session: a.session, seq: ann.seq },
-  }, ann);
+  await resume(later, room.id, ann, a.session);
   equal(ann.welcomes.at(-1)!.replay, true);
   deepEqual(ann.state, room.state);
   deepEqual(ann.problems, []);

@@ -27,12 +27,12 @@ setTimeout(() => {}, 120_000);`;
   return child;
 }
 
-/** A cluster instance on a KV file, with a game in progress, then the file locked. */
-async function lockedInstance(dir: string): Promise<{
-  server: ServerProcess;
-  locker: Deno.ChildProcess;
-  close(): Promise<void>;
-}> {
+/**
+ * A cluster instance on a KV file of its own, with a game in progress, then the file locked;
+ * disposing of it kills what is left and removes the file.
+ */
+async function lockedInstance(): Promise<AsyncDisposable & { server: ServerProcess }> {
+  const dir = await Deno.makeTempDir({ prefix: "arbiter-shutdown-" });
   const path = `${dir}/rooms.kv`;
   const server = await spawnServer({
     PORT: "0",
@@ -48,25 +48,24 @@ async function lockedInstance(dir: string): Promise<{
   // A move the room has not saved yet.
   await ann.send({ kind: "action", seq: 1, name: "place", payload: { cell: 0 } });
   await new Promise((resolve) => setTimeout(resolve, 200));
+  const kill = (process: { kill(signal: Deno.Signal): void }) => {
+    try {
+      process.kill("SIGKILL");
+    } catch {
+      // Exited already.
+    }
+  };
   return {
     server,
-    locker,
-    async close() {
+    async [Symbol.asyncDispose]() {
       ann.abort();
       bob.abort();
-      try {
-        locker.kill("SIGKILL");
-      } catch {
-        // Gone already.
-      }
+      kill(locker);
       await locker.stdout.cancel().catch(() => {});
       await locker.status;
-      try {
-        server.kill("SIGKILL");
-      } catch {
-        // Exited.
-      }
+      kill(server);
       await server.status;
+      await Deno.remove(dir, { recursive: true });
     },
   };
 }
@@ -75,29 +74,23 @@ Deno.test({
   name: "shutdown: a cluster instance whose KV is locked still exits within its budget",
   ignore: Deno.build.os === "windows",
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "arbiter-shutdown-" });
-    const instance = await lockedInstance(dir);
-    try {
-      const started = Date.now();
-      instance.server.kill("SIGTERM");
-      // While it drains, a load balancer's health check is told to send no one here.
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const health = await fetch(`http://127.0.0.1:${instance.server.port}/health`);
-      assert.equal(health.status, 503);
-      assert.equal((await health.json()).status, "draining");
-      const status = await instance.server.status;
-      const took = Date.now() - started;
-      assert.equal(status.code, 0, instance.server.lines.join("\n"));
-      // 4.5 s of budget, plus the runtime's own exit, on a loaded machine.
-      assert.ok(took < 8_000, `took ${took} ms:\n${instance.server.lines.join("\n")}`);
-      assert.ok(
-        instance.server.lines.some((line) => line.includes("KV did not answer in time")),
-        instance.server.lines.join("\n"),
-      );
-    } finally {
-      await instance.close();
-      await Deno.remove(dir, { recursive: true });
-    }
+    await using instance = await lockedInstance();
+    const started = Date.now();
+    instance.server.kill("SIGTERM");
+    // While it drains, a load balancer's health check is told to send no one here.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const health = await fetch(`http://127.0.0.1:${instance.server.port}/health`);
+    assert.equal(health.status, 503);
+    assert.equal((await health.json()).status, "draining");
+    const status = await instance.server.status;
+    const took = Date.now() - started;
+    assert.equal(status.code, 0, instance.server.lines.join("\n"));
+    // 4.5 s of budget, plus the runtime's own exit, on a loaded machine.
+    assert.ok(took < 8_000, `took ${took} ms:\n${instance.server.lines.join("\n")}`);
+    assert.ok(
+      instance.server.lines.some((line) => line.includes("KV did not answer in time")),
+      instance.server.lines.join("\n"),
+    );
   },
 });
 
@@ -105,23 +98,17 @@ Deno.test({
   name: "shutdown: a second signal stops the server at once",
   ignore: Deno.build.os === "windows",
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "arbiter-shutdown-" });
-    const instance = await lockedInstance(dir);
-    try {
-      instance.server.kill("SIGTERM");
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      const started = Date.now();
-      instance.server.kill("SIGINT");
-      const status = await instance.server.status;
-      assert.equal(status.code, 1);
-      assert.ok(Date.now() - started < 2_000, `took ${Date.now() - started} ms`);
-      assert.ok(
-        instance.server.lines.some((line) => line.startsWith("Stopping at once")),
-        instance.server.lines.join("\n"),
-      );
-    } finally {
-      await instance.close();
-      await Deno.remove(dir, { recursive: true });
-    }
+    await using instance = await lockedInstance();
+    instance.server.kill("SIGTERM");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const started = Date.now();
+    instance.server.kill("SIGINT");
+    const status = await instance.server.status;
+    assert.equal(status.code, 1);
+    assert.ok(Date.now() - started < 2_000, `took ${Date.now() - started} ms`);
+    assert.ok(
+      instance.server.lines.some((line) => line.startsWith("Stopping at once")),
+      instance.server.lines.join("\n"),
+    );
   },
 });
