@@ -144,6 +144,7 @@ export class Cluster {
       keys,
       instance,
       refreshMs: Math.min(1000, options.leaseMs),
+      fence: (room) => this.leases.fence(room),
       now,
       onError: onError("room directory write failed"),
     });
@@ -200,6 +201,19 @@ export class Cluster {
     };
   }
 
+  /**
+   * Resolves once a room just created here is registered: its lease is stored, so its id
+   * works on every instance. Rejects with `server_restart` when the claim failed (the room is
+   * then closed). Answer with a new room's id only after this (`POST /api/rooms` does).
+   */
+  readonly registered = async (room: string): Promise<void> => {
+    try {
+      await this.leases.fence(room);
+    } catch {
+      throw new ArbiterError("server_restart", `Room ${room} could not be registered; retry.`);
+    }
+  };
+
   /** Routes a join to wherever its room runs (the socket sessions' `join`). */
   readonly join = (request: JoinRequest, member: Member): Promise<Seat | RelayedSeat> => {
     if (!this.#router) {
@@ -223,13 +237,7 @@ export class Cluster {
       relay: this.relay,
       directory: this.directory,
       adopt: (room) => this.adopt(room),
-      claimed: async (room) => {
-        try {
-          await this.leases.fence(room);
-        } catch {
-          throw new ArbiterError("room_closed", `Room ${room} could not be registered; retry.`);
-        }
-      },
+      claimed: this.registered,
       now: this.#now,
     });
     await this.heartbeat.start();
@@ -364,7 +372,8 @@ export class Cluster {
 
   /**
    * Deletes the directory entries, leases and owner records of rooms whose data is gone
-   * (expired while nobody ran them), and the heartbeats and bells of instances long dead.
+   * (expired while nobody ran them), the heartbeats and bells of instances long dead, and the
+   * bells of instances that stopped.
    */
   async #cleanUp(
     leases: ReadonlyMap<string, Deno.KvEntry<LeaseRecord>>,
@@ -385,11 +394,24 @@ export class Cluster {
         .delete(this.keys.room(room));
       await retryLocked(() => atomic.commit());
     }
-    for (const record of await this.heartbeat.list()) {
+    const instances = await this.heartbeat.list();
+    for (const record of instances) {
       if (record.expiresAt > now - DEAD_INSTANCE_MS || record.id === this.instance) continue;
       const atomic = this.#kv.atomic()
         .delete(this.keys.instance(record.id))
         .delete(this.keys.bell(record.id));
+      await retryLocked(() => atomic.commit());
+    }
+    // A bell rung after its instance stopped (mail sent late) has no heartbeat left to go with;
+    // bells cannot expire (KV's counters take no `expireIn`).
+    const known = new Set(instances.map((record) => record.id));
+    for await (const bell of this.#kv.list({ prefix: this.keys.bells() })) {
+      const id = bell.key[bell.key.length - 1] as string;
+      if (known.has(id) || id === this.instance || this.#stopped) continue;
+      const atomic = this.#kv.atomic()
+        .check({ key: this.keys.instance(id), versionstamp: null })
+        .check(bell)
+        .delete(bell.key);
       await retryLocked(() => atomic.commit());
     }
   }

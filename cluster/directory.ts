@@ -1,7 +1,8 @@
 /**
  * The room directory: one KV entry per room with its summary and owner, written by the owner
- * when the room's seats or status change, so that listings and join-or-create on any instance
- * see rooms run by every instance.
+ * when the room's seats or status change (fenced by its lease, so a deposed owner's late write
+ * cannot hide the room), so that listings and join-or-create on any instance see rooms run by
+ * every instance.
  *
  * @module
  */
@@ -38,6 +39,12 @@ export interface DirectoryOptions {
   instance: string;
   /** How often {@linkcode Directory.cached} is refreshed, ms. */
   refreshMs: number;
+  /**
+   * The check that makes a write of `room`'s entry commit only while this instance owns the
+   * room (`Leases.fence`); null (or a rejection) when it does not, and nothing is written.
+   * Without it every write goes through.
+   */
+  fence?: (room: string) => Deno.AtomicCheck | null | Promise<Deno.AtomicCheck>;
   onError?: (error: unknown) => void;
   now?: () => number;
 }
@@ -75,6 +82,7 @@ export class Directory {
   readonly #refreshMs: number;
   readonly #onError: (error: unknown) => void;
   readonly #now: () => number;
+  readonly #fence: DirectoryOptions["fence"];
   readonly #writing = new Map<string, Writing>();
   #cache: DirectoryEntry[] = [];
   #timer: ReturnType<typeof setInterval> | null = null;
@@ -88,6 +96,7 @@ export class Directory {
     this.#refreshMs = options.refreshMs;
     this.#onError = options.onError ?? (() => {});
     this.#now = options.now ?? Date.now;
+    this.#fence = options.fence;
   }
 
   /**
@@ -116,11 +125,7 @@ export class Directory {
         state.again = false;
         const current = state.room;
         try {
-          if (current && !current.disposed) {
-            await retryLocked(() => this.#kv.set(this.#keys.room(id), this.#entry(current)));
-          } else {
-            await retryLocked(() => this.#kv.delete(this.#keys.room(id)));
-          }
+          await this.#write(id, current && !current.disposed ? current : null);
         } catch (error) {
           this.#onError(error);
         }
@@ -129,6 +134,22 @@ export class Directory {
     })();
     this.#writing.set(id, state);
     return state.promise;
+  }
+
+  /**
+   * Writes `id`'s entry (deletes it for null) if this instance still owns the room: an owner
+   * that lost the room does not overwrite or delete what the next owner wrote.
+   */
+  async #write(id: string, room: Room | null): Promise<void> {
+    const atomic = this.#kv.atomic();
+    if (this.#fence) {
+      const fence = await Promise.resolve(this.#fence(id)).catch(() => null);
+      if (!fence) return;
+      atomic.check(fence);
+    }
+    if (room) atomic.set(this.#keys.room(id), this.#entry(room));
+    else atomic.delete(this.#keys.room(id));
+    await retryLocked(() => atomic.commit());
   }
 
   #entry(room: Room): DirectoryEntry {

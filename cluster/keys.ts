@@ -93,4 +93,9 @@ export class ClusterKeys {
   bell(target: string): Deno.KvKey {
     return [...this.#base, "bell", target];
   }
+
+  /** Every bell (a prefix). */
+  bells(): Deno.KvKey {
+    return [...this.#base, "bell"];
+  }
 }

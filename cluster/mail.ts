@@ -7,7 +7,9 @@
  * Messages from one sender to one receiver form a byte stream of length-prefixed CBOR values,
  * cut into entries of at most 60 KiB (KV values are at most 64 KiB): order is kept, and a
  * message of any size fits. Messages sent in the same turn of the event loop go out in one
- * commit. The receiver deletes what it read; entries of instances that died expire.
+ * commit, and a commit that fails is tried again (in order) until the sender stops. The receiver
+ * deletes what it read, reads again at its next poll after a failed read, and entries of
+ * instances that died expire.
  *
  * @module
  */
@@ -38,6 +40,9 @@ const ENTRY_BYTES = 60 * 1024;
 const ENTRIES_PER_COMMIT = 10;
 /** Mail nobody reads (its receiver died) is deleted after this long, at the latest. */
 const MAIL_TTL_MS = 10 * 60 * 1000;
+/** Pauses before a failed mail write is tried again: doubling from the first to the last. */
+const RETRY_FIRST_MS = 50;
+const RETRY_MAX_MS = 2000;
 // Mail is trusted (written by instances of this cluster) and may carry a large full state.
 const MAIL_LIMITS = {
   maxFrameBytes: 256 * 1024 * 1024,
@@ -53,6 +58,16 @@ interface Outgoing {
   n: number;
   writing: Promise<void> | null;
   scheduled: boolean;
+  /** Bytes of a failed write, from its first entry not stored on: they go out next. */
+  unwritten: Uint8Array | null;
+  /** Failed writes in a row (they are retried, after a growing pause). */
+  failures: number;
+}
+
+/** What a failed write did not store: the error and the bytes from the first lost entry on. */
+interface Unwritten {
+  error: unknown;
+  bytes: Uint8Array;
 }
 
 interface Incoming {
@@ -99,6 +114,8 @@ export class KvMail {
   #watch: ReadableStreamDefaultReader<Deno.KvEntryMaybe<unknown>[]> | null = null;
   #watching: Promise<void> | null = null;
   #stopped = false;
+  /** Wakes the failed writes waiting to try again. */
+  readonly #pauses = new Set<() => void>();
 
   /** Sends at once; receives after {@linkcode start}. */
   constructor(options: KvMailOptions) {
@@ -118,7 +135,7 @@ export class KvMail {
     framed.set(body, 4);
     let out = this.#outgoing.get(target);
     if (!out) {
-      out = { queue: [], n: 0, writing: null, scheduled: false };
+      out = { queue: [], n: 0, writing: null, scheduled: false, unwritten: null, failures: 0 };
       this.#outgoing.set(target, out);
     }
     out.queue.push(framed);
@@ -132,7 +149,7 @@ export class KvMail {
   async flushed(): Promise<void> {
     for (;;) {
       const writing = [...this.#outgoing.values()]
-        .filter((out) => out.writing || out.scheduled || out.queue.length > 0)
+        .filter((out) => out.writing || out.scheduled || out.queue.length > 0 || out.unwritten)
         .map((out) => out.writing ?? new Promise<void>((resolve) => setTimeout(resolve, 0)));
       if (writing.length === 0) return;
       await Promise.all(writing);
@@ -141,31 +158,73 @@ export class KvMail {
 
   #flush(target: string, out: Outgoing): void {
     out.scheduled = false;
-    if (out.writing || out.queue.length === 0) return;
-    const bytes = out.queue.length === 1 ? out.queue[0] : concatBytes(out.queue);
-    out.queue = [];
-    out.writing = this.#write(target, out, bytes).catch((error) => this.#onError(error))
-      .finally(() => {
-        out.writing = null;
-        if (out.queue.length > 0) this.#flush(target, out);
-      });
+    if (out.writing || (out.queue.length === 0 && !out.unwritten)) return;
+    // What failed goes again cut as before, alone: a commit that failed but landed after all
+    // is then only written twice, never read as a different entry under the same number.
+    let bytes = out.unwritten;
+    if (bytes) {
+      out.unwritten = null;
+    } else {
+      bytes = out.queue.length === 1 ? out.queue[0] : concatBytes(out.queue);
+      out.queue = [];
+    }
+    out.writing = this.#write(target, out, bytes).then((unwritten) => {
+      if (unwritten) return this.#retryLater(out, unwritten);
+      out.failures = 0;
+    }).finally(() => {
+      out.writing = null;
+      if (out.queue.length > 0 || out.unwritten) this.#flush(target, out);
+    });
   }
 
-  async #write(target: string, out: Outgoing, bytes: Uint8Array): Promise<void> {
-    const entries: Uint8Array[] = [];
-    for (let at = 0; at < bytes.length; at += ENTRY_BYTES) {
-      entries.push(bytes.subarray(at, at + ENTRY_BYTES));
-    }
-    for (let i = 0; i < entries.length; i += ENTRIES_PER_COMMIT) {
+  /**
+   * Writes `bytes` as the next entries to `target`; resolves with what a failed commit left
+   * unwritten, if anything. Entries are numbered only once their commit succeeded: a failed
+   * commit leaves no gap, which the receiver would take for expired mail and skip over.
+   */
+  async #write(target: string, out: Outgoing, bytes: Uint8Array): Promise<Unwritten | null> {
+    const span = ENTRY_BYTES * ENTRIES_PER_COMMIT;
+    for (let at = 0; at < bytes.length; at += span) {
       const atomic = this.#kv.atomic();
-      for (const entry of entries.slice(i, i + ENTRIES_PER_COMMIT)) {
-        atomic.set(this.#keys.mail(target, this.instance, ++out.n), entry, {
-          expireIn: MAIL_TTL_MS,
-        });
+      let n = out.n;
+      for (let entry = at; entry < Math.min(at + span, bytes.length); entry += ENTRY_BYTES) {
+        atomic.set(
+          this.#keys.mail(target, this.instance, ++n),
+          bytes.subarray(entry, entry + ENTRY_BYTES),
+          { expireIn: MAIL_TTL_MS },
+        );
       }
       atomic.sum(this.#keys.bell(target), 1n);
-      await retryLocked(() => atomic.commit());
+      try {
+        await retryLocked(() => atomic.commit());
+      } catch (error) {
+        return { error, bytes: bytes.subarray(at) };
+      }
+      out.n = n;
     }
+    return null;
+  }
+
+  /**
+   * Keeps what a failed write left to go out first, after a growing pause (cut short by
+   * {@linkcode stop}, which makes one last try); once stopped, what still fails is dropped.
+   * Either way the error is reported.
+   */
+  async #retryLater(out: Outgoing, unwritten: Unwritten): Promise<void> {
+    this.#onError(unwritten.error);
+    if (this.#stopped) return;
+    out.unwritten = unwritten.bytes;
+    out.failures++;
+    const ms = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (out.failures - 1));
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#pauses.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#pauses.add(wake);
+    });
   }
 
   /** Starts receiving: watches the bell and polls it every `pollMs`. */
@@ -204,6 +263,7 @@ export class KvMail {
     await this.#watch?.cancel().catch(() => {});
     await this.#watching;
     await this.#draining;
+    for (const wake of [...this.#pauses]) wake();
     await this.flushed();
   }
 
@@ -232,6 +292,8 @@ export class KvMail {
         await this.#readAll();
       } catch (error) {
         this.#onError(error);
+        // Read again at the next poll, even if no new mail rings the bell meanwhile.
+        this.#bell = null;
       }
     }
   }

@@ -120,6 +120,8 @@ export class Router {
       throw new ArbiterError("room_not_found", `No room "${room.slice(0, 64)}…".`);
     }
     for (let hop = 0; hop < MAX_HOPS; hop++) {
+      // A room just created or being adopted here is ours once its claim lands.
+      if (leases.claiming(room)) await this.#o.claimed(room).catch(() => {});
       if (manager.get(room) && leases.holds(room)) return await manager.join(request, member);
       const lease = await leases.read(room);
       if (leaseIsLive(lease, this.#now()) && lease!.instance !== instance) {

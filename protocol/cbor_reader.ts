@@ -18,6 +18,30 @@ function fail(message: string): never {
   throw new ProtocolError("bad_cbor", message);
 }
 
+/**
+ * The `bad_cbor` a {@linkcode CborReader} throws for a text or byte string longer than
+ * `maxStringBytes`, before reading it. A decoder that knows which field it was reading can
+ * refuse it as that field instead (`join` does: `bad_field` naming the field and the limit).
+ *
+ * @example
+ * ```ts
+ * import { CborReader, StringTooLongError } from "./cbor_reader.ts";
+ * import { DEFAULT_INBOUND_LIMITS } from "./limits.ts";
+ * const frame = new Uint8Array([0x79, 0x27, 0x10, ...new Uint8Array(10_000).fill(0x61)]);
+ * try {
+ *   new CborReader(frame, 0, frame.length, DEFAULT_INBOUND_LIMITS).value();
+ * } catch (error) {
+ *   if (error instanceof StringTooLongError) console.log(error.bytes, error.limit); // 10000 8192
+ * }
+ * ```
+ */
+export class StringTooLongError extends ProtocolError {
+  /** Creates the error for a string of `bytes` bytes over a limit of `limit`. */
+  constructor(readonly bytes: number, readonly limit: number) {
+    super("bad_cbor", `string of ${bytes} bytes exceeds ${limit}`);
+  }
+}
+
 /** Converts float16 bits to a number. */
 function fromFloat16(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
@@ -127,7 +151,7 @@ export class CborReader {
 
   /** Reads the `len` bytes of a text string whose head was just read. */
   textBody(len: number): string {
-    if (len > this.maxStringBytes) fail(`string of ${len} bytes exceeds ${this.maxStringBytes}`);
+    if (len > this.maxStringBytes) throw new StringTooLongError(len, this.maxStringBytes);
     const start = this.pos;
     if (len > this.end - start) fail("truncated text string");
     const s = utf8Decode(this.buf, start, start + len);
@@ -138,7 +162,7 @@ export class CborReader {
 
   /** Reads the `len` bytes of a byte string whose head was just read, as a copy. */
   bytesBody(len: number): Uint8Array {
-    if (len > this.maxStringBytes) fail(`string of ${len} bytes exceeds ${this.maxStringBytes}`);
+    if (len > this.maxStringBytes) throw new StringTooLongError(len, this.maxStringBytes);
     const start = this.pos;
     if (len > this.end - start) fail("truncated byte string");
     this.pos = start + len;

@@ -17,6 +17,7 @@ import {
   FrameCursor,
   startFrame,
 } from "./frame.ts";
+import { type CborReader, StringTooLongError } from "./cbor_reader.ts";
 import { frameBytes } from "./slab.ts";
 import { type DecodeLimits, DEFAULT_INBOUND_LIMITS, resolveLimits } from "./limits.ts";
 import {
@@ -49,8 +50,10 @@ export function isJoinKey(value: unknown): value is string {
   return typeof value === "string" && JOIN_KEY.test(value);
 }
 
+const JOIN_KEY_WANT = "16 to 64 characters of [A-Za-z0-9_-]";
+
 function asJoinKey(v: unknown, field: string): string {
-  if (!isJoinKey(v)) badField(field, "16 to 64 characters of [A-Za-z0-9_-]");
+  if (!isJoinKey(v)) badField(field, JOIN_KEY_WANT);
   return v;
 }
 
@@ -60,7 +63,9 @@ function writeJoinBody(w: CborWriter, msg: JoinMessage): void {
   let n = 1;
   if (msg.room !== undefined) n++;
   if (msg.game !== undefined) n++;
-  if (msg.options !== undefined) n++;
+  // null is no options (as the server reads it): nothing to send.
+  const options = msg.options ?? undefined;
+  if (options !== undefined) n++;
   if (msg.name !== undefined) n++;
   if (msg.token !== undefined) n++;
   if (msg.resume !== undefined) n++;
@@ -77,9 +82,9 @@ function writeJoinBody(w: CborWriter, msg: JoinMessage): void {
     w.text("g");
     w.text(asString(msg.game, "join.game"));
   }
-  if (msg.options !== undefined) {
+  if (options !== undefined) {
     w.text("o");
-    w.value(asMap(msg.options, "join.options"), 1);
+    w.value(asMap(options, "join.options"), 1);
   }
   if (msg.name !== undefined) {
     w.text("n");
@@ -171,15 +176,15 @@ function readJoin(c: FrameCursor, limits: Required<DecodeLimits>): JoinMessage {
     );
   }
   const r = c.body(limits);
-  if (r.atEnd()) badField("join body", "a map");
-  const body = asMap(r.value(), "join body");
+  const body = readJoinBody(r);
   endBody(r);
   const mode = body.m === undefined ? undefined : JOIN_MODES[asUint(body.m, "join.mode (m)")];
-  if (mode === undefined) badField("join.mode (m)", "0 (join), 1 (create) or 2 (join_or_create)");
+  if (mode === undefined) badField("join.mode (m)", JOIN_MODE_WANT);
   const msg: JoinMessage = { kind: "join", version, mode };
   if (body.r !== undefined) msg.room = asString(body.r, "join.room (r)");
   if (body.g !== undefined) msg.game = asString(body.g, "join.game (g)");
-  if (body.o !== undefined) msg.options = asMap(body.o, "join.options (o)");
+  // null is no options, as over HTTP: the game's defaults.
+  if (body.o !== undefined && body.o !== null) msg.options = asMap(body.o, "join.options (o)");
   if (body.n !== undefined) msg.name = asString(body.n, "join.name (n)");
   if (body.t !== undefined) msg.token = asString(body.t, "join.token (t)");
   if (body.s !== undefined) {
@@ -193,6 +198,59 @@ function readJoin(c: FrameCursor, limits: Required<DecodeLimits>): JoinMessage {
   if (body.w !== undefined) msg.spectator = asBoolean(body.w, "join.spectator (w)");
   if (body.k !== undefined) msg.key = asJoinKey(body.k, "join.key (k)");
   return msg;
+}
+
+const JOIN_MODE_WANT = "0 (join), 1 (create) or 2 (join_or_create)";
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/**
+ * The join body: one map, read pair by pair so that a string over `maxStringBytes` (refused
+ * before it is read, for memory's sake) is `bad_field` naming its field and the limit rather
+ * than a `bad_cbor` that names neither. Every other rule of the CBOR reader applies as for any
+ * value.
+ */
+function readJoinBody(r: CborReader): { [key: string]: Value } {
+  const n = r.mapHead(0, "join body");
+  const body: { [key: string]: Value } = {};
+  for (let i = 0; i < n; i++) {
+    const key = r.key();
+    if (hasOwn.call(body, key)) {
+      throw new ProtocolError("bad_cbor", `duplicate map key ${JSON.stringify(key)}`);
+    }
+    try {
+      body[key] = r.value(1);
+    } catch (error) {
+      if (error instanceof StringTooLongError) joinStringTooLong(key, error);
+      throw error;
+    }
+  }
+  return body;
+}
+
+/** `bad_field` for a join field holding a string over the decoder's limit (unknown keys: as is). */
+function joinStringTooLong(key: string, error: StringTooLongError): void {
+  const text = `a string of at most ${error.limit} bytes (UTF-8), not ${error.bytes}`;
+  const inside = `free of strings over ${error.limit} bytes (UTF-8); one has ${error.bytes}`;
+  switch (key) {
+    case "r":
+      return badField("join.room (r)", text);
+    case "g":
+      return badField("join.game (g)", text);
+    case "n":
+      return badField("join.name (n)", text);
+    case "t":
+      return badField("join.token (t)", text);
+    case "k":
+      return badField("join.key (k)", JOIN_KEY_WANT);
+    case "m":
+      return badField("join.mode (m)", JOIN_MODE_WANT);
+    case "w":
+      return badField("join.spectator (w)", "a boolean");
+    case "o":
+      return badField("join.options (o)", inside);
+    case "s":
+      return badField("join.resume (s)", inside);
+  }
 }
 
 function readAction(c: FrameCursor, limits: Required<DecodeLimits>): ActionMessage {

@@ -230,6 +230,33 @@ export class RoomManager {
   }
 
   /**
+   * The summary of one room, as {@linkcode RoomManager.list} has it (private rooms included,
+   * flagged): the room live here with this id, else one live on another instance (with the
+   * `remoteRooms` option). Looks the room up by id rather than listing every room.
+   */
+  summary(id: string): RoomSummary | undefined {
+    const room = this.#rooms.get(id);
+    if (room) return room.summary();
+    for (const remote of this.#options.remoteRooms?.() ?? []) {
+      if (remote.id === id) return remote;
+    }
+    return undefined;
+  }
+
+  /**
+   * How many rooms {@linkcode RoomManager.list} reports without options: the live ones (a count
+   * kept as rooms come and go, no summaries built), plus, with the `remoteRooms` option, those
+   * live on other instances only.
+   */
+  count(): number {
+    let count = this.#rooms.size;
+    for (const remote of this.#options.remoteRooms?.() ?? []) {
+      if (!this.#rooms.has(remote.id)) count++;
+    }
+    return count;
+  }
+
+  /**
    * Creates a room of `game`. Throws `game_not_found`, `bad_options` or `too_many_rooms`; or
    * `internal` when the game's own code fails (its `setup` throws or makes a state that is not
    * data, e.g. `Infinity`), which is reported to `onError` with the game's name first.

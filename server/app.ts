@@ -43,6 +43,11 @@ export interface AppOptions {
   isDraining?: () => boolean;
   /** Routes joins to rooms on any instance (`cluster/`); default `manager.join`. */
   join?: SessionContext["join"];
+  /**
+   * Resolves once a room created over HTTP can be joined on every instance (a cluster's
+   * `registered`); `POST /api/rooms` answers only then.
+   */
+  registered?: (room: string) => Promise<void>;
 }
 
 /**
@@ -136,7 +141,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     c.json({
       status: options.isDraining?.() ? "draining" : "ok",
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-      rooms: manager.list().length,
+      rooms: manager.count(),
       connections: metrics.connections,
     }, options.isDraining?.() ? 503 : 200));
 
@@ -200,21 +205,24 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     if (typeof body?.game !== "string") {
       return jsonError(c, "bad_request", 'The body needs "game": the name of a registered game.');
     }
-    if (body.options !== undefined && !isPlainObject(body.options)) {
-      return jsonError(c, "bad_request", '"options" must be a JSON object.');
+    // null is no options, as in a WebSocket join: the game's defaults.
+    if (body.options !== undefined && body.options !== null && !isPlainObject(body.options)) {
+      return jsonError(c, "bad_request", '"options" must be a JSON object (or null for none).');
     }
     if (body.private !== undefined && typeof body.private !== "boolean") {
       return jsonError(c, "bad_request", '"private" must be true or false.');
     }
-    const room = await manager.create(body.game, body.options as Record<string, Value>, {
+    const gameOptions = (body.options ?? undefined) as Record<string, Value> | undefined;
+    const room = await manager.create(body.game, gameOptions, {
       private: body.private === true,
     });
+    await options.registered?.(room.id);
     return c.json({ id: room.id, game: body.game }, 201);
   });
 
   app.get("/api/rooms/:id", (c) => {
     const id = c.req.param("id");
-    const summary = manager.list().find((room) => room.id === id);
+    const summary = manager.summary(id);
     if (!summary) {
       const shown = id.length > 64 ? `${id.slice(0, 64)}…` : id;
       return jsonError(c, "room_not_found", `No room with id ${JSON.stringify(shown)}.`);

@@ -58,7 +58,7 @@ export interface ServerConfig {
   maxBufferedBytes: number;
   /** Recent broadcasts kept per room audience for resumes. `RESUME_RING`, default 256. */
   ringSize: number;
-  /** HMAC secret for the built-in signed tokens; when set, joins need a valid token. `ARBITER_SECRET`. */
+  /** HMAC secret for the built-in signed tokens; when set, joins need a valid token. `ARBITER_SECRET`; unset, null (sign-in off); set but blank is a configuration error. */
   secret: string | null;
   /** Turn Nagle's algorithm off on accepted connections (lower latency for small frames). `TCP_NODELAY`, default on (off on Deno Deploy, whose edge terminates TCP). */
   tcpNoDelay: boolean;
@@ -121,7 +121,7 @@ export function loadConfig(env: Env = {}): ServerConfig {
     maxRooms: int(env, "MAX_ROOMS", 10_000, 1),
     maxBufferedBytes: int(env, "MAX_BUFFERED_BYTES", 1 << 20, 1024),
     ringSize: int(env, "RESUME_RING", 256, 1),
-    secret: env.ARBITER_SECRET || null,
+    secret: secret(env.ARBITER_SECRET),
     tcpNoDelay: flag(env, "TCP_NODELAY", !onDeploy),
     // Deno Deploy may run several isolates at once: alone, each would restore every room.
     cluster: choice(env, "ARBITER_CLUSTER", onDeploy ? "kv" : "off", ["off", "kv"]),
@@ -204,6 +204,20 @@ function canonicalOrigin(value: string): string | null {
   // Other schemes have an opaque URL origin, yet apps on them (capacitor://localhost,
   // tauri://localhost, chrome-extension://<id>) send `scheme://host` as their Origin.
   return url.host ? `${url.protocol}//${url.host}` : null;
+}
+
+/**
+ * Unset, sign-in is off. Set but blank (a secret file that was missing or empty, a template
+ * placeholder left empty) must not turn it off too: that would run an open server.
+ */
+function secret(raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  if (raw.trim() === "") {
+    throw new TypeError(
+      "ARBITER_SECRET is set but blank: set it to the HMAC secret your login service signs tokens with, or unset it to run without sign-in",
+    );
+  }
+  return raw;
 }
 
 function frameBytes(env: Env): number {

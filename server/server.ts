@@ -197,6 +197,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     authenticate: options.authenticate,
     isDraining: () => draining,
     join: cluster?.join,
+    registered: cluster?.registered,
     onSession: (_session: SocketSession, socket: WebSocket) => {
       sockets.add(socket);
       socket.addEventListener("close", () => sockets.delete(socket));

@@ -4,8 +4,11 @@
  * the error text go to the server log only, and the upgrade's subprotocol answer.
  */
 import assert from "node:assert/strict";
+import { encodeValue, PROTOCOL_VERSION } from "../protocol/mod.ts";
+import { concatBytes } from "../protocol/bytes.ts";
 import { INTERNAL_SECRET, startAbuseServer } from "./support/abuse_harness.ts";
 import { openRaw, rawUpgrade } from "./support/raw_socket.ts";
+import { waitFor } from "./support/test_server.ts";
 
 const explodingAuth = (request: Request) => {
   if (request.headers.has("x-explode")) throw new Error(`user store down: ${INTERNAL_SECRET}`);
@@ -209,5 +212,122 @@ Deno.test("ws: the upgrade answers Sec-WebSocket-Protocol arbiter.v1 only when i
       raw.abort();
     }
   }
+  await s.finish();
+});
+
+Deno.test("http and ws: options null means the game's defaults on both paths, as options left out", async () => {
+  await using s = await startAbuseServer();
+  const { manager } = s.t.server;
+  const post = async (body: unknown) => {
+    const response = await fetch(new URL("/api/rooms", s.t.server.url), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    return { status: response.status, answer: await response.json() };
+  };
+  const absent = await post({ game: "connect_four" });
+  assert.equal(absent.status, 201);
+  const defaults = manager.get(absent.answer.id)!.options;
+  const viaHttp = await post({ game: "connect_four", options: null });
+  assert.equal(viaHttp.status, 201, JSON.stringify(viaHttp.answer));
+  assert.deepEqual(manager.get(viaHttp.answer.id)!.options, defaults);
+  // A join frame whose o is null (written by hand: the reference encoder leaves it out).
+  using raw = await openRaw(s.t.server.wsUrl);
+  const body = encodeValue({ m: 1, g: "connect_four", o: null });
+  await raw.sendBinary(concatBytes([new Uint8Array([0x01, PROTOCOL_VERSION]), body]));
+  const welcome = await raw.next((m) => m.kind === "welcome" || m.kind === "error");
+  assert.equal(welcome.kind, "welcome", JSON.stringify(welcome));
+  assert.deepEqual(manager.get(welcome.kind === "welcome" ? welcome.room : "")!.options, defaults);
+  // The client library too (a JavaScript caller may pass null).
+  const room = await s.t.client({ reconnect: false })
+    .create("connect_four", null as unknown as Record<string, never>);
+  assert.deepEqual(manager.get(room.roomId)!.options, defaults);
+  // Anything else that is not an object is still refused on both paths.
+  for (const options of [[1], "x", 3, true]) {
+    const refused = await post({ game: "connect_four", options });
+    assert.equal(refused.status, 400, JSON.stringify(options));
+    assert.equal(refused.answer.code, "bad_request");
+  }
+  using wrong = await openRaw(s.t.server.wsUrl);
+  const array = encodeValue({ m: 1, g: "connect_four", o: [] });
+  await wrong.sendBinary(concatBytes([new Uint8Array([0x01, PROTOCOL_VERSION]), array]));
+  const close = await wrong.closedWithin(5000);
+  assert.deepEqual(close.errors.map((e) => [e.code, e.message]), [
+    ["bad_field", "join.options (o) must be a map"],
+  ]);
+  room.leave();
+  raw.abort();
+  await s.finish();
+});
+
+Deno.test("http: GET /api/rooms/:id and /health find rooms without listing them; answers as before", async () => {
+  await using s = await startAbuseServer();
+  const { manager } = s.t.server;
+  const base = s.t.server.url;
+  const post = async (body: unknown) => {
+    const response = await fetch(new URL("/api/rooms", base), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    assert.equal(response.status, 201);
+    return (await response.json()).id as string;
+  };
+  const open = await s.t.client({ name: "ann", reconnect: false }).create("tic_tac_toe");
+  const hidden = await post({ game: "arena", private: true });
+  // Someone in it, so that it outlives IDLE_ROOM_MS.
+  const guest = await s.t.client({ name: "bob", reconnect: false }).join(hidden);
+  const listed = manager.list();
+  assert.equal(listed.length, 2);
+  // From here on, listing every room is what these routes must not do.
+  let listings = 0;
+  const list = manager.list;
+  manager.list = (...args) => {
+    listings++;
+    return list.apply(manager, args);
+  };
+  try {
+    for (const id of [open.roomId, hidden]) {
+      const response = await fetch(new URL(`/api/rooms/${id}`, base));
+      assert.equal(response.status, 200, id);
+      // The same summary as the listing has, private rooms included (flagged), as before.
+      assert.deepEqual(await response.json(), listed.find((room) => room.id === id));
+    }
+    const [one, two] = [open.roomId, hidden].map((id) => listed.find((r) => r.id === id)!);
+    assert.equal(one.private, false);
+    assert.equal(one.players, 1);
+    assert.equal(two.private, true);
+    assert.equal(two.players, 1);
+    for (const id of ["nope", open.roomId.toUpperCase(), `${open.roomId}x`, "__proto__", "size"]) {
+      const response = await fetch(new URL(`/api/rooms/${id}`, base));
+      assert.equal(response.status, 404, id);
+      assert.deepEqual(await response.json(), {
+        code: "room_not_found",
+        message: `No room with id ${JSON.stringify(id)}.`,
+      });
+    }
+    const health = await fetch(new URL("/health", base));
+    assert.equal(health.status, 200);
+    const answer = await health.json();
+    assert.deepEqual(Object.keys(answer), ["status", "uptimeSeconds", "rooms", "connections"]);
+    assert.equal(answer.status, "ok");
+    assert.equal(answer.rooms, 2, "private rooms count too");
+    assert.equal(answer.connections, 2);
+    assert.equal(listings, 0, "neither route listed the rooms");
+  } finally {
+    manager.list = list;
+  }
+  // The public listing still leaves the private room out.
+  const lobby = await (await fetch(new URL("/api/rooms", base))).json();
+  assert.deepEqual(lobby.map((room: { id: string }) => room.id), [open.roomId]);
+  open.leave();
+  guest.leave();
+  await waitFor(() => manager.size === 0, "rooms disposed");
+  const after = await (await fetch(new URL("/health", base))).json();
+  assert.equal(after.rooms, 0);
+  const gone = await fetch(new URL(`/api/rooms/${open.roomId}`, base));
+  assert.equal(gone.status, 404);
+  await gone.body?.cancel();
   await s.finish();
 });

@@ -6,7 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { ArbiterError, connect } from "../client/mod.ts";
-import { encodeClientMessage, type RejectMessage } from "../protocol/mod.ts";
+import {
+  encodeClientMessage,
+  type JoinMessage,
+  PROTOCOL_VERSION,
+  type RejectMessage,
+} from "../protocol/mod.ts";
 import { loadConfig } from "../server/mod.ts";
 import { startAbuseServer } from "./support/abuse_harness.ts";
 import { spawnServer } from "./support/server_process.ts";
@@ -473,4 +478,62 @@ Deno.test({
       await server.status;
     }
   },
+});
+
+Deno.test("limits: a join string over the decoder's 8 KiB is bad_field naming the field and the limit", async () => {
+  await using s = await startAbuseServer();
+  const flood = "x".repeat(10_000);
+  const cases: [fields: Record<string, unknown>, message: string][] = [
+    [
+      { mode: "create", game: "tic_tac_toe", name: flood },
+      "join.name (n) must be a string of at most 8192 bytes (UTF-8), not 10000",
+    ],
+    [
+      { mode: "join", room: flood },
+      "join.room (r) must be a string of at most 8192 bytes (UTF-8), not 10000",
+    ],
+    [
+      { mode: "create", game: flood },
+      "join.game (g) must be a string of at most 8192 bytes (UTF-8), not 10000",
+    ],
+    [
+      { mode: "create", game: "tic_tac_toe", token: flood },
+      "join.token (t) must be a string of at most 8192 bytes (UTF-8), not 10000",
+    ],
+    [
+      { mode: "join", room: "r1", resume: { session: flood, seq: 1 } },
+      "join.resume (s) must be free of strings over 8192 bytes (UTF-8); one has 10000",
+    ],
+    [
+      { mode: "create", game: "tic_tac_toe", options: { note: flood } },
+      "join.options (o) must be free of strings over 8192 bytes (UTF-8); one has 10000",
+    ],
+    // Characters outside ASCII count in UTF-8 bytes: 3000 × 3.
+    [
+      { mode: "create", game: "tic_tac_toe", name: "€".repeat(3000) },
+      "join.name (n) must be a string of at most 8192 bytes (UTF-8), not 9000",
+    ],
+  ];
+  for (const [fields, message] of cases) {
+    using raw = await openRaw(s.t.server.wsUrl);
+    await raw.sendBinary(
+      encodeClientMessage({ kind: "join", version: PROTOCOL_VERSION, ...fields } as JoinMessage)
+        .slice(),
+    );
+    const close = await raw.closedWithin(5000);
+    assert.deepEqual(close.errors.map((e) => [e.code, e.message]), [["bad_field", message]]);
+    assert.equal(close.code, 1002);
+  }
+  // The reference client gets the same, as the rejection of its join.
+  await assert.rejects(
+    s.t.client({ name: flood, reconnect: false }).create("tic_tac_toe"),
+    (error) =>
+      error instanceof ArbiterError && error.code === "bad_field" &&
+      error.message === "join.name (n) must be a string of at most 8192 bytes (UTF-8), not 10000",
+  );
+  // Within the limit, a long name is taken (and cut for display, as before).
+  const long = await s.t.client({ name: "y".repeat(8192), reconnect: false }).create("tic_tac_toe");
+  assert.equal(long.players[0].name, "y".repeat(32));
+  long.leave();
+  await s.finish();
 });

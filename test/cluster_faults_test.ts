@@ -1,10 +1,12 @@
 /**
  * Cluster mode when things go wrong between instances: a relay that gave up on a join, an
- * owner that wrongly took a live relay for dead, and ids no room can have. Each leaves no
+ * owner that wrongly took a live relay for dead, ids no room can have, and a KV too slow to
+ * register a new room before its id is used. Each leaves no
  * seat held by nobody, no socket waiting for ever, and a typed error, as a lone server would.
  */
 import assert from "node:assert/strict";
 import { ClusterKeys } from "../cluster/mod.ts";
+import { lockKvFile } from "./support/kv_lock.ts";
 import { openRaw } from "./support/raw_socket.ts";
 import { spawnServer } from "./support/server_process.ts";
 import { startTestServer } from "./support/test_server.ts";
@@ -101,6 +103,47 @@ Deno.test("cluster: a room id no room can have is room_not_found, as alone", asy
     }
   } finally {
     await t.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cluster: a room id is answered only once every instance can join it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "arbiter-slow-claim-" });
+  const env = { ...clusterEnv(dir), ARBITER_CLUSTER_POLL_MS: "10" };
+  const a = await startTestServer(env);
+  const b = await startTestServer(env);
+  const sockets: Awaited<ReturnType<typeof openRaw>>[] = [];
+  const join = async (url: string, room: string, name: string) => {
+    const socket = await openRaw(url);
+    sockets.push(socket);
+    return await socket.join({ mode: "join", room, name });
+  };
+  try {
+    // KV is slow to commit (here: locked for 400 ms) while rooms are being created.
+    const lock = await lockKvFile(`${dir}/arbiter.kv`);
+    const unlocked = new Promise((resolve) => setTimeout(resolve, 400)).then(() => lock.release());
+    const created = fetch(new URL("/api/rooms", a.server.url), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ game: "tic_tac_toe" }),
+    });
+    // A room made here without waiting (server code calling the manager), joined at once on
+    // this instance: the join waits for the room's claim instead of looking it up in KV.
+    const madeHere = a.server.manager.create("tic_tac_toe");
+    const cyJoined = join(a.server.wsUrl, madeHere.id, "cy");
+    // The id comes back once the room's lease is stored: it works at once on the other
+    // instance (relayed) as on this one. Answered before, both joins were room_not_found.
+    const response = await created;
+    assert.equal(response.status, 201);
+    const { id } = await response.json();
+    await join(b.server.wsUrl, id, "bob");
+    await join(a.server.wsUrl, id, "ann");
+    await cyJoined;
+    await unlocked;
+  } finally {
+    for (const socket of sockets) socket.abort();
+    await b.close();
+    await a.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -116,6 +116,13 @@ Deno.test("cluster: a scan deletes what vanished rooms and dead instances left",
       .set(keys.instance("dead"), { id: "dead", startedAt: long, expiresAt: long })
       .sum(keys.bell("dead"), 3n)
       .commit();
+    // Mail sent to an instance after it stopped (and deleted its heartbeat and bell), and to
+    // the live ones.
+    await kv.atomic()
+      .sum(keys.bell("stopped"), 1n)
+      .sum(keys.bell(a.server.cluster!.instance), 1n)
+      .sum(keys.bell(b.server.cluster!.instance), 1n)
+      .commit();
     // A room another instance runs: its lease is live, it has no data yet (just created).
     await kv.set(keys.lease("fresh"), { instance: "b", epoch: 1, expiresAt: Date.now() + 60_000 });
     await a.server.cluster!.scan();
@@ -125,6 +132,10 @@ Deno.test("cluster: a scan deletes what vanished rooms and dead instances left",
     assert.equal(await left(keys.room("ghost")), false);
     assert.equal(await left(keys.instance("dead")), false);
     assert.equal(await left(keys.bell("dead")), false);
+    assert.equal(await left(keys.bell("stopped")), false);
+    for (const live of [a, b]) {
+      assert.equal(await left(keys.bell(live.server.cluster!.instance)), true, "live bells stay");
+    }
     assert.equal(await left(keys.lease("fresh")), true, "a live lease stays");
     assert.equal(
       await left(keys.instance(b.server.cluster!.instance)),

@@ -1,12 +1,22 @@
 /**
  * Room leases and the fence in one process (one Deno KV, several "instances"): exclusive
  * claims, hand-over, an owner that is deposed or cannot renew gives the room up at once, and
- * a deposed owner cannot write the room's log or snapshot anymore. Plus the mail the relay
- * runs on: order and messages far above KV's 64 KiB value limit.
+ * a deposed owner cannot write the room's log or snapshot anymore, nor its directory entry.
+ * Plus the mail the relay runs on: order, messages far above KV's 64 KiB value limit, and KV
+ * failures that lose nothing.
  */
 import assert from "node:assert/strict";
-import { ClusterKeys, KvMail, Leases, type LostReason } from "../cluster/mod.ts";
+import {
+  ClusterKeys,
+  Directory,
+  type DirectoryEntry,
+  KvMail,
+  Leases,
+  type LostReason,
+} from "../cluster/mod.ts";
+import { ticTacToe } from "../games/mod.ts";
 import { KvRoomStore, PersistenceError } from "../persistence/mod.ts";
+import { RoomManager } from "../rooms/mod.ts";
 import { waitFor } from "./support/test_server.ts";
 
 const keys = new ClusterKeys();
@@ -138,6 +148,42 @@ Deno.test("fence: a deposed owner can no longer write the room's log or snapshot
   kv.close();
 });
 
+Deno.test("directory: a deposed owner's late write neither hides nor overwrites the room", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const manager = new RoomManager({ games: [ticTacToe] });
+  const a = leases(kv, "a", { ttlMs: 500 });
+  const b = leases(kv, "b", { ttlMs: 500, skewMs: 1000 });
+  const directory = new Directory({
+    kv,
+    keys,
+    instance: "a",
+    refreshMs: 1000,
+    fence: (room) => a.fence(room),
+  });
+  try {
+    const room = manager.create("tic_tac_toe");
+    assert.equal((await a.claim(room.id)).ok, true);
+    directory.publish(room);
+    await directory.idle();
+    const entry = async () => (await kv.get<DirectoryEntry>(keys.room(room.id))).value;
+    assert.equal((await entry())?.owner, "a");
+    // B takes the room over (A's lease looks expired to B) and lists it as its own...
+    assert.equal((await b.claim(room.id)).ok, true);
+    const listedByB = { ...(await entry())!, owner: "b" };
+    await kv.set(keys.room(room.id), listedByB);
+    // ...before A, which has not noticed yet, writes what it last saw: a change, then the end.
+    directory.publish(room);
+    await directory.idle();
+    room.dispose("server_restart");
+    directory.publish(room);
+    await directory.idle();
+    assert.deepEqual(await entry(), listedByB);
+  } finally {
+    manager.dispose();
+    kv.close();
+  }
+});
+
 Deno.test("mail: messages arrive in order, whole, however large", async () => {
   const kv = await Deno.openKv(":memory:");
   const got: unknown[] = [];
@@ -169,4 +215,124 @@ Deno.test("mail: messages arrive in order, whole, however large", async () => {
     await a.stop();
     kv.close();
   }
+});
+
+/**
+ * `kv` with storage failures (not SQLite's "database is locked", which is retried at once):
+ * the commits numbered in `failCommits` (1 = the first) and the first `failLists` listings.
+ */
+function flakyKv(kv: Deno.Kv, faults: { failCommits?: number[]; failLists?: number }): Deno.Kv {
+  let commits = 0;
+  let lists = faults.failLists ?? 0;
+  const unavailable = () => new Error("KV unavailable (a test fault)");
+  return new Proxy(kv, {
+    get(target, property) {
+      if (property === "atomic") {
+        return () => {
+          const atomic = target.atomic();
+          const commit = atomic.commit.bind(atomic);
+          atomic.commit = () =>
+            faults.failCommits?.includes(++commits) ? Promise.reject(unavailable()) : commit();
+          return atomic;
+        };
+      }
+      if (property === "list" && lists > 0) {
+        lists--;
+        return () => ({
+          [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(unavailable()) }),
+        });
+      }
+      const value = Reflect.get(target, property);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+Deno.test("mail: a commit that fails is written again, in order, and nothing is lost", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const errors: unknown[] = [];
+  const got: unknown[] = [];
+  // Commit 2 is the first half of the large message, commit 4 its second half.
+  const a = new KvMail({
+    kv: flakyKv(kv, { failCommits: [2, 4] }),
+    keys,
+    instance: "a",
+    pollMs: 10,
+    onMail: () => {},
+    onError: (error) => errors.push(error),
+  });
+  const b = new KvMail({
+    kv,
+    keys,
+    instance: "b",
+    pollMs: 10,
+    onMail: (_source, mail) => got.push([mail.n, (mail.bytes as Uint8Array).length]),
+  });
+  b.start();
+  try {
+    const big = new Uint8Array(700 * 1024).map((_, i) => i % 251);
+    a.send("b", { n: 1, bytes: new Uint8Array(3) });
+    await a.flushed();
+    a.send("b", { n: 2, bytes: big });
+    a.send("b", { n: 3, bytes: new Uint8Array(5) });
+    await a.flushed();
+    a.send("b", { n: 4, bytes: new Uint8Array(0) });
+    await a.flushed();
+    await waitFor(() => got.length === 4, "four messages", 5000);
+    assert.deepEqual(got, [[1, 3], [2, big.length], [3, 5], [4, 0]]);
+    assert.equal(errors.length, 2, "each failed commit is reported");
+  } finally {
+    await b.stop();
+    await a.stop();
+    kv.close();
+  }
+});
+
+Deno.test("mail: a failed read of the mailbox is read again at the next poll", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const errors: unknown[] = [];
+  const got: unknown[] = [];
+  const a = new KvMail({ kv, keys, instance: "a", pollMs: 10, onMail: () => {} });
+  const b = new KvMail({
+    kv: flakyKv(kv, { failLists: 1 }),
+    keys,
+    instance: "b",
+    pollMs: 10,
+    onMail: (_source, mail) => got.push(mail.n),
+    onError: (error) => errors.push(error),
+  });
+  try {
+    a.send("b", { n: 1 });
+    await a.flushed();
+    b.start();
+    // Nothing else is sent: only the poll can bring the message in.
+    await waitFor(() => got.length === 1, "the message", 3000);
+    assert.deepEqual(got, [1]);
+    assert.equal(errors.length, 1);
+  } finally {
+    await b.stop();
+    await a.stop();
+    kv.close();
+  }
+});
+
+Deno.test("mail: a sender whose KV keeps failing still stops, and says what it dropped", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const errors: unknown[] = [];
+  const a = new KvMail({
+    kv: flakyKv(kv, { failCommits: Array.from({ length: 100 }, (_, i) => i + 1) }),
+    keys,
+    instance: "a",
+    pollMs: 10,
+    onMail: () => {},
+    onError: (error) => errors.push(error),
+  });
+  a.send("b", { n: 1 });
+  await waitFor(() => errors.length >= 2, "two failed tries", 3000);
+  await a.stop();
+  const left = [];
+  for await (const entry of kv.list({ prefix: keys.mail("b") })) left.push(entry.key);
+  assert.deepEqual(left, []);
+  assert.ok(errors.length >= 3, "the last try at stop is reported too");
+  kv.close();
 });

@@ -168,6 +168,76 @@ Deno.test("item and string budgets", () => {
   assert.equal(decodeValue(text, { maxStringBytes: 9000 }), "x".repeat(9000));
 });
 
+Deno.test("a join string over the string budget is refused as its field, still unread", () => {
+  const join = (body: Record<string, Value>, limits?: { maxStringBytes: number }) => () =>
+    decodeClientMessage(new Uint8Array([0x01, 0x01, ...encodeValue(body)]), limits);
+  const refusal = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      assert.ok(e instanceof ProtocolError, `not a ProtocolError: ${e}`);
+      return `${e.code}: ${e.message}`;
+    }
+    assert.fail("did not throw");
+  };
+  const long = "x".repeat(9000);
+  const text = (field: string) =>
+    `bad_field: ${field} must be a string of at most 8192 bytes (UTF-8), not 9000`;
+  assert.equal(refusal(join({ m: 1, g: "g", n: long })), text("join.name (n)"));
+  assert.equal(refusal(join({ m: 0, r: long })), text("join.room (r)"));
+  assert.equal(refusal(join({ m: 1, g: long })), text("join.game (g)"));
+  assert.equal(refusal(join({ m: 1, g: "g", t: long })), text("join.token (t)"));
+  assert.equal(
+    refusal(join({ m: 1, g: "g", k: long })),
+    "bad_field: join.key (k) must be 16 to 64 characters of [A-Za-z0-9_-]",
+  );
+  assert.equal(
+    refusal(join({ m: long })),
+    "bad_field: join.mode (m) must be 0 (join), 1 (create) or 2 (join_or_create)",
+  );
+  assert.equal(
+    refusal(join({ m: 0, r: "r", w: long })),
+    "bad_field: join.spectator (w) must be a boolean",
+  );
+  const inside = (field: string) =>
+    `bad_field: ${field} must be free of strings over 8192 bytes (UTF-8); one has 9000`;
+  assert.equal(refusal(join({ m: 0, r: "r", s: [long, 1] })), inside("join.resume (s)"));
+  assert.equal(refusal(join({ m: 1, g: "g", o: { a: [long] } })), inside("join.options (o)"));
+  assert.equal(refusal(join({ m: 1, g: "g", o: { [long]: 1 } })), inside("join.options (o)"));
+  assert.equal(
+    refusal(join({ m: 1, g: "g", n: new Uint8Array(9000) })),
+    text("join.name (n)"),
+    "byte strings too",
+  );
+  // The limit is the decoder's: a lower one is named as such.
+  assert.equal(
+    refusal(join({ m: 1, g: "g", n: "x".repeat(101) }, { maxStringBytes: 100 })),
+    "bad_field: join.name (n) must be a string of at most 100 bytes (UTF-8), not 101",
+  );
+  // Keys nobody knows (and map keys of the body) stay bad_cbor, as everywhere else.
+  assert.equal(
+    refusal(join({ m: 1, g: "g", z: long })),
+    "bad_cbor: string of 9000 bytes exceeds 8192",
+  );
+  assert.equal(
+    refusal(join({ m: 1, g: "g", [long]: 1 })),
+    "bad_cbor: string of 9000 bytes exceeds 8192",
+  );
+  // Within the budget, strings decode as ever; a null o is no options.
+  assert.equal(
+    (decodeClientMessage(
+      new Uint8Array([1, 1, ...encodeValue({ m: 1, g: "g", n: "x".repeat(8192) })]),
+    ) as { name: string }).name.length,
+    8192,
+  );
+  assert.deepStrictEqual(join({ m: 1, g: "g", o: null })(), {
+    kind: "join",
+    version: 1,
+    mode: "create",
+    game: "g",
+  });
+});
+
 Deno.test("indefinite lengths, reserved values and breaks", () => {
   for (
     const hex of [

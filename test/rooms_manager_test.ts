@@ -5,6 +5,7 @@ import {
   ManualClock,
   RoomManager,
   type RoomManagerOptions,
+  type RoomSummary,
 } from "../rooms/mod.ts";
 import { TestMember } from "../rooms/testing.ts";
 import { exampleGames } from "../games/mod.ts";
@@ -41,6 +42,28 @@ Deno.test("create, get, list and the games registry", () => {
   equal(manager.list({ game: "connect_four" })[0].private, true);
   manager.dispose();
   equal(clock.pending, 0);
+});
+
+Deno.test("summary(id) and count() agree with list(), rooms of other instances included", () => {
+  const remote: RoomSummary[] = [];
+  const { manager } = makeManager({ remoteRooms: () => remote });
+  const a = manager.create("tic_tac_toe");
+  const b = manager.create("connect_four", {}, { private: true });
+  const elsewhere = { ...a.summary(), id: "remote01", game: "arena", private: true };
+  // The directory may still list a room that has moved here: it counts once, as the live one.
+  remote.push(elsewhere, { ...b.summary(), players: 7 });
+  const listed = manager.list();
+  deepEqual(listed.map((room) => room.id), [a.id, b.id, "remote01"]);
+  for (const room of listed) deepEqual(manager.summary(room.id), room);
+  equal(manager.summary(b.id)?.players, 0, "the live room, not the directory's copy");
+  equal(manager.summary("nope"), undefined);
+  equal(manager.summary("__proto__"), undefined);
+  equal(manager.count(), listed.length);
+  b.dispose();
+  deepEqual(manager.summary(b.id), { ...b.summary(), players: 7 });
+  equal(manager.count(), manager.list().length);
+  manager.dispose();
+  equal(manager.count(), manager.list().length);
 });
 
 Deno.test("create refuses unknown games, bad options and rooms past the limit", () => {

@@ -111,6 +111,20 @@ Deno.test("HOST must be an IP address or a host name", () => {
   }
 });
 
+Deno.test("ARBITER_SECRET set but blank stops the start; unset is sign-in off", () => {
+  // A secret file that was missing or empty must not run an open server.
+  for (const blank of ["", " ", "\n", " \t\r\n "]) {
+    assert.throws(
+      () => loadConfig({ ARBITER_SECRET: blank }),
+      /^TypeError: ARBITER_SECRET is set but blank: set it to the HMAC secret your login service signs tokens with, or unset it to run without sign-in$/,
+      JSON.stringify(blank),
+    );
+  }
+  assert.equal(loadConfig({}).secret, null);
+  assert.equal(loadConfig({ ARBITER_SECRET: undefined }).secret, null);
+  assert.equal(loadConfig({ ARBITER_SECRET: "s3cret" }).secret, "s3cret");
+});
+
 /** Runs `main.ts` with `env` until it exits (it must: every case here is a refusal). */
 async function runMain(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -148,6 +162,11 @@ Deno.test("main.ts reports a bad setting and an address it cannot listen on in o
   const blank = await runMain({ PORT: "1e3" });
   assert.equal(blank.code, 1, blank.stderr);
   assert.match(blank.stderr, /^Invalid configuration: PORT must be a whole number/);
+
+  const open = await runMain({ ARBITER_SECRET: " " });
+  assert.equal(open.code, 1, open.stderr);
+  assert.match(open.stderr, /^Invalid configuration: ARBITER_SECRET is set but blank: .+\n$/);
+  noStack(open.stderr);
 
   using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = String(taken.addr.port);

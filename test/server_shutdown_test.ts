@@ -4,28 +4,9 @@
  * 503 while it drains, and a second signal stops it at once.
  */
 import assert from "node:assert/strict";
+import { lockKvFile } from "./support/kv_lock.ts";
 import { openRaw } from "./support/raw_socket.ts";
 import { type ServerProcess, spawnServer } from "./support/server_process.ts";
-
-/** Holds SQLite's write lock on `path` from another process until killed. */
-async function lockKvFile(path: string): Promise<Deno.ChildProcess> {
-  const script = `import { DatabaseSync } from "node:sqlite";
-const db = new DatabaseSync(${JSON.stringify(path)});
-db.exec("BEGIN IMMEDIATE");
-console.log("locked");
-setTimeout(() => {}, 120_000);`;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["eval", script],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  const first = new TextDecoder().decode((await reader.read()).value);
-  reader.releaseLock();
-  assert.match(first, /locked/);
-  return child;
-}
 
 /**
  * A cluster instance on a KV file of its own, with a game in progress, then the file locked;
@@ -60,9 +41,7 @@ async function lockedInstance(): Promise<AsyncDisposable & { server: ServerProce
     async [Symbol.asyncDispose]() {
       ann.abort();
       bob.abort();
-      kill(locker);
-      await locker.stdout.cancel().catch(() => {});
-      await locker.status;
+      await locker.release();
       kill(server);
       await server.status;
       await Deno.remove(dir, { recursive: true });

@@ -472,6 +472,14 @@ var scratch2 = new DataView(new ArrayBuffer(8));
 function fail(message) {
   throw new ProtocolError("bad_cbor", message);
 }
+var StringTooLongError = class extends ProtocolError {
+  bytes;
+  limit;
+  /** Creates the error for a string of `bytes` bytes over a limit of `limit`. */
+  constructor(bytes, limit) {
+    super("bad_cbor", `string of ${bytes} bytes exceeds ${limit}`), this.bytes = bytes, this.limit = limit;
+  }
+};
 function fromFloat16(h) {
   const sign = h & 32768 ? -1 : 1;
   const exp = h >> 10 & 31;
@@ -560,7 +568,7 @@ var CborReader = class {
   }
   /** Reads the `len` bytes of a text string whose head was just read. */
   textBody(len) {
-    if (len > this.maxStringBytes) fail(`string of ${len} bytes exceeds ${this.maxStringBytes}`);
+    if (len > this.maxStringBytes) throw new StringTooLongError(len, this.maxStringBytes);
     const start = this.pos;
     if (len > this.end - start) fail("truncated text string");
     const s = utf8Decode(this.buf, start, start + len);
@@ -570,7 +578,7 @@ var CborReader = class {
   }
   /** Reads the `len` bytes of a byte string whose head was just read, as a copy. */
   bytesBody(len) {
-    if (len > this.maxStringBytes) fail(`string of ${len} bytes exceeds ${this.maxStringBytes}`);
+    if (len > this.maxStringBytes) throw new StringTooLongError(len, this.maxStringBytes);
     const start = this.pos;
     if (len > this.end - start) fail("truncated byte string");
     this.pos = start + len;
@@ -930,8 +938,9 @@ var JOIN_KEY = /^[A-Za-z0-9_-]{16,64}$/;
 function isJoinKey(value) {
   return typeof value === "string" && JOIN_KEY.test(value);
 }
+var JOIN_KEY_WANT = "16 to 64 characters of [A-Za-z0-9_-]";
 function asJoinKey(v, field) {
-  if (!isJoinKey(v)) badField(field, "16 to 64 characters of [A-Za-z0-9_-]");
+  if (!isJoinKey(v)) badField(field, JOIN_KEY_WANT);
   return v;
 }
 function writeJoinBody(w, msg) {
@@ -940,7 +949,8 @@ function writeJoinBody(w, msg) {
   let n = 1;
   if (msg.room !== void 0) n++;
   if (msg.game !== void 0) n++;
-  if (msg.options !== void 0) n++;
+  const options = msg.options ?? void 0;
+  if (options !== void 0) n++;
   if (msg.name !== void 0) n++;
   if (msg.token !== void 0) n++;
   if (msg.resume !== void 0) n++;
@@ -957,9 +967,9 @@ function writeJoinBody(w, msg) {
     w.text("g");
     w.text(asString(msg.game, "join.game"));
   }
-  if (msg.options !== void 0) {
+  if (options !== void 0) {
     w.text("o");
-    w.value(asMap(msg.options, "join.options"), 1);
+    w.value(asMap(options, "join.options"), 1);
   }
   if (msg.name !== void 0) {
     w.text("n");
@@ -1039,11 +1049,10 @@ function readJoin(c, limits) {
     throw new ProtocolError("unsupported_version", `this server speaks protocol version ${PROTOCOL_VERSION}, not ${version}`);
   }
   const r = c.body(limits);
-  if (r.atEnd()) badField("join body", "a map");
-  const body = asMap(r.value(), "join body");
+  const body = readJoinBody(r);
   endBody(r);
   const mode = body.m === void 0 ? void 0 : JOIN_MODES[asUint(body.m, "join.mode (m)")];
-  if (mode === void 0) badField("join.mode (m)", "0 (join), 1 (create) or 2 (join_or_create)");
+  if (mode === void 0) badField("join.mode (m)", JOIN_MODE_WANT);
   const msg = {
     kind: "join",
     version,
@@ -1051,7 +1060,7 @@ function readJoin(c, limits) {
   };
   if (body.r !== void 0) msg.room = asString(body.r, "join.room (r)");
   if (body.g !== void 0) msg.game = asString(body.g, "join.game (g)");
-  if (body.o !== void 0) msg.options = asMap(body.o, "join.options (o)");
+  if (body.o !== void 0 && body.o !== null) msg.options = asMap(body.o, "join.options (o)");
   if (body.n !== void 0) msg.name = asString(body.n, "join.name (n)");
   if (body.t !== void 0) msg.token = asString(body.t, "join.token (t)");
   if (body.s !== void 0) {
@@ -1065,6 +1074,49 @@ function readJoin(c, limits) {
   if (body.w !== void 0) msg.spectator = asBoolean(body.w, "join.spectator (w)");
   if (body.k !== void 0) msg.key = asJoinKey(body.k, "join.key (k)");
   return msg;
+}
+var JOIN_MODE_WANT = "0 (join), 1 (create) or 2 (join_or_create)";
+var hasOwn2 = Object.prototype.hasOwnProperty;
+function readJoinBody(r) {
+  const n = r.mapHead(0, "join body");
+  const body = {};
+  for (let i = 0; i < n; i++) {
+    const key = r.key();
+    if (hasOwn2.call(body, key)) {
+      throw new ProtocolError("bad_cbor", `duplicate map key ${JSON.stringify(key)}`);
+    }
+    try {
+      body[key] = r.value(1);
+    } catch (error) {
+      if (error instanceof StringTooLongError) joinStringTooLong(key, error);
+      throw error;
+    }
+  }
+  return body;
+}
+function joinStringTooLong(key, error) {
+  const text = `a string of at most ${error.limit} bytes (UTF-8), not ${error.bytes}`;
+  const inside = `free of strings over ${error.limit} bytes (UTF-8); one has ${error.bytes}`;
+  switch (key) {
+    case "r":
+      return badField("join.room (r)", text);
+    case "g":
+      return badField("join.game (g)", text);
+    case "n":
+      return badField("join.name (n)", text);
+    case "t":
+      return badField("join.token (t)", text);
+    case "k":
+      return badField("join.key (k)", JOIN_KEY_WANT);
+    case "m":
+      return badField("join.mode (m)", JOIN_MODE_WANT);
+    case "w":
+      return badField("join.spectator (w)", "a boolean");
+    case "o":
+      return badField("join.options (o)", inside);
+    case "s":
+      return badField("join.resume (s)", inside);
+  }
 }
 function readAction(c, limits) {
   const seq = c.varint();
@@ -2006,7 +2058,7 @@ var DeltaEncoder = class {
 };
 
 // protocol/apply_ops.ts
-var hasOwn2 = Object.prototype.hasOwnProperty;
+var hasOwn3 = Object.prototype.hasOwnProperty;
 function bad2(message) {
   throw new ProtocolError("bad_delta", message);
 }
@@ -2025,7 +2077,7 @@ function resolve(root, path, len) {
     const seg = path[i];
     if (typeof seg === "string") {
       checkKey(seg, path);
-      if (!isMap(node) || !hasOwn2.call(node, seg)) bad2(`no key ${seg} at ${JSON.stringify(path)}`);
+      if (!isMap(node) || !hasOwn3.call(node, seg)) bad2(`no key ${seg} at ${JSON.stringify(path)}`);
       node = node[seg];
     } else {
       if (!Array.isArray(node) || !isIndex2(seg) || seg >= node.length) {
@@ -2072,7 +2124,7 @@ function applyOps(state, ops) {
           bad2(`delete ${JSON.stringify(path)}: not an object key`);
         }
         checkKey(last, path);
-        if (!hasOwn2.call(parent, last)) bad2(`delete ${JSON.stringify(path)}: no such key`);
+        if (!hasOwn3.call(parent, last)) bad2(`delete ${JSON.stringify(path)}: no such key`);
         delete parent[last];
         break;
       }
