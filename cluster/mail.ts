@@ -145,7 +145,10 @@ export class KvMail {
     }
   }
 
-  /** Resolves once everything sent so far is written (or failed). */
+  /**
+   * Resolves once everything sent so far is written; a failed write is retried meanwhile, so
+   * while KV is down this waits until {@linkcode stop} (which drops what still fails).
+   */
   async flushed(): Promise<void> {
     for (;;) {
       const writing = [...this.#outgoing.values()]
@@ -212,7 +215,12 @@ export class KvMail {
    */
   async #retryLater(out: Outgoing, unwritten: Unwritten): Promise<void> {
     this.#onError(unwritten.error);
-    if (this.#stopped) return;
+    if (this.#stopped) {
+      // Dropped: the numbers are skipped, so the receiver sees a gap and does not take the
+      // next mail for the rest of a message cut short (even if the failed commit landed).
+      out.n += Math.ceil(unwritten.bytes.length / ENTRY_BYTES);
+      return;
+    }
     out.unwritten = unwritten.bytes;
     out.failures++;
     const ms = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (out.failures - 1));

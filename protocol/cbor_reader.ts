@@ -19,9 +19,33 @@ function fail(message: string): never {
 }
 
 /**
- * The `bad_cbor` a {@linkcode CborReader} throws for a text or byte string longer than
- * `maxStringBytes`, before reading it. A decoder that knows which field it was reading can
- * refuse it as that field instead (`join` does: `bad_field` naming the field and the limit).
+ * The `bad_cbor` a {@linkcode CborReader} throws for well-formed data over one of its limits
+ * (nesting depth, item count, string length), before reading further. A decoder that knows what
+ * it was reading can refuse it as that (a join field, an action's payload) instead of as a
+ * broken frame.
+ *
+ * @example
+ * ```ts
+ * import { CborReader, LimitExceededError } from "./cbor_reader.ts";
+ * import { DEFAULT_INBOUND_LIMITS } from "./limits.ts";
+ * const deep = new Uint8Array([...new Uint8Array(40).fill(0x81), 0x00]);
+ * try {
+ *   new CborReader(deep, 0, deep.length, DEFAULT_INBOUND_LIMITS).value();
+ * } catch (error) {
+ *   if (error instanceof LimitExceededError) console.log(error.message); // nested deeper than 32
+ * }
+ * ```
+ */
+export class LimitExceededError extends ProtocolError {
+  /** Creates the error; `message` says which limit. */
+  constructor(message: string) {
+    super("bad_cbor", message);
+  }
+}
+
+/**
+ * The {@linkcode LimitExceededError} for a text or byte string longer than `maxStringBytes`,
+ * with both numbers (`join` names the field and the limit with them).
  *
  * @example
  * ```ts
@@ -35,11 +59,15 @@ function fail(message: string): never {
  * }
  * ```
  */
-export class StringTooLongError extends ProtocolError {
+export class StringTooLongError extends LimitExceededError {
   /** Creates the error for a string of `bytes` bytes over a limit of `limit`. */
   constructor(readonly bytes: number, readonly limit: number) {
-    super("bad_cbor", `string of ${bytes} bytes exceeds ${limit}`);
+    super(`string of ${bytes} bytes exceeds ${limit}`);
   }
+}
+
+function overLimit(message: string): never {
+  throw new LimitExceededError(message);
 }
 
 /** Converts float16 bits to a number. */
@@ -101,7 +129,7 @@ export class CborReader {
    * `2^53 - 1`.
    */
   head(): number {
-    if (++this.items > this.maxItems) fail(`more than ${this.maxItems} items`);
+    if (++this.items > this.maxItems) overLimit(`more than ${this.maxItems} items`);
     const buf = this.buf;
     if (this.pos >= this.end) fail("truncated: item expected");
     const b = buf[this.pos++];
@@ -151,9 +179,11 @@ export class CborReader {
 
   /** Reads the `len` bytes of a text string whose head was just read. */
   textBody(len: number): string {
-    if (len > this.maxStringBytes) throw new StringTooLongError(len, this.maxStringBytes);
     const start = this.pos;
+    // Declared longer than what is left is broken, whatever the limit; complete but over the
+    // limit is merely too large (see LimitExceededError).
     if (len > this.end - start) fail("truncated text string");
+    if (len > this.maxStringBytes) throw new StringTooLongError(len, this.maxStringBytes);
     const s = utf8Decode(this.buf, start, start + len);
     if (s === undefined) fail("text string is not valid UTF-8");
     this.pos = start + len;
@@ -162,9 +192,9 @@ export class CborReader {
 
   /** Reads the `len` bytes of a byte string whose head was just read, as a copy. */
   bytesBody(len: number): Uint8Array {
-    if (len > this.maxStringBytes) throw new StringTooLongError(len, this.maxStringBytes);
     const start = this.pos;
     if (len > this.end - start) fail("truncated byte string");
+    if (len > this.maxStringBytes) throw new StringTooLongError(len, this.maxStringBytes);
     this.pos = start + len;
     return this.buf.slice(start, start + len);
   }
@@ -228,18 +258,18 @@ export class CborReader {
       case 3:
         return this.textBody(arg);
       case 4: {
-        if (depth >= this.maxDepth) fail(`nested deeper than ${this.maxDepth}`);
+        if (depth >= this.maxDepth) overLimit(`nested deeper than ${this.maxDepth}`);
         // Every item takes at least one byte: a larger count is a length bomb.
         if (arg > this.end - this.pos) fail("array length exceeds the remaining bytes");
-        if (arg > this.maxItems - this.items) fail(`more than ${this.maxItems} items`);
+        if (arg > this.maxItems - this.items) overLimit(`more than ${this.maxItems} items`);
         const out: Value[] = [];
         for (let i = 0; i < arg; i++) out.push(this.value(depth + 1, keys));
         return out;
       }
       case 5: {
-        if (depth >= this.maxDepth) fail(`nested deeper than ${this.maxDepth}`);
+        if (depth >= this.maxDepth) overLimit(`nested deeper than ${this.maxDepth}`);
         if (arg > (this.end - this.pos) / 2) fail("map length exceeds the remaining bytes");
-        if (arg > (this.maxItems - this.items) / 2) fail(`more than ${this.maxItems} items`);
+        if (arg > (this.maxItems - this.items) / 2) overLimit(`more than ${this.maxItems} items`);
         const out: { [key: string]: Value } = {};
         for (let i = 0; i < arg; i++) {
           const key = this.key(keys);
@@ -265,9 +295,9 @@ export class CborReader {
     }
     this.head();
     const n = this.arg;
-    if (depth >= this.maxDepth) fail(`nested deeper than ${this.maxDepth}`);
+    if (depth >= this.maxDepth) overLimit(`nested deeper than ${this.maxDepth}`);
     if (n > (this.end - this.pos) / 2) fail("map length exceeds the remaining bytes");
-    if (n > (this.maxItems - this.items) / 2) fail(`more than ${this.maxItems} items`);
+    if (n > (this.maxItems - this.items) / 2) overLimit(`more than ${this.maxItems} items`);
     return n;
   }
 

@@ -17,7 +17,7 @@ import {
   FrameCursor,
   startFrame,
 } from "./frame.ts";
-import { type CborReader, StringTooLongError } from "./cbor_reader.ts";
+import { type CborReader, LimitExceededError, StringTooLongError } from "./cbor_reader.ts";
 import { frameBytes } from "./slab.ts";
 import { type DecodeLimits, DEFAULT_INBOUND_LIMITS, resolveLimits } from "./limits.ts";
 import {
@@ -253,13 +253,51 @@ function joinStringTooLong(key: string, error: StringTooLongError): void {
   }
 }
 
+/**
+ * An `action` frame that is well-formed but too large: its frame over `maxFrameBytes`
+ * (`frame_too_large`), or its payload over a decode limit (a string, the item count or the
+ * nesting depth: `bad_payload`). Unlike a broken frame, it costs the sender only that action,
+ * refused under its `seq`, not the connection.
+ *
+ * @example
+ * ```ts
+ * import { ActionPayloadError, decodeClientMessage, encodeClientMessage } from "./mod.ts";
+ * const frame = encodeClientMessage({ kind: "action", seq: 7, name: "say", payload: "x".repeat(9000) });
+ * try {
+ *   decodeClientMessage(frame);
+ * } catch (error) {
+ *   if (error instanceof ActionPayloadError) console.log(error.seq, error.code); // 7 "bad_payload"
+ * }
+ * ```
+ */
+export class ActionPayloadError extends ProtocolError {
+  /** Creates the refusal of action `seq`. */
+  constructor(readonly seq: number, code: "bad_payload" | "frame_too_large", message: string) {
+    super(code, message);
+  }
+}
+
 function readAction(c: FrameCursor, limits: Required<DecodeLimits>): ActionMessage {
   const seq = c.varint();
   const r = c.body(limits);
   if (r.atEnd()) badField("action.name", "present");
   const name = r.value();
   if (typeof name !== "string") asUint(name, "action.name");
-  const payload: Value = r.atEnd() ? null : r.value();
+  let payload: Value = null;
+  if (!r.atEnd()) {
+    try {
+      payload = r.value();
+    } catch (error) {
+      if (!(error instanceof LimitExceededError)) throw error;
+      throw new ActionPayloadError(
+        seq,
+        "bad_payload",
+        `The payload could not be read: ${error.message}. Payloads are limited to strings of ` +
+          `${limits.maxStringBytes} bytes (UTF-8), ${limits.maxItems} items and nesting ` +
+          `${limits.maxDepth} deep.`,
+      );
+    }
+  }
   endBody(r);
   return { kind: "action", seq, name: name as string | number, payload };
 }
@@ -277,6 +315,13 @@ function readAction(c: FrameCursor, limits: Required<DecodeLimits>): ActionMessa
  */
 export function decodeClientMessage(frame: Uint8Array, limits?: DecodeLimits): ClientMessage {
   const lim = resolveLimits(limits, DEFAULT_INBOUND_LIMITS);
+  if (frame?.[0] === FRAME_KINDS.action && frame.length > lim.maxFrameBytes) {
+    throw new ActionPayloadError(
+      new FrameCursor(frame).varint(),
+      "frame_too_large",
+      `This action's frame is ${frame.length} bytes; frames are limited to ${lim.maxFrameBytes}.`,
+    );
+  }
   checkFrame(frame, lim);
   const c = new FrameCursor(frame);
   switch (frame[0]) {

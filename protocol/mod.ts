@@ -17,7 +17,7 @@ export * from "./errors.ts";
 export { type DecodeLimits, DEFAULT_INBOUND_LIMITS, DEFAULT_OUTBOUND_LIMITS } from "./limits.ts";
 export { FRAME_KINDS } from "./frame.ts";
 export { closeCodeFor } from "./close_codes.ts";
-export { decodeClientMessage, encodeClientMessage } from "./client_messages.ts";
+export { ActionPayloadError, decodeClientMessage, encodeClientMessage } from "./client_messages.ts";
 export {
   checkOutboundFrame,
   checkOutboundOps,

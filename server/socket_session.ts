@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  ActionPayloadError,
   ArbiterError,
   type ClientMessage,
   CLOSE_CODES,
@@ -245,7 +246,12 @@ export class SocketSession implements Member {
     try {
       message = decodeClientMessage(new Uint8Array(data), this.#limits);
     } catch (error) {
-      if (error instanceof ProtocolError) {
+      if (error instanceof ActionPayloadError) {
+        // Well-formed but too large: this action is refused, the connection stays.
+        if (this.#admit(error.seq, performance.now())) {
+          this.#reject(error.seq, error.code, error.message);
+        }
+      } else if (error instanceof ProtocolError) {
         this.#fail(error.code, error.message);
       } else {
         this.#log("error", "decoder escaped", { error: String(error) });
@@ -269,29 +275,10 @@ export class SocketSession implements Member {
         return;
       case "action": {
         const now = performance.now();
-        // The budget comes first: a connection that never joins must not get unlimited
-        // `not_joined` replies out of a flood either.
-        if (!this.#takeToken(now)) {
-          if (this.#closed) {
-            this.#context.metrics.actionRejected("rate_limited");
-            return;
-          }
-          const { actionRate, actionBurst } = this.#context.config;
-          this.#reject(
-            message.seq,
-            "rate_limited",
-            `At most ${actionRate} actions/s (bursts of ${actionBurst}); this one was dropped.`,
-          );
-          return;
-        }
-        const seat = this.#seat;
-        if (!seat) {
-          this.#reject(message.seq, "not_joined", "Join a room before sending actions.");
-          return;
-        }
+        if (!this.#admit(message.seq, now)) return;
         // Tracked before the room sees it: the room may answer within this call.
         this.#pending?.track(message.seq, now);
-        seat.act(message.seq, message.name, message.payload);
+        this.#seat!.act(message.seq, message.name, message.payload);
         return;
       }
       case "ping":
@@ -399,6 +386,32 @@ export class SocketSession implements Member {
       this.#fail("policy_violation", "Sustained flood of actions or pings over the rate limit.");
     }
     return false;
+  }
+
+  /**
+   * Whether action `seq` may go on to the room: within the action budget and joined; if not,
+   * it is refused here. The budget comes first: a connection that never joins must not get
+   * unlimited `not_joined` replies out of a flood either.
+   */
+  #admit(seq: number, now: number): boolean {
+    if (!this.#takeToken(now)) {
+      if (this.#closed) {
+        this.#context.metrics.actionRejected("rate_limited");
+        return false;
+      }
+      const { actionRate, actionBurst } = this.#context.config;
+      this.#reject(
+        seq,
+        "rate_limited",
+        `At most ${actionRate} actions/s (bursts of ${actionBurst}); this one was dropped.`,
+      );
+      return false;
+    }
+    if (!this.#seat) {
+      this.#reject(seq, "not_joined", "Join a room before sending actions.");
+      return false;
+    }
+    return true;
   }
 
   /** A refusal by the session itself (the action never reached a room). */

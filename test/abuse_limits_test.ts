@@ -16,7 +16,8 @@ import { loadConfig } from "../server/mod.ts";
 import { startAbuseServer } from "./support/abuse_harness.ts";
 import { spawnServer } from "./support/server_process.ts";
 import { OPCODES, openRaw, type RawSocket, rawUpgrade } from "./support/raw_socket.ts";
-import { waitFor } from "./support/test_server.ts";
+import { startTestServer, waitFor } from "./support/test_server.ts";
+import { chat } from "./support/test_games.ts";
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -536,4 +537,30 @@ Deno.test("limits: a join string over the decoder's 8 KiB is bad_field naming th
   assert.equal(long.players[0].name, "y".repeat(32));
   long.leave();
   await s.finish();
+});
+
+Deno.test("limits: an action too large to read costs only itself: its send() rejects, the connection stays", async () => {
+  await using t = await startTestServer({}, { games: [chat] });
+  const room = await t.client().create<typeof chat>("chat", { name: "ann" });
+  try {
+    await room.send("say", { text: "hello" });
+    // Over the 8 KiB string limit, then over the 16 KiB frame limit.
+    await assert.rejects(
+      room.send("say", { text: "x".repeat(10_000) }),
+      (error) =>
+        error instanceof ArbiterError && error.code === "bad_payload" &&
+        /string of 10\d{3} bytes exceeds 8192/.test(error.message),
+    );
+    await assert.rejects(
+      room.send("say", { text: "x".repeat(20_000) }),
+      (error) =>
+        error instanceof ArbiterError && error.code === "frame_too_large" &&
+        /frames are limited to 16384/.test(error.message),
+    );
+    await room.send("say", { text: "still here" });
+    assert.equal(room.status, "connected");
+    assert.deepEqual(room.state?.lines, ["hello", "still here"]);
+  } finally {
+    room.leave();
+  }
 });

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { Encoder as CborxEncoder } from "cbor-x/encode";
 import {
+  ActionPayloadError,
   applyOps,
   checkOutboundOps,
   decodeClientMessage,
@@ -121,14 +122,15 @@ Deno.test("depth bombs", () => {
     return b;
   };
   assert.doesNotThrow(() => decodeClientMessage(action(nested(32))));
-  assert.equal(code(() => decodeClientMessage(action(nested(33)))), "bad_cbor");
-  assert.equal(code(() => decodeClientMessage(action(nested(10_000)))), "bad_cbor");
+  // In an action's payload, too deep is that action's `bad_payload` (the connection stays).
+  assert.equal(code(() => decodeClientMessage(action(nested(33)))), "bad_payload");
+  assert.equal(code(() => decodeClientMessage(action(nested(10_000)))), "bad_payload");
   assert.equal(code(value(nested(65))), "bad_cbor");
   assert.equal(code(() => decodeValue(nested(100_000), { maxDepth: 1e9 })), "bad_cbor");
   // Maps count too.
   const maps = new Uint8Array(40 * 3 + 1);
   for (let i = 0; i < 40; i++) maps.set([0xa1, 0x61, 0x61], i * 3);
-  assert.equal(code(() => decodeClientMessage(action(maps))), "bad_cbor");
+  assert.equal(code(() => decodeClientMessage(action(maps))), "bad_payload");
   // The writer refuses cycles instead of overflowing the stack.
   const cyclic: { [key: string]: Value } = {};
   cyclic.self = cyclic;
@@ -159,13 +161,34 @@ Deno.test("length bombs fail before allocating", () => {
 Deno.test("item and string budgets", () => {
   const many = new Uint8Array(3 + 5000);
   many.set([0x99, 0x13, 0x88]); // array of 5000 zeros
-  assert.equal(code(() => decodeClientMessage(action(many))), "bad_cbor");
+  assert.equal(code(() => decodeClientMessage(action(many))), "bad_payload");
   assert.doesNotThrow(() => decodeValue(many));
   assert.equal(code(() => decodeValue(many, { maxItems: 100 })), "bad_cbor");
   const text = encodeValue("x".repeat(9000));
-  assert.equal(code(() => decodeClientMessage(action(text))), "bad_cbor");
+  assert.equal(code(() => decodeClientMessage(action(text))), "bad_payload");
   assert.equal(code(() => decodeValue(text, { maxStringBytes: 8999 })), "bad_cbor");
   assert.equal(decodeValue(text, { maxStringBytes: 9000 }), "x".repeat(9000));
+});
+
+Deno.test("an action too large to read is refused under its seq; other frames close", () => {
+  const thrown = (frame: Uint8Array) => {
+    try {
+      decodeClientMessage(frame);
+    } catch (e) {
+      assert.ok(e instanceof ProtocolError, `not a ProtocolError: ${e}`);
+      return e instanceof ActionPayloadError ? [e.seq, e.code] : e.code;
+    }
+    assert.fail("did not throw");
+  };
+  const action300 = (payload: Uint8Array) => new Uint8Array([0x02, 0xac, 0x02, 0x00, ...payload]);
+  const deep = new Uint8Array(41).fill(0x81);
+  deep[40] = 0x00;
+  assert.deepEqual(thrown(action300(encodeValue("x".repeat(9000)))), [300, "bad_payload"]);
+  assert.deepEqual(thrown(action300(deep)), [300, "bad_payload"]);
+  assert.deepEqual(thrown(action300(new Uint8Array(17_000))), [300, "frame_too_large"]);
+  // Broken rather than too large, or not an action: the frame's error, which closes.
+  assert.equal(thrown(action300(fromHex("bf ff"))), "bad_cbor");
+  assert.equal(thrown(new Uint8Array(17_000).fill(0x03)), "frame_too_large");
 });
 
 Deno.test("a join string over the string budget is refused as its field, still unread", () => {

@@ -472,14 +472,23 @@ var scratch2 = new DataView(new ArrayBuffer(8));
 function fail(message) {
   throw new ProtocolError("bad_cbor", message);
 }
-var StringTooLongError = class extends ProtocolError {
+var LimitExceededError = class extends ProtocolError {
+  /** Creates the error; `message` says which limit. */
+  constructor(message) {
+    super("bad_cbor", message);
+  }
+};
+var StringTooLongError = class extends LimitExceededError {
   bytes;
   limit;
   /** Creates the error for a string of `bytes` bytes over a limit of `limit`. */
   constructor(bytes, limit) {
-    super("bad_cbor", `string of ${bytes} bytes exceeds ${limit}`), this.bytes = bytes, this.limit = limit;
+    super(`string of ${bytes} bytes exceeds ${limit}`), this.bytes = bytes, this.limit = limit;
   }
 };
+function overLimit(message) {
+  throw new LimitExceededError(message);
+}
 function fromFloat16(h) {
   const sign = h & 32768 ? -1 : 1;
   const exp = h >> 10 & 31;
@@ -522,7 +531,7 @@ var CborReader = class {
    * `2^53 - 1`.
    */
   head() {
-    if (++this.items > this.maxItems) fail(`more than ${this.maxItems} items`);
+    if (++this.items > this.maxItems) overLimit(`more than ${this.maxItems} items`);
     const buf = this.buf;
     if (this.pos >= this.end) fail("truncated: item expected");
     const b = buf[this.pos++];
@@ -568,9 +577,9 @@ var CborReader = class {
   }
   /** Reads the `len` bytes of a text string whose head was just read. */
   textBody(len) {
-    if (len > this.maxStringBytes) throw new StringTooLongError(len, this.maxStringBytes);
     const start = this.pos;
     if (len > this.end - start) fail("truncated text string");
+    if (len > this.maxStringBytes) throw new StringTooLongError(len, this.maxStringBytes);
     const s = utf8Decode(this.buf, start, start + len);
     if (s === void 0) fail("text string is not valid UTF-8");
     this.pos = start + len;
@@ -578,9 +587,9 @@ var CborReader = class {
   }
   /** Reads the `len` bytes of a byte string whose head was just read, as a copy. */
   bytesBody(len) {
-    if (len > this.maxStringBytes) throw new StringTooLongError(len, this.maxStringBytes);
     const start = this.pos;
     if (len > this.end - start) fail("truncated byte string");
+    if (len > this.maxStringBytes) throw new StringTooLongError(len, this.maxStringBytes);
     this.pos = start + len;
     return this.buf.slice(start, start + len);
   }
@@ -641,17 +650,17 @@ var CborReader = class {
       case 3:
         return this.textBody(arg);
       case 4: {
-        if (depth >= this.maxDepth) fail(`nested deeper than ${this.maxDepth}`);
+        if (depth >= this.maxDepth) overLimit(`nested deeper than ${this.maxDepth}`);
         if (arg > this.end - this.pos) fail("array length exceeds the remaining bytes");
-        if (arg > this.maxItems - this.items) fail(`more than ${this.maxItems} items`);
+        if (arg > this.maxItems - this.items) overLimit(`more than ${this.maxItems} items`);
         const out = [];
         for (let i = 0; i < arg; i++) out.push(this.value(depth + 1, keys));
         return out;
       }
       case 5: {
-        if (depth >= this.maxDepth) fail(`nested deeper than ${this.maxDepth}`);
+        if (depth >= this.maxDepth) overLimit(`nested deeper than ${this.maxDepth}`);
         if (arg > (this.end - this.pos) / 2) fail("map length exceeds the remaining bytes");
-        if (arg > (this.maxItems - this.items) / 2) fail(`more than ${this.maxItems} items`);
+        if (arg > (this.maxItems - this.items) / 2) overLimit(`more than ${this.maxItems} items`);
         const out = {};
         for (let i = 0; i < arg; i++) {
           const key = this.key(keys);
@@ -676,9 +685,9 @@ var CborReader = class {
     }
     this.head();
     const n = this.arg;
-    if (depth >= this.maxDepth) fail(`nested deeper than ${this.maxDepth}`);
+    if (depth >= this.maxDepth) overLimit(`nested deeper than ${this.maxDepth}`);
     if (n > (this.end - this.pos) / 2) fail("map length exceeds the remaining bytes");
-    if (n > (this.maxItems - this.items) / 2) fail(`more than ${this.maxItems} items`);
+    if (n > (this.maxItems - this.items) / 2) overLimit(`more than ${this.maxItems} items`);
     return n;
   }
   /**
@@ -1118,13 +1127,28 @@ function joinStringTooLong(key, error) {
       return badField("join.resume (s)", inside);
   }
 }
+var ActionPayloadError = class extends ProtocolError {
+  seq;
+  /** Creates the refusal of action `seq`. */
+  constructor(seq, code, message) {
+    super(code, message), this.seq = seq;
+  }
+};
 function readAction(c, limits) {
   const seq = c.varint();
   const r = c.body(limits);
   if (r.atEnd()) badField("action.name", "present");
   const name = r.value();
   if (typeof name !== "string") asUint(name, "action.name");
-  const payload = r.atEnd() ? null : r.value();
+  let payload = null;
+  if (!r.atEnd()) {
+    try {
+      payload = r.value();
+    } catch (error) {
+      if (!(error instanceof LimitExceededError)) throw error;
+      throw new ActionPayloadError(seq, "bad_payload", `The payload could not be read: ${error.message}. Payloads are limited to strings of ${limits.maxStringBytes} bytes (UTF-8), ${limits.maxItems} items and nesting ${limits.maxDepth} deep.`);
+    }
+  }
   endBody(r);
   return {
     kind: "action",
@@ -1135,6 +1159,9 @@ function readAction(c, limits) {
 }
 function decodeClientMessage(frame, limits) {
   const lim = resolveLimits(limits, DEFAULT_INBOUND_LIMITS);
+  if (frame?.[0] === FRAME_KINDS.action && frame.length > lim.maxFrameBytes) {
+    throw new ActionPayloadError(new FrameCursor(frame).varint(), "frame_too_large", `This action's frame is ${frame.length} bytes; frames are limited to ${lim.maxFrameBytes}.`);
+  }
   checkFrame(frame, lim);
   const c = new FrameCursor(frame);
   switch (frame[0]) {
@@ -2170,6 +2197,7 @@ function decodeValue(bytes, limits) {
   return v;
 }
 export {
+  ActionPayloadError,
   ArbiterError,
   CLOSE_CODES,
   DEFAULT_INBOUND_LIMITS,

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { defineGame } from "../../rooms/mod.ts";
+import { defineGame, t } from "../../rooms/mod.ts";
 
 /**
  * Its `spoil` action makes the state non-finite (0 / 0), which no peer can receive; `mend`
@@ -33,5 +33,27 @@ export const gauge = defineGame({
   },
   onReconnect(state) {
     if (Number.isNaN(state.level)) state.level = -1;
+  },
+});
+
+/**
+ * Players `say` lines of text (a chat): payloads as large as a player cares to type.
+ *
+ * @example
+ * ```ts ignore
+ * await room.send("say", { text: "hello" });
+ * ```
+ */
+export const chat = defineGame({
+  name: "chat",
+  players: { min: 1, max: 8 },
+  setup: () => ({ lines: [] as string[] }),
+  actions: {
+    say: {
+      payload: t.object({ text: t.string() }),
+      apply(state, payload) {
+        state.lines.push(payload.text);
+      },
+    },
   },
 });
