@@ -13,6 +13,7 @@ import {
   KvMail,
   Leases,
   type LostReason,
+  type Mail,
 } from "../cluster/mod.ts";
 import { ticTacToe } from "../games/mod.ts";
 import { KvRoomStore, PersistenceError } from "../persistence/mod.ts";
@@ -148,6 +149,16 @@ Deno.test("fence: a deposed owner can no longer write the room's log or snapshot
   kv.close();
 });
 
+/** A mailbox of `instance` polling every 10 ms; it reads only once started. */
+function mailbox(
+  kv: Deno.Kv,
+  instance: string,
+  options: { onMail?: (mail: Mail) => void; onError?: (error: unknown) => void } = {},
+): KvMail {
+  const { onMail = () => {}, onError } = options;
+  return new KvMail({ kv, keys, instance, pollMs: 10, onMail: (_, mail) => onMail(mail), onError });
+}
+
 Deno.test("directory: a deposed owner's late write neither hides nor overwrites the room", async () => {
   const kv = await Deno.openKv(":memory:");
   const manager = new RoomManager({ games: [ticTacToe] });
@@ -187,7 +198,7 @@ Deno.test("directory: a deposed owner's late write neither hides nor overwrites 
 Deno.test("mail: messages arrive in order, whole, however large", async () => {
   const kv = await Deno.openKv(":memory:");
   const got: unknown[] = [];
-  const a = new KvMail({ kv, keys, instance: "a", pollMs: 10, onMail: () => {} });
+  const a = mailbox(kv, "a");
   const b = new KvMail({
     kv,
     keys,
@@ -253,20 +264,11 @@ Deno.test("mail: a commit that fails is written again, in order, and nothing is 
   const errors: unknown[] = [];
   const got: unknown[] = [];
   // Commit 2 is the first half of the large message, commit 4 its second half.
-  const a = new KvMail({
-    kv: flakyKv(kv, { failCommits: [2, 4] }),
-    keys,
-    instance: "a",
-    pollMs: 10,
-    onMail: () => {},
+  const a = mailbox(flakyKv(kv, { failCommits: [2, 4] }), "a", {
     onError: (error) => errors.push(error),
   });
-  const b = new KvMail({
-    kv,
-    keys,
-    instance: "b",
-    pollMs: 10,
-    onMail: (_source, mail) => got.push([mail.n, (mail.bytes as Uint8Array).length]),
+  const b = mailbox(kv, "b", {
+    onMail: (mail) => got.push([mail.n, (mail.bytes as Uint8Array).length]),
   });
   b.start();
   try {
@@ -292,13 +294,9 @@ Deno.test("mail: a failed read of the mailbox is read again at the next poll", a
   const kv = await Deno.openKv(":memory:");
   const errors: unknown[] = [];
   const got: unknown[] = [];
-  const a = new KvMail({ kv, keys, instance: "a", pollMs: 10, onMail: () => {} });
-  const b = new KvMail({
-    kv: flakyKv(kv, { failLists: 1 }),
-    keys,
-    instance: "b",
-    pollMs: 10,
-    onMail: (_source, mail) => got.push(mail.n),
+  const a = mailbox(kv, "a");
+  const b = mailbox(flakyKv(kv, { failLists: 1 }), "b", {
+    onMail: (mail) => got.push(mail.n),
     onError: (error) => errors.push(error),
   });
   try {
@@ -319,14 +317,8 @@ Deno.test("mail: a failed read of the mailbox is read again at the next poll", a
 Deno.test("mail: a sender whose KV keeps failing still stops, and says what it dropped", async () => {
   const kv = await Deno.openKv(":memory:");
   const errors: unknown[] = [];
-  const a = new KvMail({
-    kv: flakyKv(kv, { failCommits: Array.from({ length: 100 }, (_, i) => i + 1) }),
-    keys,
-    instance: "a",
-    pollMs: 10,
-    onMail: () => {},
-    onError: (error) => errors.push(error),
-  });
+  const failCommits = Array.from({ length: 100 }, (_, i) => i + 1);
+  const a = mailbox(flakyKv(kv, { failCommits }), "a", { onError: (error) => errors.push(error) });
   a.send("b", { n: 1 });
   await waitFor(() => errors.length >= 2, "two failed tries", 3000);
   await a.stop();
@@ -341,15 +333,8 @@ Deno.test("mail: what a stopping sender drops leaves a gap, so the mail after it
   const kv = await Deno.openKv(":memory:");
   const got: unknown[] = [];
   const failCommits: number[] = [];
-  const a = new KvMail({
-    kv: flakyKv(kv, { failCommits }),
-    keys,
-    instance: "a",
-    pollMs: 10,
-    onMail: () => {},
-    onError: () => {},
-  });
-  const b = new KvMail({ kv, keys, instance: "b", pollMs: 10, onMail: (_s, m) => got.push(m) });
+  const a = mailbox(flakyKv(kv, { failCommits }), "a", { onError: () => {} });
+  const b = mailbox(kv, "b", { onMail: (mail) => got.push(mail) });
   try {
     // A 700 KB message takes two commits: the first lands, the second fails, and so does the
     // last try that stop() makes; what was queued meanwhile and what comes later is written.
