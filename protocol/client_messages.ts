@@ -227,30 +227,33 @@ function readJoinBody(r: CborReader): { [key: string]: Value } {
   return body;
 }
 
+/**
+ * How a `bad_field` names each join field, and what a string too long for the decoder there is
+ * told the field must be: `text` for a text field, `nested` where strings sit inside the value,
+ * else the field's own rule.
+ */
+const JOIN_FIELDS: Readonly<Record<string, [name: string, want: string]>> = {
+  r: ["join.room (r)", "text"],
+  g: ["join.game (g)", "text"],
+  n: ["join.name (n)", "text"],
+  t: ["join.token (t)", "text"],
+  o: ["join.options (o)", "nested"],
+  s: ["join.resume (s)", "nested"],
+  k: ["join.key (k)", JOIN_KEY_WANT],
+  m: ["join.mode (m)", JOIN_MODE_WANT],
+  w: ["join.spectator (w)", "a boolean"],
+};
+
 /** `bad_field` for a join field holding a string over the decoder's limit (unknown keys: as is). */
 function joinStringTooLong(key: string, error: StringTooLongError): void {
-  const text = `a string of at most ${error.limit} bytes (UTF-8), not ${error.bytes}`;
-  const inside = `free of strings over ${error.limit} bytes (UTF-8); one has ${error.bytes}`;
-  switch (key) {
-    case "r":
-      return badField("join.room (r)", text);
-    case "g":
-      return badField("join.game (g)", text);
-    case "n":
-      return badField("join.name (n)", text);
-    case "t":
-      return badField("join.token (t)", text);
-    case "k":
-      return badField("join.key (k)", JOIN_KEY_WANT);
-    case "m":
-      return badField("join.mode (m)", JOIN_MODE_WANT);
-    case "w":
-      return badField("join.spectator (w)", "a boolean");
-    case "o":
-      return badField("join.options (o)", inside);
-    case "s":
-      return badField("join.resume (s)", inside);
+  if (!hasOwn.call(JOIN_FIELDS, key)) return;
+  const [name, want] = JOIN_FIELDS[key];
+  const { limit, bytes } = error;
+  if (want === "text") badField(name, `a string of at most ${limit} bytes (UTF-8), not ${bytes}`);
+  if (want === "nested") {
+    badField(name, `free of strings over ${limit} bytes (UTF-8); one has ${bytes}`);
   }
+  badField(name, want);
 }
 
 /**

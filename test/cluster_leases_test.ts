@@ -232,7 +232,7 @@ Deno.test("mail: messages arrive in order, whole, however large", async () => {
  * `kv` with storage failures (not SQLite's "database is locked", which is retried at once):
  * the commits numbered in `failCommits` (1 = the first) and the first `failLists` listings.
  */
-function flakyKv(kv: Deno.Kv, faults: { failCommits?: number[]; failLists?: number }): Deno.Kv {
+function flakyKv(kv: Deno.Kv, faults: KvFaults): Deno.Kv {
   let commits = 0;
   let lists = faults.failLists ?? 0;
   const unavailable = () => new Error("KV unavailable (a test fault)");
@@ -259,96 +259,96 @@ function flakyKv(kv: Deno.Kv, faults: { failCommits?: number[]; failLists?: numb
   });
 }
 
-Deno.test("mail: a commit that fails is written again, in order, and nothing is lost", async () => {
+/** KV failures for {@linkcode flakyKv}. */
+interface KvFaults {
+  failCommits?: number[];
+  failLists?: number;
+}
+
+/**
+ * Sender "a" and receiver "b" (not started) on one in-memory KV, each through its own faults;
+ * `got` is what b received, `errors` what either reported. Disposing stops both, closes KV.
+ */
+async function mailPair(faults: { a?: KvFaults; b?: KvFaults } = {}) {
   const kv = await Deno.openKv(":memory:");
+  const got: Mail[] = [];
   const errors: unknown[] = [];
-  const got: unknown[] = [];
+  const through = (f?: KvFaults) => f ? flakyKv(kv, f) : kv;
+  const onError = (error: unknown) => void errors.push(error);
+  const a = mailbox(through(faults.a), "a", { onError });
+  const b = mailbox(through(faults.b), "b", { onMail: (mail) => got.push(mail), onError });
+  return {
+    kv,
+    a,
+    b,
+    got,
+    errors,
+    async [Symbol.asyncDispose]() {
+      await b.stop();
+      await a.stop();
+      kv.close();
+    },
+  };
+}
+
+Deno.test("mail: a commit that fails is written again, in order, and nothing is lost", async () => {
   // Commit 2 is the first half of the large message, commit 4 its second half.
-  const a = mailbox(flakyKv(kv, { failCommits: [2, 4] }), "a", {
-    onError: (error) => errors.push(error),
-  });
-  const b = mailbox(kv, "b", {
-    onMail: (mail) => got.push([mail.n, (mail.bytes as Uint8Array).length]),
-  });
+  await using mail = await mailPair({ a: { failCommits: [2, 4] } });
+  const { a, b } = mail;
   b.start();
-  try {
-    const big = new Uint8Array(700 * 1024).map((_, i) => i % 251);
-    a.send("b", { n: 1, bytes: new Uint8Array(3) });
-    await a.flushed();
-    a.send("b", { n: 2, bytes: big });
-    a.send("b", { n: 3, bytes: new Uint8Array(5) });
-    await a.flushed();
-    a.send("b", { n: 4, bytes: new Uint8Array(0) });
-    await a.flushed();
-    await waitFor(() => got.length === 4, "four messages", 5000);
-    assert.deepEqual(got, [[1, 3], [2, big.length], [3, 5], [4, 0]]);
-    assert.equal(errors.length, 2, "each failed commit is reported");
-  } finally {
-    await b.stop();
-    await a.stop();
-    kv.close();
-  }
+  const big = new Uint8Array(700 * 1024).map((_, i) => i % 251);
+  a.send("b", { n: 1, bytes: new Uint8Array(3) });
+  await a.flushed();
+  a.send("b", { n: 2, bytes: big });
+  a.send("b", { n: 3, bytes: new Uint8Array(5) });
+  await a.flushed();
+  a.send("b", { n: 4, bytes: new Uint8Array(0) });
+  await a.flushed();
+  await waitFor(() => mail.got.length === 4, "four messages", 5000);
+  assert.deepEqual(
+    mail.got.map((m) => [m.n, (m.bytes as Uint8Array).length]),
+    [[1, 3], [2, big.length], [3, 5], [4, 0]],
+  );
+  assert.equal(mail.errors.length, 2, "each failed commit is reported");
 });
 
 Deno.test("mail: a failed read of the mailbox is read again at the next poll", async () => {
-  const kv = await Deno.openKv(":memory:");
-  const errors: unknown[] = [];
-  const got: unknown[] = [];
-  const a = mailbox(kv, "a");
-  const b = mailbox(flakyKv(kv, { failLists: 1 }), "b", {
-    onMail: (mail) => got.push(mail.n),
-    onError: (error) => errors.push(error),
-  });
-  try {
-    a.send("b", { n: 1 });
-    await a.flushed();
-    b.start();
-    // Nothing else is sent: only the poll can bring the message in.
-    await waitFor(() => got.length === 1, "the message", 3000);
-    assert.deepEqual(got, [1]);
-    assert.equal(errors.length, 1);
-  } finally {
-    await b.stop();
-    await a.stop();
-    kv.close();
-  }
+  await using mail = await mailPair({ b: { failLists: 1 } });
+  mail.a.send("b", { n: 1 });
+  await mail.a.flushed();
+  mail.b.start();
+  // Nothing else is sent: only the poll can bring the message in.
+  await waitFor(() => mail.got.length === 1, "the message", 3000);
+  assert.deepEqual(mail.got, [{ n: 1 }]);
+  assert.equal(mail.errors.length, 1);
 });
 
 Deno.test("mail: a sender whose KV keeps failing still stops, and says what it dropped", async () => {
-  const kv = await Deno.openKv(":memory:");
-  const errors: unknown[] = [];
-  const failCommits = Array.from({ length: 100 }, (_, i) => i + 1);
-  const a = mailbox(flakyKv(kv, { failCommits }), "a", { onError: (error) => errors.push(error) });
-  a.send("b", { n: 1 });
-  await waitFor(() => errors.length >= 2, "two failed tries", 3000);
-  await a.stop();
+  await using mail = await mailPair({
+    a: { failCommits: Array.from({ length: 100 }, (_, i) => i + 1) },
+  });
+  mail.a.send("b", { n: 1 });
+  await waitFor(() => mail.errors.length >= 2, "two failed tries", 3000);
+  await mail.a.stop();
   const left = [];
-  for await (const entry of kv.list({ prefix: keys.mail("b") })) left.push(entry.key);
+  for await (const entry of mail.kv.list({ prefix: keys.mail("b") })) left.push(entry.key);
   assert.deepEqual(left, []);
-  assert.ok(errors.length >= 3, "the last try at stop is reported too");
-  kv.close();
+  assert.ok(mail.errors.length >= 3, "the last try at stop is reported too");
 });
 
 Deno.test("mail: what a stopping sender drops leaves a gap, so the mail after it still arrives", async () => {
-  const kv = await Deno.openKv(":memory:");
-  const got: unknown[] = [];
   const failCommits: number[] = [];
-  const a = mailbox(flakyKv(kv, { failCommits }), "a", { onError: () => {} });
-  const b = mailbox(kv, "b", { onMail: (mail) => got.push(mail) });
-  try {
-    // A 700 KB message takes two commits: the first lands, the second fails, and so does the
-    // last try that stop() makes; what was queued meanwhile and what comes later is written.
-    failCommits.push(2, 3);
-    a.send("b", { big: "x".repeat(700_000) });
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    a.send("b", { small: 1 });
-    await a.stop();
-    a.send("b", { later: 2 });
-    await a.flushed();
-    await b.check();
-    assert.deepEqual(got, [{ small: 1 }, { later: 2 }]);
-  } finally {
-    await b.stop();
-    kv.close();
-  }
+  await using mail = await mailPair({ a: { failCommits } });
+  const { a, b } = mail;
+  // A 700 KB message takes two commits: the first lands, the second fails, and so does the
+  // last try that stop() makes; what was queued meanwhile and what comes later is written.
+  failCommits.push(2, 3);
+  a.send("b", { big: "x".repeat(700_000) });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  a.send("b", { small: 1 });
+  await a.stop();
+  a.send("b", { later: 2 });
+  await a.flushed();
+  await b.check();
+  assert.deepEqual(mail.got, [{ small: 1 }, { later: 2 }]);
 });
