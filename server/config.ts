@@ -58,7 +58,7 @@ export interface ServerConfig {
   maxBufferedBytes: number;
   /** Recent broadcasts kept per room audience for resumes. `RESUME_RING`, default 256. */
   ringSize: number;
-  /** HMAC secret for the built-in signed tokens; when set, joins need a valid token. `ARBITER_SECRET`; unset, null (sign-in off); set but blank is a configuration error. */
+  /** HMAC secret for the built-in signed tokens; when set, joins need a valid token. `ARBITER_SECRET`; unset, null (sign-in off); set but blank, shorter than {@linkcode MIN_SECRET_BYTES} bytes or with surrounding whitespace is a configuration error. */
   secret: string | null;
   /** Turn Nagle's algorithm off on accepted connections (lower latency for small frames). `TCP_NODELAY`, default on (off on Deno Deploy, whose edge terminates TCP). */
   tcpNoDelay: boolean;
@@ -206,15 +206,31 @@ function canonicalOrigin(value: string): string | null {
   return url.host ? `${url.protocol}//${url.host}` : null;
 }
 
+/** Fewest bytes an HS256 key may have: RFC 7518 §3.2 requires at least the hash's 256 bits. */
+export const MIN_SECRET_BYTES = 32;
+
 /**
  * Unset, sign-in is off. Set but blank (a secret file that was missing or empty, a template
- * placeholder left empty) must not turn it off too: that would run an open server.
+ * placeholder left empty) must not turn it off too: that would run an open server. A short
+ * secret can be guessed offline from any one token, and surrounding whitespace (a secret
+ * file's trailing newline) would make every token fail to verify, so both stop the start.
  */
 function secret(raw: string | undefined): string | null {
   if (raw === undefined) return null;
   if (raw.trim() === "") {
     throw new TypeError(
       "ARBITER_SECRET is set but blank: set it to the HMAC secret your login service signs tokens with, or unset it to run without sign-in",
+    );
+  }
+  if (raw.trim() !== raw) {
+    throw new TypeError(
+      "ARBITER_SECRET starts or ends with whitespace (a trailing newline from a secret file?): remove it, or tokens your login service signs with the trimmed secret would all be refused",
+    );
+  }
+  const bytes = new TextEncoder().encode(raw).length;
+  if (bytes < MIN_SECRET_BYTES) {
+    throw new TypeError(
+      `ARBITER_SECRET is ${bytes} bytes; an HS256 secret needs at least ${MIN_SECRET_BYTES} (RFC 7518 §3.2), or one token is enough to guess it offline: generate one with \`openssl rand -base64 32\``,
     );
   }
   return raw;

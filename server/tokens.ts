@@ -14,8 +14,9 @@ import type { AuthUser } from "./socket_session.ts";
  * @example
  * ```ts
  * import { signToken, signedTokenVerifier } from "./tokens.ts";
- * const token = await signToken("s3cret", { userId: "u42", name: "Ann" });
- * const user = await signedTokenVerifier("s3cret")(token);
+ * const SECRET = "at-least-32-bytes-as-HS256-needs!"; // ARBITER_SECRET
+ * const token = await signToken(SECRET, { userId: "u42", name: "Ann" });
+ * const user = await signedTokenVerifier(SECRET)(token);
  * console.log(user); // { userId: "u42", name: "Ann" }
  * ```
  */
@@ -35,7 +36,8 @@ export function signToken(
  * @example
  * ```ts
  * import { signedTokenVerifier } from "./tokens.ts";
- * const user = await signedTokenVerifier("s3cret")("not-a-token");
+ * const SECRET = "at-least-32-bytes-as-HS256-needs!"; // ARBITER_SECRET
+ * const user = await signedTokenVerifier(SECRET)("not-a-token");
  * console.log(user); // null
  * ```
  */

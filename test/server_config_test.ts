@@ -5,7 +5,7 @@
  * an address it cannot listen on in one line, without a stack trace.
  */
 import assert from "node:assert/strict";
-import { loadConfig, MAX_FRAME_BYTES_CAP } from "../server/config.ts";
+import { loadConfig, MAX_FRAME_BYTES_CAP, MIN_SECRET_BYTES } from "../server/config.ts";
 import { originAllowed } from "../server/origin.ts";
 
 /** `text` as a literal inside a RegExp. */
@@ -122,7 +122,32 @@ Deno.test("ARBITER_SECRET set but blank stops the start; unset is sign-in off", 
   }
   assert.equal(loadConfig({}).secret, null);
   assert.equal(loadConfig({ ARBITER_SECRET: undefined }).secret, null);
-  assert.equal(loadConfig({ ARBITER_SECRET: "s3cret" }).secret, "s3cret");
+  const random = "q4yb0Lq3m1ZC7dTn8cVb2oWJm6xkz9e5AaR1fHsPuQ="; // openssl rand -base64 32
+  assert.equal(loadConfig({ ARBITER_SECRET: random }).secret, random);
+});
+
+Deno.test("ARBITER_SECRET shorter than HS256's 32 bytes or wrapped in whitespace stops the start", () => {
+  for (
+    const [short, bytes] of [["s3cret", 6], ["a".repeat(31), 31], ["é".repeat(15), 30]] as const
+  ) {
+    assert.throws(
+      () => loadConfig({ ARBITER_SECRET: short }),
+      new RegExp(
+        `^TypeError: ARBITER_SECRET is ${bytes} bytes; an HS256 secret needs at least ${MIN_SECRET_BYTES} \\(RFC 7518 §3\\.2\\), .+ \`openssl rand -base64 32\`$`,
+      ),
+    );
+  }
+  // Bytes, not characters: 16 two-byte characters are enough.
+  assert.equal(loadConfig({ ARBITER_SECRET: "é".repeat(16) }).secret, "é".repeat(16));
+  const exact = "a".repeat(MIN_SECRET_BYTES);
+  assert.equal(loadConfig({ ARBITER_SECRET: exact }).secret, exact);
+  for (const wrapped of [`${exact}\n`, ` ${exact}`, `${exact}\r\n`, `\t${exact}`]) {
+    assert.throws(
+      () => loadConfig({ ARBITER_SECRET: wrapped }),
+      /^TypeError: ARBITER_SECRET starts or ends with whitespace \(a trailing newline from a secret file\?\): remove it, .+$/,
+      JSON.stringify(wrapped),
+    );
+  }
 });
 
 /** Runs `main.ts` with `env` until it exits (it must: every case here is a refusal). */
