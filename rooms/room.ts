@@ -1185,8 +1185,9 @@ export class Room {
       this.#adopt(next ?? undefined, "turnClock.onTimeout");
     }, (error) => {
       this.#onError(error);
-      // Try again shortly rather than lose the timeout.
+      // Try again shortly rather than lose the timeout, and say so now: no broadcast follows.
       this.#armTurnClock(1000);
+      this.#flushEvents();
     });
   }
 

@@ -332,6 +332,36 @@ Deno.test("a failing journal refuses the action with internal and changes nothin
   room.dispose();
 });
 
+Deno.test("a turn timeout the journal refuses runs again a second later, and clients hear the new deadline at once", async () => {
+  let failing = true;
+  const { room, clock, errors } = testRoom(connectFour, {
+    options: { turnMs: 10_000 },
+    journal: {
+      append: (entry: JournalEntry) =>
+        failing && entry.player === null ? Promise.reject(new Error("disk full")) : undefined,
+    },
+  });
+  const { members } = await seatPlayers(room, 2);
+  const deadlines = () =>
+    members[1].events.filter((e) => e.type === "turn_clock").map((e) =>
+      (e.data as { deadline: number | null }).deadline
+    );
+  const first = deadlines().at(-1)!;
+  clock.advance(10_000); // p1's time is up; the journal refuses the timeout
+  await room.idle();
+  await new Promise((r) => setTimeout(r, 0));
+  equal((errors[0] as Error).message, "disk full");
+  equal(room.outcome, null);
+  equal(deadlines().at(-1), first + 1000, "told at once, not at the next broadcast");
+  failing = false;
+  clock.advance(1000);
+  await room.idle();
+  await new Promise((r) => setTimeout(r, 0));
+  deepEqual(room.outcome, { reason: "timeout", winners: ["p2"] });
+  equal(room.actionIndex, 1);
+  room.dispose();
+});
+
 Deno.test("tick mode coalesces a tick's changes into one broadcast and stays quiet when idle", async () => {
   const { room, clock } = testRoom(arena);
   const { members, seats } = await seatPlayers(room, 2);
