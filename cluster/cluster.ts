@@ -20,7 +20,7 @@ import type {
   RoomSummary,
   Seat,
 } from "../rooms/mod.ts";
-import { Directory } from "./directory.ts";
+import { Directory, type DirectoryEntry } from "./directory.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { ClusterKeys, type LeaseRecord } from "./keys.ts";
 import { leaseIsLive, Leases, type LostReason } from "./leases.ts";
@@ -102,6 +102,11 @@ export class Cluster {
   #scanner: ReturnType<typeof setTimeout> | null = null;
   #scanning: Promise<void> | null = null;
   #stopped = false;
+  /** {@linkcode Cluster.hooks}' `remoteRooms`, for the directory listing it was built from. */
+  #summarized: {
+    entries: readonly DirectoryEntry[] | null;
+    rooms: ReadonlyMap<string, RoomSummary>;
+  } = { entries: null, rooms: new Map() };
 
   /** Prepares the parts; nothing runs until {@linkcode start}. */
   constructor(options: ClusterOptions) {
@@ -490,13 +495,18 @@ export class Cluster {
     this.#manager?.get(room)?.dispose("server_restart");
   }
 
-  #remoteRooms(): RoomSummary[] {
-    const out: RoomSummary[] = [];
-    for (const entry of this.directory.cached()) {
-      const { owner: _owner, open: _open, updatedAt: _updatedAt, ...summary } = entry;
-      out.push(summary);
+  /** The directory's rooms as summaries, by id: rebuilt once per refresh, not per request. */
+  #remoteRooms(): ReadonlyMap<string, RoomSummary> {
+    const entries = this.directory.cached();
+    if (this.#summarized.entries !== entries) {
+      const rooms = new Map<string, RoomSummary>();
+      for (const entry of entries) {
+        const { owner: _owner, open: _open, updatedAt: _updatedAt, ...summary } = entry;
+        rooms.set(summary.id, summary);
+      }
+      this.#summarized = { entries, rooms };
     }
-    return out;
+    return this.#summarized.rooms;
   }
 }
 

@@ -135,10 +135,11 @@ export interface RoomManagerOptions {
    */
   onError?: (error: unknown, room: { id: string; game: string }) => void;
   /**
-   * Rooms live on other instances (`cluster/`'s directory): {@linkcode RoomManager.list}
-   * includes those not live here.
+   * Rooms live on other instances (`cluster/`'s directory), by id: {@linkcode RoomManager.list}
+   * includes those not live here. Called on every list, lookup and count, so it should hand
+   * back a map it keeps rather than build one.
    */
-  remoteRooms?: () => Iterable<RoomSummary>;
+  remoteRooms?: () => ReadonlyMap<string, RoomSummary>;
 }
 
 /** Options of {@linkcode RoomManager.list}. */
@@ -223,7 +224,7 @@ export class RoomManager {
       out.push(room.summary());
     }
     const remote = options.localOnly ? undefined : this.#options.remoteRooms?.();
-    for (const room of remote ?? []) {
+    for (const room of remote?.values() ?? []) {
       if (!this.#rooms.has(room.id) && wanted(room)) out.push(room);
     }
     return out;
@@ -235,12 +236,7 @@ export class RoomManager {
    * `remoteRooms` option). Looks the room up by id rather than listing every room.
    */
   summary(id: string): RoomSummary | undefined {
-    const room = this.#rooms.get(id);
-    if (room) return room.summary();
-    for (const remote of this.#options.remoteRooms?.() ?? []) {
-      if (remote.id === id) return remote;
-    }
-    return undefined;
+    return this.#rooms.get(id)?.summary() ?? this.#options.remoteRooms?.().get(id);
   }
 
   /**
@@ -249,11 +245,12 @@ export class RoomManager {
    * live on other instances only.
    */
   count(): number {
-    let count = this.#rooms.size;
-    for (const remote of this.#options.remoteRooms?.() ?? []) {
-      if (!this.#rooms.has(remote.id)) count++;
-    }
-    return count;
+    const remote = this.#options.remoteRooms?.();
+    if (!remote) return this.#rooms.size;
+    // The directory may still list rooms that have moved here: count those once.
+    let both = 0;
+    for (const id of this.#rooms.keys()) if (remote.has(id)) both++;
+    return this.#rooms.size + remote.size - both;
   }
 
   /**

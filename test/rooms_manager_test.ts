@@ -45,13 +45,13 @@ Deno.test("create, get, list and the games registry", () => {
 });
 
 Deno.test("summary(id) and count() agree with list(), rooms of other instances included", () => {
-  const remote: RoomSummary[] = [];
+  const remote = new Map<string, RoomSummary>();
   const { manager } = makeManager({ remoteRooms: () => remote });
   const a = manager.create("tic_tac_toe");
   const b = manager.create("connect_four", {}, { private: true });
   const elsewhere = { ...a.summary(), id: "remote01", game: "arena", private: true };
   // The directory may still list a room that has moved here: it counts once, as the live one.
-  remote.push(elsewhere, { ...b.summary(), players: 7 });
+  for (const room of [elsewhere, { ...b.summary(), players: 7 }]) remote.set(room.id, room);
   const listed = manager.list();
   deepEqual(listed.map((room) => room.id), [a.id, b.id, "remote01"]);
   for (const room of listed) deepEqual(manager.summary(room.id), room);
