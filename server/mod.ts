@@ -19,6 +19,7 @@ export {
   type StartOptions,
   startServer,
 } from "./server.ts";
+export { REPEAT_SIGNAL_MS, type RunOptions, runServer } from "./run.ts";
 export { type AppOptions, createApp } from "./app.ts";
 export { createLogger, type LogFields, type Logger, silentLogger } from "./log.ts";
 export { Histogram, Metrics } from "./metrics.ts";

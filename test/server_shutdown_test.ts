@@ -4,6 +4,7 @@
  * 503 while it drains, and a second signal stops it at once.
  */
 import assert from "node:assert/strict";
+import { REPEAT_SIGNAL_MS } from "../server/mod.ts";
 import { lockKvFile } from "./support/kv_lock.ts";
 import { openRaw } from "./support/raw_socket.ts";
 import { type ServerProcess, spawnServer } from "./support/server_process.ts";
@@ -12,7 +13,9 @@ import { type ServerProcess, spawnServer } from "./support/server_process.ts";
  * A cluster instance on a KV file of its own, with a game in progress, then the file locked;
  * disposing of it kills what is left and removes the file.
  */
-async function lockedInstance(): Promise<AsyncDisposable & { server: ServerProcess }> {
+async function lockedInstance(): Promise<
+  AsyncDisposable & { server: ServerProcess; unlock(): Promise<void> }
+> {
   const dir = await Deno.makeTempDir({ prefix: "arbiter-shutdown-" });
   const path = `${dir}/rooms.kv`;
   const server = await spawnServer({
@@ -38,6 +41,7 @@ async function lockedInstance(): Promise<AsyncDisposable & { server: ServerProce
   };
   return {
     server,
+    unlock: () => locker.release(),
     async [Symbol.asyncDispose]() {
       ann.abort();
       bob.abort();
@@ -79,7 +83,8 @@ Deno.test({
   fn: async () => {
     await using instance = await lockedInstance();
     instance.server.kill("SIGTERM");
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Sooner than REPEAT_SIGNAL_MS it would count as a copy of the first.
+    await new Promise((resolve) => setTimeout(resolve, REPEAT_SIGNAL_MS + 200));
     const started = Date.now();
     instance.server.kill("SIGINT");
     const status = await instance.server.status;
@@ -89,5 +94,33 @@ Deno.test({
       instance.server.lines.some((line) => line.startsWith("Stopping at once")),
       instance.server.lines.join("\n"),
     );
+  },
+});
+
+Deno.test({
+  name: "shutdown: copies of one stop signal (Ctrl-C through npm's launcher) do not cut the save",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    await using instance = await lockedInstance();
+    // A terminal signals the whole process group and npm's `deno` launcher passes its copy
+    // on: the server gets one Ctrl-C several times within milliseconds, mid-save here.
+    for (const signal of ["SIGINT", "SIGINT", "SIGTERM"] as const) {
+      instance.server.kill(signal);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    const exited = await Promise.race([
+      instance.server.status.then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), 500)),
+    ]);
+    assert.equal(exited, false, instance.server.lines.join("\n"));
+    await instance.unlock();
+    const status = await instance.server.status;
+    assert.equal(status.code, 0, instance.server.lines.join("\n"));
+    const lines = instance.server.lines;
+    assert.ok(!lines.some((line) => line.startsWith("Stopping at once")), lines.join("\n"));
+    const saved = lines.flatMap((line) => line.startsWith("{") ? [JSON.parse(line)] : [])
+      .find((line) => line.msg === "rooms saved");
+    assert.equal(saved?.timedOut, false, lines.join("\n"));
+    assert.ok(saved.saved >= 1, "the unsaved move was saved once KV answered");
   },
 });
