@@ -366,9 +366,13 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
    * applied to {@linkcode RoomConnection.state}); rejects with an {@linkcode ArbiterError} whose
    * `code` says why it was refused. A payload that is not a {@linkcode Value} (`NaN`, a `Date`,
    * nesting deeper than 64) rejects at once with `bad_field` (or `forbidden_key`) and is not
-   * sent.
+   * sent. An action whose payload may be null (`t.literal(null)`, or no payload schema) can
+   * leave it out: `room.send("resign")` sends null.
    */
-  send<K extends keyof A & string>(name: K, payload: A[K]): Promise<void> {
+  send<K extends keyof A & string>(
+    name: K,
+    ...payload: null extends A[K] ? [payload?: A[K]] : [payload: A[K]]
+  ): Promise<void> {
     if (this.#status === "closed") {
       return Promise.reject(
         this.#lastError ?? new ArbiterError("not_joined", "This room connection is closed."),
@@ -385,7 +389,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     const seq = this.#nextActionSeq;
     let frame: Uint8Array;
     try {
-      frame = this.#encodeAction(seq, name, payload as Value);
+      frame = this.#encodeAction(seq, name, (payload.length === 0 ? null : payload[0]) as Value);
     } catch (error) {
       return Promise.reject(asArbiterError(error, "bad_field"));
     }

@@ -97,7 +97,7 @@ export const arena = defineGame({
         seq: t.int({ min: 0 }),
       }),
       apply(state, { dx, dy, seq }, ctx) {
-        const me = state.players[ctx.player!];
+        const me = state.players[ctx.player];
         if (!me) return;
         me.x = Math.fround(clamp(me.x + dx * ARENA_STEP));
         me.y = Math.fround(clamp(me.y + dy * ARENA_STEP));

@@ -2,7 +2,8 @@
  * Connect four: two players drop discs into a 7-column, 6-row grid; four in a row
  * (horizontal, vertical or diagonal) wins, a full grid is a draw. Each turn has a clock
  * (`options.turnMs`, default 30 s): running out of time forfeits, and so does leaving or
- * letting the seat expire after the first move.
+ * letting the seat expire after the first move. Either player may `resign` at any time, also
+ * while the other is to move (an `anyTurn` action).
  *
  * State: `board[row][column]` holds the player id of each disc or null, row 0 at the top;
  * `next` is the player to move; `moves` counts discs; `winner`, `line` (the winning
@@ -20,7 +21,7 @@ export const COLUMNS = 7;
 export const DEFAULT_TURN_MS = 30_000;
 
 /** Why a connect four game ended with a winner. */
-export type ConnectFourReason = "four in a row" | "timeout" | "forfeit";
+export type ConnectFourReason = "four in a row" | "timeout" | "forfeit" | "resigned";
 
 /** The state of a connect four game. */
 export interface ConnectFourState {
@@ -109,7 +110,7 @@ export const connectFour = defineGame({
       validate: (state, { column }) =>
         state.board[0][column] !== null ? `column ${column} is full` : undefined,
       apply(state, { column }, ctx) {
-        const player = ctx.player!;
+        const player = ctx.player;
         let row = ROWS - 1;
         while (state.board[row][column] !== null) row--;
         state.board[row][column] = player;
@@ -122,6 +123,14 @@ export const connectFour = defineGame({
         } else {
           state.next = other(player);
         }
+      },
+    },
+    resign: {
+      payload: t.literal(null),
+      anyTurn: true,
+      apply(state, _payload, ctx) {
+        state.winner = other(ctx.player);
+        state.reason = "resigned";
       },
     },
   },

@@ -89,7 +89,7 @@ export const ticTacToe = defineGame({
       validate: (state, { cell }) =>
         state.board[cell] !== null ? `cell ${cell} is already marked` : undefined,
       apply(state, { cell }, ctx) {
-        const player = ctx.player!;
+        const player = ctx.player;
         state.board[cell] = player;
         const line = winningLine(state.board);
         if (line) {

@@ -92,6 +92,33 @@ export interface GameContext<O = GameOptions> {
 export type ReadContext<O = GameOptions> = Omit<GameContext<O>, "random" | "emit">;
 
 /**
+ * What an action's `apply` gets: a {@linkcode GameContext} whose `player` is the acting
+ * player, never null (only system steps have none).
+ *
+ * @example
+ * ```ts
+ * import type { ActionContext } from "./game.ts";
+ * const claim = (state: { owner: string }, _: unknown, ctx: ActionContext) => {
+ *   state.owner = ctx.player; // a string: no null check needed
+ * };
+ * ```
+ */
+export type ActionContext<O = GameOptions> = GameContext<O> & { readonly player: string };
+
+/**
+ * What an action's `validate` gets: a {@linkcode ReadContext} whose `player` is the acting
+ * player, never null.
+ *
+ * @example
+ * ```ts
+ * import type { ActionReadContext } from "./game.ts";
+ * const mine = (state: { owner: string }, _: unknown, ctx: ActionReadContext) =>
+ *   state.owner === ctx.player ? undefined : "not yours";
+ * ```
+ */
+export type ActionReadContext<O = GameOptions> = ReadContext<O> & { readonly player: string };
+
+/**
  * What `setup` gets: no players have joined yet when a room is created.
  *
  * @example
@@ -133,17 +160,25 @@ export interface ActionDefinition<S, P, O = GameOptions> {
    */
   payload?: Schema<P>;
   /**
+   * Allowed whoever's turn it is (a game with `turn` refuses other actions of a player whose
+   * turn it is not as `not_your_turn`): resigning, offering a draw, chatting, or a
+   * simultaneous-move game whose own `validate` gives the reason ("you already chose"). The
+   * turn clock keeps running for the player whose turn it is, unless the action changes whose
+   * turn it is. Default false.
+   */
+  anyTurn?: boolean;
+  /**
    * Returns a reason to refuse the action (`invalid_action`), or nothing to accept it;
    * synchronously, and without changing the state, drawing or emitting (anything else is a bug
    * of the game: the action is refused as `internal` and the room reports it).
    */
-  validate?(state: S, payload: P, ctx: ReadContext<O>): string | undefined | void;
+  validate?(state: S, payload: P, ctx: ActionReadContext<O>): string | undefined | void;
   /**
    * Changes the state: mutate `state` or return a new one (plain data: a promise, a `Map` or
    * a class instance is reported and ignored, so `apply` cannot be async). Should not throw:
    * state changed before a throw stays changed. Put the checks that may refuse in `validate`.
    */
-  apply(state: S, payload: P, ctx: GameContext<O>): S | void;
+  apply(state: S, payload: P, ctx: ActionContext<O>): S | void;
 }
 
 /**
@@ -373,9 +408,9 @@ function checkFunction(where: string, field: string, value: unknown, required = 
  *   actions: {
  *     call: {
  *       payload: t.enum(["heads", "tails"]),
- *       validate: (state, _call, ctx) => state.calls[ctx.player!] ? "already called" : undefined,
+ *       validate: (state, _call, ctx) => state.calls[ctx.player] ? "already called" : undefined,
  *       apply(state, call, ctx) {
- *         state.calls[ctx.player!] = call;
+ *         state.calls[ctx.player] = call;
  *         if (Object.keys(state.calls).length === 2) {
  *           state.result = ctx.random.pick(["heads", "tails"]);
  *         }
@@ -426,6 +461,14 @@ export function defineGame<S, A, V = S, O = GameOptions>(
       throw new TypeError(`${where}: action ${JSON.stringify(name)} needs an apply function`);
     }
     checkFunction(where, `action ${JSON.stringify(name)} validate`, action.validate);
+    if (action.anyTurn !== undefined && typeof action.anyTurn !== "boolean") {
+      throw new TypeError(
+        `${where}: action ${JSON.stringify(name)} anyTurn must be true or false, got ` +
+          (typeof action.anyTurn === "string"
+            ? JSON.stringify(action.anyTurn)
+            : typeof action.anyTurn),
+      );
+    }
     // A plain object of schemas (`{ cell: t.int() }`) would only fail at the first action.
     if (action.payload != null && typeof action.payload.check !== "function") {
       throw new TypeError(

@@ -33,7 +33,9 @@
  * @module
  */
 export {
+  type ActionContext,
   type ActionDefinition,
+  type ActionReadContext,
   type ActionsOf,
   type AnyGame,
   type BroadcastMode,

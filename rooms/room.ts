@@ -38,7 +38,9 @@ import {
 } from "./clock.ts";
 import { clone } from "./diff.ts";
 import {
+  type ActionContext,
   type ActionDefinition,
+  type ActionReadContext,
   type AnyGame,
   type GameContext,
   type GameOptions,
@@ -1023,7 +1025,7 @@ export class Room {
     }
     this.#begin();
     const ctx = this.#readOnly(seat.id);
-    if (this.game.turn) {
+    if (this.game.turn && !action.anyTurn) {
       const turn = this.#whoseTurn(ctx);
       if (turn !== seat.id && !(Array.isArray(turn) && turn.includes(seat.id))) {
         return this.#reject(conn, clientSeq, "not_your_turn", `It is not ${seat.id}'s turn.`);
@@ -1069,11 +1071,13 @@ export class Room {
         return this.#reject(conn, clientSeq, "internal", `${actionName} failed to validate.`);
       }
     }
+    // An action taken out of turn leaves the turn clock of whoever's turn it is running.
+    const restartClock = !action.anyTurn;
     if (!this.#journal) {
       // Nothing to wait for: apply at once, without the journal's entry and closures.
       this.#actionIndex++;
       this.#apply(seat, action, checked, clientSeq);
-      this.#afterChange(true);
+      this.#afterChange(true, restartClock);
       return;
     }
     const entry: JournalEntry = {
@@ -1087,7 +1091,7 @@ export class Room {
     return this.#commit(entry, () => this.#apply(seat, action, checked, clientSeq), (error) => {
       this.#onError(error);
       this.#reject(conn, clientSeq, "internal", "The action could not be recorded; try again.");
-    });
+    }, restartClock);
   }
 
   #apply(
@@ -1114,11 +1118,12 @@ export class Room {
     entry: JournalEntry,
     apply: () => void,
     refuse: (error: unknown) => void,
+    restartClock = true,
   ): void | Promise<void> {
     const run = () => {
       this.#actionIndex = entry.index;
       apply();
-      this.#afterChange(true);
+      this.#afterChange(true, restartClock);
     };
     if (!this.#journal) return run();
     let pending: void | PromiseLike<void>;
@@ -1331,11 +1336,11 @@ export class Room {
   // --- change, broadcast, end ----------------------------------------------------------
 
   /** After a step that may have changed the state or the seats. */
-  #afterChange(actionApplied: boolean): void {
+  #afterChange(actionApplied: boolean, restartClock = actionApplied): void {
     if (this.#disposed) return;
     this.#updatedAt = this.#now;
     const ended = this.#checkOutcome();
-    this.#syncTimers(actionApplied);
+    this.#syncTimers(restartClock);
     // Tick mode coalesces: the next tick broadcasts. Otherwise (or at the end), now.
     const coalesce = this.game.broadcast === "tick" && this.#ticking;
     if (!coalesce) {
@@ -1774,6 +1779,8 @@ export class Room {
    * player, one for system steps), refreshed each time: game code runs synchronously, one step
    * at a time, so nothing sees a context change under it, and a busy room allocates none.
    */
+  #context(player: string): ActionContext<GameOptions>;
+  #context(player: string | null): GameContext<GameOptions>;
   #context(player: string | null): GameContext<GameOptions> {
     const ctx = player === null
       ? this.#systemContext ??= this.#newContext()
@@ -1788,6 +1795,8 @@ export class Room {
    * The context for `validate`, `turn`, `outcome` and `view`: one object like
    * {@linkcode Room.#context}'s, whose `random` and `emit` throw ({@linkcode ReadContext}).
    */
+  #readOnly(player: string): ActionReadContext<GameOptions>;
+  #readOnly(player: string | null): ReadContext<GameOptions>;
   #readOnly(player: string | null): ReadContext<GameOptions> {
     const ctx = this.#readContext ??= Object.defineProperties(
       { now: 0, player: null, players: [], options: this.options },
@@ -1910,6 +1919,7 @@ export class Room {
     this.#now = entry.time;
     this.#actionIndex = entry.index;
     this.#updatedAt = entry.time;
+    let keptClock: string | null | undefined;
     if (entry.action === TIMEOUT_ACTION) {
       const next = this.#call(() =>
         this.game.turnClock?.onTimeout(this.#state, this.#context(null))
@@ -1920,6 +1930,11 @@ export class Room {
         | ActionDefinition<unknown, unknown, unknown>
         | undefined;
       if (!action) throw new TypeError(`Room.restore: unknown action ${entry.action}`);
+      if (entry.player === null) {
+        throw new TypeError(`Room.restore: journal entry ${entry.index} has no player`);
+      }
+      // Live, an action taken out of turn left the clock alone unless the turn changed hands.
+      if (action.anyTurn && this.game.turnClock) keptClock = this.#currentTurnKey();
       const ctx = this.#context(entry.player);
       this.#adopt(this.#call(() => action.apply(this.#state, entry.payload, ctx)), "apply");
       this.#started = true;
@@ -1932,13 +1947,19 @@ export class Room {
     // Events of replayed steps went out before the restart.
     this.#events = [];
     this.#checkOutcome();
-    if (this.game.turnClock) this.#turnDeadline = this.#replayedTurnDeadline();
+    if (this.game.turnClock) this.#turnDeadline = this.#replayedTurnDeadline(keptClock);
   }
 
-  /** The turn deadline after a replayed step at `#now`: what `#syncTimers(true)` arms live. */
-  #replayedTurnDeadline(): number | null {
+  /**
+   * The turn deadline after a replayed step at `#now`: what `#syncTimers` arms live. `kept` is
+   * the turn before an action taken out of turn (`anyTurn`): while the same turn runs on, so
+   * does its deadline.
+   */
+  #replayedTurnDeadline(kept: string | null | undefined): number | null {
     if (this.#outcome || this.playerCount < this.game.players.min) return null;
-    if (this.#currentTurnKey() === null) return null;
+    const key = this.#currentTurnKey();
+    if (key === null) return null;
+    if (kept === key && this.#turnDeadline !== null) return this.#turnDeadline;
     return this.#now + this.#turnTime;
   }
 

@@ -9,34 +9,12 @@ import { KvRoomStore } from "../persistence/mod.ts";
 import { defineGame, ManualClock, t } from "../rooms/mod.ts";
 import { TestMember } from "../rooms/testing.ts";
 import { durableProcess, type DurableSetup } from "./support/durable_process.ts";
+import { relay } from "./support/test_games.ts";
 
 /** Snapshots only when a test forces one (seat changes still save at once). */
 function rarely(clock: ManualClock): DurableSetup {
   return { snapshotEveryActions: 1000, snapshotEveryMs: 600_000, now: () => clock.now() };
 }
-
-/** Two players pass a turn back and forth; a timeout passes it too. */
-const relay = defineGame({
-  name: "relay",
-  players: { min: 2, max: 2 },
-  durability: "log",
-  setup: () => ({ next: "p1", passes: 0 }),
-  turn: (state) => state.next,
-  actions: {
-    pass: {
-      apply(state) {
-        state.next = state.next === "p1" ? "p2" : "p1";
-        state.passes++;
-      },
-    },
-  },
-  turnClock: {
-    ms: 60_000,
-    onTimeout(state) {
-      state.next = state.next === "p1" ? "p2" : "p1";
-    },
-  },
-});
 
 Deno.test("a log replay runs the turn clock on from the last replayed move, not the snapshot", async () => {
   using kv = await Deno.openKv(":memory:");
@@ -96,6 +74,36 @@ Deno.test("a log replay of a turn timeout restarts the turn clock at the timeout
   clock.advance(50_000);
   await room.idle();
   equal((room.state as { next: string }).next, "p2", "bob's turn did not time out early");
+  await second.stop();
+});
+
+Deno.test("a log replay of an action taken out of turn keeps the running turn's deadline", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const clock = new ManualClock(Date.now());
+  const first = await durableProcess(kv, rarely(clock), [relay], clock);
+  const a = await first.manager.join({ mode: "create", game: "relay" }, new TestMember());
+  const b = await first.manager.join({ mode: "join", room: a.room.id }, new TestMember());
+  await first.durable.idle();
+  const deadline = a.room.snapshot().turnDeadline!;
+  clock.advance(20_000);
+  b.act(1, "chat", null); // p1's turn: p2 chats, p1's clock runs on
+  await a.room.idle();
+  equal(a.room.snapshot().turnDeadline, deadline);
+  clock.advance(10_000);
+  b.act(2, "take", null); // the turn changes hands: p2 gets a full turn
+  await a.room.idle();
+  const taken = a.room.snapshot().turnDeadline!;
+  equal(taken, clock.now() + 60_000);
+  clock.advance(10_000);
+  a.act(1, "chat", null); // p2's turn: p1 chats
+  await a.room.idle();
+  await first.crash();
+
+  const second = await durableProcess(kv, rarely(clock), [relay], clock);
+  const room = second.manager.get(a.room.id)!;
+  equal(room.actionIndex, 3, "the three logged actions were replayed");
+  deepEqual(room.state, { next: "p2", passes: 0, chats: 2 });
+  equal(room.snapshot().turnDeadline, taken, "p2's deadline, not moved by p1's chat");
   await second.stop();
 });
 

@@ -84,6 +84,33 @@ Deno.test("connect four: clients see the turn clock's deadline, also after joini
   watcher.leave();
 });
 
+Deno.test("connect four: the player not to move can resign (an anyTurn action)", async () => {
+  await using t = await startTestServer();
+  const ann = await t.client({ name: "ann" }).create<typeof connectFour>(
+    "connect_four",
+    { turnMs: 60_000 },
+  );
+  const bob = await t.client({ name: "bob" }).join<typeof connectFour>(ann.roomId);
+  await ann.send("drop", { column: 3 });
+  await waitFor(() => bob.state.next === "p2" && bob.turnDeadline !== null, "bob to move");
+  // Ann is not to move: a drop is refused, a resign goes through (no payload to give).
+  await assert.rejects(
+    ann.send("drop", { column: 4 }),
+    (e) => e instanceof ArbiterError && e.code === "not_your_turn",
+  );
+  await ann.send("resign");
+  await waitFor(() => ann.outcome !== null && bob.outcome !== null, "game over on both sides");
+  assert.deepEqual(bob.outcome, { winners: ["p2"], reason: "resigned" });
+  assert.deepEqual(ann.outcome, bob.outcome);
+  assert.equal(bob.state.reason, "resigned");
+  await assert.rejects(
+    bob.send("resign"),
+    (e) => e instanceof ArbiterError && e.code === "game_over",
+  );
+  ann.leave();
+  bob.leave();
+});
+
 Deno.test("connect four: a full board ends in a draw", async () => {
   await using t = await startTestServer();
   const ann = await t.client({ name: "ann" }).create<typeof connectFour>("connect_four");

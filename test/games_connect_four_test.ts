@@ -1,5 +1,5 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { type GameContext, ManualClock, Random, Room } from "../rooms/mod.ts";
+import { type ActionContext, ManualClock, Random, Room } from "../rooms/mod.ts";
 import { TestMember } from "../rooms/testing.ts";
 import {
   COLUMNS,
@@ -165,7 +165,7 @@ function windows(): { direction: string; cells: Cell[] }[] {
   return found;
 }
 
-function contextFor(player: string): GameContext<{ turnMs?: number }> {
+function contextFor(player: string): ActionContext<{ turnMs?: number }> {
   return {
     now: 1_700_000_000_000,
     player,

@@ -82,6 +82,13 @@ Deno.test("defineGame refuses a function field that is not a function, naming it
     /: turnClock.onTimeout must be a function, got object$/,
   );
   throws(() => loose({ ...minimal, turnClock: { ms: 1000 } }), /: turnClock.onTimeout must be/);
+  for (const [anyTurn, got] of [["yes", '"yes"'], [1, "number"], [null, "object"]] as const) {
+    throws(
+      () => loose({ ...minimal, actions: { resign: { anyTurn, apply() {} } } }),
+      new RegExp(`: action "resign" anyTurn must be true or false, got ${got}$`),
+    );
+  }
+  defineGame({ ...minimal, actions: { resign: { anyTurn: true, apply() {} } } });
   // Absent is fine, whether left out or written as undefined or null.
   defineGame({ ...minimal, view: undefined, onJoin: undefined });
   loose({ ...minimal, outcome: null, actions: { go: { validate: null, apply() {} } } });

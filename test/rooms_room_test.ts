@@ -11,7 +11,7 @@ import {
 } from "../rooms/mod.ts";
 import { TestMember, testRoom } from "../rooms/testing.ts";
 import { arena, connectFour, ticTacToe } from "../games/mod.ts";
-import { gauge } from "./support/test_games.ts";
+import { gauge, relay } from "./support/test_games.ts";
 
 const counter = defineGame({
   name: "counter",
@@ -359,6 +359,38 @@ Deno.test("a turn timeout the journal refuses runs again a second later, and cli
   await new Promise((r) => setTimeout(r, 0));
   deepEqual(room.outcome, { reason: "timeout", winners: ["p2"] });
   equal(room.actionIndex, 1);
+  room.dispose();
+});
+
+Deno.test("an anyTurn action goes through out of turn and leaves the mover's clock running", async () => {
+  const { room, clock } = testRoom(relay);
+  const { members, seats } = await seatPlayers(room, 2);
+  const deadline = room.snapshot().turnDeadline!;
+  const clocks = () => members[1].events.filter((e) => e.type === "turn_clock").length;
+  const clocksBefore = clocks();
+  clock.advance(20_000);
+  seats[1].act(1, "pass", null);
+  seats[1].act(2, "chat", null);
+  await room.idle();
+  deepEqual(members[1].rejects.map((r) => [r.seq, r.code]), [[1, "not_your_turn"]]);
+  equal(members[1].ack, 2, "the chat was applied");
+  deepEqual(room.state, { next: "p1", passes: 0, chats: 1 });
+  equal(room.snapshot().turnDeadline, deadline, "p1's clock was not restarted");
+  equal(clocks(), clocksBefore, "no turn_clock event: nothing changed");
+  // Taking the turn out of turn changes hands: the new mover gets a full turn.
+  clock.advance(10_000);
+  seats[1].act(3, "take", null);
+  await room.idle();
+  equal(room.snapshot().turnDeadline, clock.now() + 60_000);
+  // p1 chats during p2's turn, which then times out on p2's deadline, not later.
+  clock.advance(30_000);
+  seats[0].act(1, "chat", null);
+  clock.advance(29_999);
+  await room.idle();
+  equal((room.state as { next: string }).next, "p2");
+  clock.advance(1);
+  await room.idle();
+  equal((room.state as { next: string }).next, "p1", "p2's turn timed out");
   room.dispose();
 });
 

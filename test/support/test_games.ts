@@ -57,3 +57,47 @@ export const chat = defineGame({
     },
   },
 });
+
+/**
+ * Two players pass a turn back and forth under a 60 s turn clock (a timeout passes it too),
+ * in `log` durability. Out of turn (`anyTurn`), either may `chat`, which leaves the turn as it
+ * is, or `take` the turn.
+ *
+ * @example
+ * ```ts ignore
+ * seat.act(1, "chat", null); // whoever's turn it is
+ * ```
+ */
+export const relay = defineGame({
+  name: "relay",
+  players: { min: 2, max: 2 },
+  durability: "log",
+  setup: () => ({ next: "p1", passes: 0, chats: 0 }),
+  turn: (state) => state.next,
+  actions: {
+    pass: {
+      apply(state) {
+        state.next = state.next === "p1" ? "p2" : "p1";
+        state.passes++;
+      },
+    },
+    chat: {
+      anyTurn: true,
+      apply(state) {
+        state.chats++;
+      },
+    },
+    take: {
+      anyTurn: true,
+      apply(state, _payload, ctx) {
+        state.next = ctx.player;
+      },
+    },
+  },
+  turnClock: {
+    ms: 60_000,
+    onTimeout(state) {
+      state.next = state.next === "p1" ? "p2" : "p1";
+    },
+  },
+});
