@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 // End to end in a real browser: headless Chromium (Playwright) against a real server. Two
 // pages find each other in the lobby and play tic-tac-toe to a win by clicking, connect four
-// runs its turn clock out, the arena moves a player with the keyboard, survives a network drop
+// runs its turn clock out and a player resigns out of turn, the arena moves a player with the keyboard, survives a network drop
 // (status goes reconnecting, then connected, and play continues), and the dashboard shows
 // live numbers; the README's example page, served from another origin, imports `/client.js`
 // and joins. Screenshots go to test/screenshots/ (git-ignored).
@@ -236,6 +236,23 @@ browserTest(
       });
       await ann.page.locator("#outcome", { hasText: "You lose: Bob wins (timeout)" }).waitFor();
       await bob.page.screenshot({ path: screenshotPath("connect_four_timeout"), fullPage: true });
+    });
+
+    await t.step("connect four: a player resigns during the opponent's turn", async () => {
+      await ann.page.goto(`${base}/play/connect_four`);
+      await waitForStatus(ann.page, "connected");
+      const room = roomOf(ann.page);
+      await bob.page.goto(`${base}/play/connect_four?room=${room}`);
+      await waitForStatus(bob.page, "connected");
+      await ann.page.locator("#turn", { hasText: "Your turn" }).waitFor();
+      await ann.page.click("#board button[data-column='2']");
+      await bob.page.locator("#turn", { hasText: "Your turn" }).waitFor();
+      // Bob is to move; Ann resigns (an anyTurn action) and confirms.
+      ann.page.once("dialog", (dialog) => void dialog.accept());
+      await ann.page.click("#resign");
+      await bob.page.locator("#outcome", { hasText: "You win (resigned)" }).waitFor();
+      await ann.page.locator("#outcome", { hasText: "You lose: Bob wins (resigned)" }).waitFor();
+      ok(await ann.page.locator("#resign").isHidden(), "no resign button once the game is over");
     });
 
     await t.step("arena: the keyboard moves the player; it survives a network drop", async () => {

@@ -19,7 +19,7 @@ import {
 /**
  * @typedef {{ board: (string | null)[][], next: string, moves: number, winner: string | null,
  *   line: [number, number][] | null, reason: string | null, deadline?: number }} ConnectFourState
- * @typedef {import("../../client/mod.ts").RoomConnection<ConnectFourState, { drop: { column: number } }>} ConnectFourRoom
+ * @typedef {import("../../client/mod.ts").RoomConnection<ConnectFourState, { drop: { column: number }, resign: null }>} ConnectFourRoom
  */
 
 const ROWS = 6;
@@ -113,6 +113,8 @@ function render(room) {
     );
   });
   const seated = room.players.filter((p) => p.presence !== "left").length;
+  // Resigning is an `anyTurn` action: offered to a player whenever the game is running.
+  byId("resign").hidden = over || room.player === null || seated < 2;
   const turn = byId("turn");
   if (over) turn.textContent = "Game over";
   else if (seated < 2) turn.textContent = "Waiting for an opponent to join…";
@@ -149,6 +151,9 @@ async function start() {
       () => sendAction(room, "drop", { column: Number(button.dataset.column) }),
     );
   }
+  byId("resign").addEventListener("click", () => {
+    if (confirm("Resign this game?")) void sendAction(room, "resign", null);
+  });
   bindGamePage(room, () => render(room));
   setInterval(() => renderClock(room), 200);
 }
