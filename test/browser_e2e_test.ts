@@ -76,6 +76,19 @@ function roomOf(page: Page): string {
   return room;
 }
 
+/**
+ * Opens `path` (a game page, with its query) on the first page, which creates a room, then the
+ * same page for that room on the second; resolves once both are connected.
+ */
+async function openPair(first: Page, second: Page, base: string, path: string): Promise<void> {
+  await first.goto(`${base}${path}`);
+  await waitForStatus(first, "connected");
+  const url = new URL(`${base}${path}`);
+  url.searchParams.set("room", roomOf(first));
+  await second.goto(url.href);
+  await waitForStatus(second, "connected");
+}
+
 /** The server position of this page's own player in the arena. */
 async function arenaPosition(page: Page): Promise<{ x: number; y: number }> {
   const me = await page.locator("#field").getAttribute("data-me");
@@ -195,11 +208,7 @@ browserTest(
     await t.step(
       "the generic room page sends its form's actions and says how they went",
       async () => {
-        await ann.page.goto(`${base}/play/room?game=tic_tac_toe`);
-        await waitForStatus(ann.page, "connected");
-        const room = roomOf(ann.page);
-        await bob.page.goto(`${base}/play/room?game=tic_tac_toe&room=${room}`);
-        await waitForStatus(bob.page, "connected");
+        await openPair(ann.page, bob.page, base, "/play/room?game=tic_tac_toe");
         const send = async (page: Page, payload: string) => {
           await page.selectOption("#action", "place");
           await page.fill("#payload", payload);
@@ -216,11 +225,7 @@ browserTest(
     );
 
     await t.step("connect four shows the turn clock and ends on a timeout", async () => {
-      await ann.page.goto(`${base}/play/connect_four?turnMs=2500`);
-      await waitForStatus(ann.page, "connected");
-      const room = roomOf(ann.page);
-      await bob.page.goto(`${base}/play/connect_four?room=${room}&turnMs=2500`);
-      await waitForStatus(bob.page, "connected");
+      await openPair(ann.page, bob.page, base, "/play/connect_four?turnMs=2500");
       await ann.page.locator("#turn", { hasText: "Your turn" }).waitFor();
       await ann.page.click("#board button[data-column='3']");
       await bob.page.locator("#turn", { hasText: "Your turn" }).waitFor();
@@ -239,11 +244,7 @@ browserTest(
     });
 
     await t.step("connect four: a player resigns during the opponent's turn", async () => {
-      await ann.page.goto(`${base}/play/connect_four`);
-      await waitForStatus(ann.page, "connected");
-      const room = roomOf(ann.page);
-      await bob.page.goto(`${base}/play/connect_four?room=${room}`);
-      await waitForStatus(bob.page, "connected");
+      await openPair(ann.page, bob.page, base, "/play/connect_four");
       await ann.page.locator("#turn", { hasText: "Your turn" }).waitFor();
       await ann.page.click("#board button[data-column='2']");
       await bob.page.locator("#turn", { hasText: "Your turn" }).waitFor();
@@ -265,11 +266,7 @@ browserTest(
         ws.connectToServer();
         live = ws;
       });
-      await ann.page.goto(`${base}/play/arena`);
-      await waitForStatus(ann.page, "connected");
-      const room = roomOf(ann.page);
-      await bob.page.goto(`${base}/play/arena?room=${room}`);
-      await waitForStatus(bob.page, "connected");
+      await openPair(ann.page, bob.page, base, "/play/arena");
       await ann.page.locator("#turn", { hasText: "Collect coins" }).waitFor();
 
       const start = await arenaPosition(ann.page);
