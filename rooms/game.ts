@@ -242,7 +242,8 @@ export interface GameConfig<S, A, V, O> {
   turn?(state: S, ctx: ReadContext<O>): string | readonly string[] | null;
   /**
    * A deadline for the player(s) to move. It restarts whenever `turn` changes or an action
-   * is applied; when it passes, `onTimeout` runs as a system step (`ctx.player` is null).
+   * is applied (an `anyTurn` action only when it changes `turn`); when it passes, `onTimeout`
+   * runs as a system step (`ctx.player` is null).
    */
   turnClock?: {
     /**

@@ -199,7 +199,7 @@ const SERVER: [string, ServerMessage][] = [
   }],
   ["delta-empty", { kind: "delta", seq: 6, dt: 1000, ackDelta: 0, ops: new Uint8Array() }],
   ["reject", { kind: "reject", seq: 7, code: "not_your_turn", message: "wait" }],
-  ["event", { kind: "event", type: "player_joined", player: "p2", data: { name: "bob" } }],
+  ["event", { kind: "event", type: "player_joined", player: "p2", data: { name: "bob", seat: 1 } }],
   ["event-data-only", { kind: "event", type: "boom", data: 3 }],
   ["event-type-only", { kind: "event", type: "tick" }],
   ["game-over", { kind: "game_over", outcome: { winners: ["p1"], reason: "three in a row" } }],
