@@ -52,13 +52,19 @@ Deno.test("a log replay runs the turn clock on from the last replayed move, not 
   await second.stop();
 });
 
-Deno.test("a log replay of a turn timeout restarts the turn clock at the timeout", async () => {
-  using kv = await Deno.openKv(":memory:");
+/** A `relay` game of two seated players on `kv`, stored, on a manual clock. */
+async function relayGame(kv: Deno.Kv) {
   const clock = new ManualClock(Date.now());
   const first = await durableProcess(kv, rarely(clock), [relay], clock);
   const a = await first.manager.join({ mode: "create", game: "relay" }, new TestMember());
-  await first.manager.join({ mode: "join", room: a.room.id }, new TestMember());
+  const b = await first.manager.join({ mode: "join", room: a.room.id }, new TestMember());
   await first.durable.idle();
+  return { clock, first, a, b };
+}
+
+Deno.test("a log replay of a turn timeout restarts the turn clock at the timeout", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const { clock, first, a } = await relayGame(kv);
   clock.advance(60_000); // ann's turn times out: logged as `@timeout`
   await a.room.idle();
   equal((a.room.state as { next: string }).next, "p2");
@@ -79,11 +85,7 @@ Deno.test("a log replay of a turn timeout restarts the turn clock at the timeout
 
 Deno.test("a log replay of an action taken out of turn keeps the running turn's deadline", async () => {
   using kv = await Deno.openKv(":memory:");
-  const clock = new ManualClock(Date.now());
-  const first = await durableProcess(kv, rarely(clock), [relay], clock);
-  const a = await first.manager.join({ mode: "create", game: "relay" }, new TestMember());
-  const b = await first.manager.join({ mode: "join", room: a.room.id }, new TestMember());
-  await first.durable.idle();
+  const { clock, first, a, b } = await relayGame(kv);
   const deadline = a.room.snapshot().turnDeadline!;
   clock.advance(20_000);
   b.act(1, "chat", null); // p1's turn: p2 chats, p1's clock runs on
