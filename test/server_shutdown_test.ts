@@ -53,6 +53,15 @@ async function lockedInstance(): Promise<
   };
 }
 
+/** Asserts that the server wrote a line that passes `test` (or, with `expected` false, none). */
+function assertLogged(
+  server: ServerProcess,
+  test: (line: string) => boolean,
+  expected = true,
+): void {
+  assert.equal(server.lines.some(test), expected, server.lines.join("\n"));
+}
+
 Deno.test({
   name: "shutdown: a cluster instance whose KV is locked still exits within its budget",
   ignore: Deno.build.os === "windows",
@@ -70,10 +79,7 @@ Deno.test({
     assert.equal(status.code, 0, instance.server.lines.join("\n"));
     // 4.5 s of budget, plus the runtime's own exit, on a loaded machine.
     assert.ok(took < 8_000, `took ${took} ms:\n${instance.server.lines.join("\n")}`);
-    assert.ok(
-      instance.server.lines.some((line) => line.includes("KV did not answer in time")),
-      instance.server.lines.join("\n"),
-    );
+    assertLogged(instance.server, (line) => line.includes("KV did not answer in time"));
   },
 });
 
@@ -90,10 +96,7 @@ Deno.test({
     const status = await instance.server.status;
     assert.equal(status.code, 1);
     assert.ok(Date.now() - started < 2_000, `took ${Date.now() - started} ms`);
-    assert.ok(
-      instance.server.lines.some((line) => line.startsWith("Stopping at once")),
-      instance.server.lines.join("\n"),
-    );
+    assertLogged(instance.server, (line) => line.startsWith("Stopping at once"));
   },
 });
 
@@ -117,7 +120,7 @@ Deno.test({
     const status = await instance.server.status;
     assert.equal(status.code, 0, instance.server.lines.join("\n"));
     const lines = instance.server.lines;
-    assert.ok(!lines.some((line) => line.startsWith("Stopping at once")), lines.join("\n"));
+    assertLogged(instance.server, (line) => line.startsWith("Stopping at once"), false);
     const saved = lines.flatMap((line) => line.startsWith("{") ? [JSON.parse(line)] : [])
       .find((line) => line.msg === "rooms saved");
     assert.equal(saved?.timedOut, false, lines.join("\n"));
