@@ -287,10 +287,12 @@ export class CborReader {
 
   /**
    * Reads the head of a map at `depth` and returns its length, checked against the remaining
-   * bytes and the item budget; anything else is `bad_field` for `field`.
+   * bytes and the item budget; a tag is `forbidden_tag`, as anywhere else, and anything else
+   * is `bad_field` for `field`.
    */
   mapHead(depth: number, field: string): number {
     if (this.atEnd() || this.buf[this.pos] >> 5 !== 5) {
+      if (!this.atEnd() && this.buf[this.pos] >> 5 === 6) this.value(depth);
       throw new ProtocolError("bad_field", `${field} must be a map`);
     }
     this.head();

@@ -18,6 +18,7 @@ import {
   encodeDeltaFrame,
   encodeServerMessage,
   encodeValue,
+  PROTOCOL_VERSION,
   ProtocolError,
   type Value,
 } from "../protocol/mod.ts";
@@ -289,6 +290,12 @@ Deno.test("tags are forbidden, whatever they wrap", () => {
   // cbor-x's default encoding of a Uint8Array is tag 64: refused.
   const tagged = new CborxEncoder({ tagUint8Array: true }).encode(new Uint8Array([1]));
   assert.equal(code(() => decodeValue(tagged)), "forbidden_tag");
+  // Also where a join's body map belongs (read field by field, not as one value).
+  const joinBody = (hex: string) =>
+    client(`01 ${PROTOCOL_VERSION.toString(16).padStart(2, "0")} ${hex}`);
+  assert.equal(code(joinBody("c0 a1 61 6d 00")), "forbidden_tag");
+  assert.equal(code(joinBody("a1 61 6d c1 00")), "forbidden_tag");
+  assert.equal(code(joinBody("81 00")), "bad_field");
 });
 
 Deno.test("simple values other than false/true/null, and non-finite floats", () => {
