@@ -4,7 +4,15 @@
  *
  * @module
  */
-import type { Value } from "../protocol/mod.ts";
+import {
+  ArbiterError,
+  ERROR_CODES,
+  type ErrorCode,
+  roomListParams,
+  type RoomListQuery,
+  type RoomSummary,
+  type Value,
+} from "../protocol/mod.ts";
 import type { ActionsOf, GameDefinition, ViewOf } from "../rooms/game.ts";
 import { type ClientOptions, type JoinTarget, RoomConnection } from "./room.ts";
 
@@ -85,11 +93,72 @@ export class ArbiterClient {
     return this.#open<G>({ mode: "join", room: roomId, spectator: true }, options);
   }
 
+  /**
+   * A page of the server's public rooms, oldest first, and how many match in all: the server's
+   * `GET /api/rooms` beside its WebSocket endpoint (`ws://h/ws` → `http://h/api/rooms`).
+   * Filter by `game`, `status` and `open` (a seat free now); page with `limit` (default 100, at
+   * most 1,000) and `offset`. A query the server would refuse rejects with a `TypeError` before
+   * any request; a server that cannot be reached, with `unreachable`.
+   *
+   * @example
+   * ```ts ignore
+   * import { connect } from "./mod.ts";
+   * const client = connect("http://localhost:8000", { name: "ann" });
+   * const { rooms, total } = await client.listRooms({ game: "tic_tac_toe", open: true });
+   * console.log(`${total} rooms with a free seat`);
+   * const room = rooms.length > 0 ? await client.join(rooms[0].id) : await client.create("tic_tac_toe");
+   * ```
+   */
+  async listRooms(query: RoomListQuery = {}): Promise<RoomList> {
+    const url = new URL(`api/rooms?${roomListParams(query)}`, this.url);
+    url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+    let response: Response;
+    let body: unknown;
+    try {
+      response = await fetch(url, { headers: { accept: "application/json" } });
+      body = await response.json();
+    } catch (error) {
+      throw new ArbiterError("unreachable", `GET ${url} failed: ${describe(error)}`);
+    }
+    if (response.ok && Array.isArray(body)) {
+      const total = Number(response.headers.get("x-total-count"));
+      return { rooms: body, total: Number.isSafeInteger(total) ? total : body.length };
+    }
+    const { code, message } = (body ?? {}) as { code?: unknown; message?: unknown };
+    const known = typeof code === "string" && Object.hasOwn(ERROR_CODES, code);
+    throw new ArbiterError(
+      known ? code as ErrorCode : "unreachable",
+      `GET ${url} answered ${response.status}${typeof code === "string" ? ` ${code}` : ""}: ${
+        typeof message === "string" ? message : "not an Arbiter room list"
+      }`,
+    );
+  }
+
   #open<G>(target: JoinTarget, options?: ClientOptions): Promise<Room<G>> {
     if (target.options === undefined) delete target.options;
     const connection = new RoomConnection(this.url, target, { ...this.options, ...options });
     return connection.open() as Promise<Room<G>>;
   }
+}
+
+/**
+ * What {@linkcode ArbiterClient.listRooms} returns: a page of rooms, and how many match in all.
+ *
+ * @example
+ * ```ts
+ * import type { RoomList } from "./client.ts";
+ * const empty: RoomList = { rooms: [], total: 0 };
+ * ```
+ */
+export interface RoomList {
+  /** The page, oldest room first. */
+  rooms: RoomSummary[];
+  /** How many public rooms match the filters, on every page. */
+  total: number;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /**

@@ -15,7 +15,7 @@
  *
  * @module
  */
-export { ArbiterClient, connect, type Room } from "./client.ts";
+export { ArbiterClient, connect, type Room, type RoomList } from "./client.ts";
 export {
   type ClientOptions,
   type ConnectionStatus,
@@ -31,5 +31,8 @@ export {
   type Outcome,
   type PlayerInfo,
   ProtocolError,
+  type RoomListQuery,
+  type RoomStatus,
+  type RoomSummary,
   type Value,
 } from "../protocol/mod.ts";

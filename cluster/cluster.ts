@@ -501,7 +501,7 @@ export class Cluster {
     if (this.#summarized.entries !== entries) {
       const rooms = new Map<string, RoomSummary>();
       for (const entry of entries) {
-        const { owner: _owner, open: _open, updatedAt: _updatedAt, ...summary } = entry;
+        const { owner: _owner, updatedAt: _updatedAt, ...summary } = entry;
         rooms.set(summary.id, summary);
       }
       this.#summarized = { entries, rooms };

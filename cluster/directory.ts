@@ -18,16 +18,14 @@ import { retryLocked } from "../persistence/kv_retry.ts";
  * import type { DirectoryEntry } from "./directory.ts";
  * const entry: DirectoryEntry = {
  *   id: "ab3k9mzq", game: "tic_tac_toe", players: 1, maxPlayers: 2, spectators: 0,
- *   status: "waiting", private: false, seq: 1, createdAt: 0,
- *   owner: "i-1", open: true, updatedAt: 0,
+ *   status: "waiting", open: true, private: false, seq: 1, createdAt: 0,
+ *   owner: "i-1", updatedAt: 0,
  * };
  * ```
  */
 export interface DirectoryEntry extends RoomSummary {
   /** The instance that wrote it (the owner then). */
   owner: string;
-  /** Whether a new player could take a seat. */
-  open: boolean;
   /** When it was written, ms since the epoch. */
   updatedAt: number;
 }
@@ -156,7 +154,6 @@ export class Directory {
     return {
       ...room.summary(),
       owner: this.#instance,
-      open: room.acceptsPlayers,
       updatedAt: this.#now(),
     };
   }

@@ -30,3 +30,12 @@ export { DeltaEncoder } from "./delta_encoder.ts";
 export { DeltaDecoder } from "./delta_decoder.ts";
 export { applyOps } from "./apply_ops.ts";
 export { decodeValue, encodeValue } from "./value.ts";
+export {
+  parseRoomListQuery,
+  ROOM_LIST_LIMITS,
+  ROOM_STATUSES,
+  roomListParams,
+  type RoomListQuery,
+  type RoomStatus,
+  type RoomSummary,
+} from "./room_list.ts";

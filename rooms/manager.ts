@@ -21,6 +21,7 @@ import {
   type RoomChange,
   type RoomJoin,
   type RoomSettings,
+  type RoomStatus,
   type RoomSummary,
 } from "./room.ts";
 import type { RoomSnapshot } from "./snapshot.ts";
@@ -150,6 +151,13 @@ export interface ListOptions {
   publicOnly?: boolean;
   /** Only rooms live in this process, not those of other instances. Default false. */
   localOnly?: boolean;
+  /** Only rooms in this status. */
+  status?: RoomStatus;
+  /**
+   * Only rooms a new player could take a seat in now (true), or only the others (false):
+   * {@linkcode RoomSummary.open}.
+   */
+  open?: boolean;
 }
 
 /**
@@ -217,11 +225,15 @@ export class RoomManager {
     const out: RoomSummary[] = [];
     const wanted = (room: RoomSummary) =>
       (options.game === undefined || room.game === options.game) &&
-      !(room.private && options.publicOnly);
+      !(room.private && options.publicOnly) &&
+      (options.status === undefined || room.status === options.status) &&
+      (options.open === undefined || room.open === options.open);
     for (const room of this.#rooms.values()) {
+      // The cheap tests first: a lobby of one game skips the others without a summary.
       if (options.game !== undefined && room.game.name !== options.game) continue;
       if (room.private && options.publicOnly) continue;
-      out.push(room.summary());
+      const summary = room.summary();
+      if (wanted(summary)) out.push(summary);
     }
     const remote = options.localOnly ? undefined : this.#options.remoteRooms?.();
     for (const room of remote?.values() ?? []) {

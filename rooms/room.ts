@@ -17,6 +17,8 @@ import {
   encodeDeltaFrame,
   encodeServerMessage,
   encodeValue,
+  type RoomStatus,
+  type RoomSummary,
 } from "../protocol/mod.ts";
 import type {
   ErrorCode,
@@ -129,35 +131,7 @@ export type RoomChange = "action" | "seats" | "tick" | "finished" | "refusal";
 /** Why a room was disposed: closed for good, or stopped because the server is restarting. */
 export type DisposeReason = "room_closed" | "server_restart";
 
-/** Where a room stands: fewer than `players.min` seated, running, or over. */
-export type RoomStatus = "waiting" | "playing" | "finished";
-
-/**
- * What a room list shows.
- *
- * @example
- * ```ts
- * import type { RoomSummary } from "./room.ts";
- * const s: RoomSummary = {
- *   id: "ab3k9mzq", game: "tic_tac_toe", players: 1, maxPlayers: 2, spectators: 0,
- *   status: "waiting", private: false, seq: 0, createdAt: 1_700_000_000_000,
- * };
- * ```
- */
-export interface RoomSummary {
-  id: string;
-  game: string;
-  /** Seats held (connected or within their grace window). */
-  players: number;
-  maxPlayers: number;
-  /** Spectators watching. */
-  spectators: number;
-  status: RoomStatus;
-  private: boolean;
-  /** Room sequence: how many broadcasts so far. */
-  seq: number;
-  createdAt: number;
-}
+export type { RoomStatus, RoomSummary };
 
 /** How a connection enters a room (the room-level part of a join request). */
 export interface RoomJoin {
@@ -560,6 +534,7 @@ export class Room {
       maxPlayers: this.game.players.max,
       spectators: this.spectatorCount,
       status: this.status,
+      open: this.acceptsPlayers,
       private: this.private,
       seq: this.#seq,
       createdAt: this.createdAt,

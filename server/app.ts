@@ -8,7 +8,14 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { secureHeaders } from "hono/secure-headers";
-import { ArbiterError, CLOSE_CODES, SUBPROTOCOL, type Value } from "../protocol/mod.ts";
+import {
+  ArbiterError,
+  CLOSE_CODES,
+  parseRoomListQuery,
+  ROOM_LIST_LIMITS,
+  SUBPROTOCOL,
+  type Value,
+} from "../protocol/mod.ts";
 import type { ConnectionInfo } from "./listen.ts";
 import type { RoomManager } from "../rooms/mod.ts";
 import type { ServerConfig } from "./config.ts";
@@ -157,8 +164,20 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     ));
 
   app.get("/api/rooms", (c) => {
-    const game = c.req.query("game");
-    return c.json(manager.list(game ? { game } : {}).filter((room) => !room.private));
+    const query = parseRoomListQuery(new URL(c.req.url).searchParams);
+    if (typeof query === "string") return jsonError(c, "bad_request", query);
+    const { offset = 0, limit = ROOM_LIST_LIMITS.default, ...filters } = query;
+    const rooms = manager.list({ ...filters, publicOnly: true });
+    // Browser games served from an allowed origin may read the lobby (a simple GET: no
+    // preflight); the total tells them whether there is another page.
+    const origin = c.req.header("origin");
+    if (origin && originAllowed(origin, config.allowedOrigins)) {
+      c.header("access-control-allow-origin", origin);
+      c.header("access-control-expose-headers", "x-total-count");
+    }
+    c.header("vary", "origin");
+    c.header("x-total-count", String(rooms.length));
+    return c.json(rooms.slice(offset, offset + limit));
   });
 
   const limitBody = bodyLimit({

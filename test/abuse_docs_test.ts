@@ -9,6 +9,7 @@ import {
   DEFAULT_INBOUND_LIMITS,
   ERROR_CODES,
   type ErrorCode,
+  ROOM_LIST_LIMITS,
 } from "../protocol/mod.ts";
 import { HTTP_STATUS_BY_CODE, MAX_BODY_BYTES } from "../server/app.ts";
 import { loadConfig, type ServerConfig } from "../server/mod.ts";
@@ -95,6 +96,11 @@ const LIMITS: [string, (c: ServerConfig) => string][] = [
   ["silence", (c) => `${c.heartbeatSeconds} s (\`HEARTBEAT_S\`)`],
   ["unread bytes queued to a client", (c) => `${c.maxBufferedBytes / 2 ** 20} MiB`],
   ["a dropped player's seat", (c) => `held ${c.graceMs / 1000} s (\`GRACE_MS\`)`],
+  [
+    "rooms in one room list",
+    () =>
+      `${ROOM_LIST_LIMITS.default} per \`GET /api/rooms\` unless \`limit=\` asks for up to ${ROOM_LIST_LIMITS.max}`,
+  ],
   ["rooms per process", (c) => `${spaced(c.maxRooms)} (\`MAX_ROOMS\`)`],
   ["sockets per client address", (c) => `${c.maxConnectionsPerIp} (\`MAX_CONNECTIONS_PER_IP\`)`],
 ];

@@ -168,6 +168,9 @@ browserTest(
       // Bob's lobby was already open: the room appears by polling, with Ann seated.
       const row = bob.page.locator(`tr[data-room="${room}"]`, { hasText: "1 / 2" });
       await row.waitFor({ timeout: 5000 });
+      // The heading counts the game's rooms from the list's total.
+      await bob.page.locator('section[data-game="tic_tac_toe"] h3', { hasText: "(1 room)" })
+        .waitFor();
       await bob.page.screenshot({ path: screenshotPath("lobby"), fullPage: true });
       await row.getByRole("link", { name: `Join room ${room}` }).click();
       await bob.page.waitForURL(new RegExp(`room=${room}`));

@@ -20,6 +20,7 @@ import { clientTest, FakeServer, welcome } from "./support/fake_server.ts";
 import { TcpProxy } from "./support/tcp_proxy.ts";
 import { TestNetwork } from "./support/test_network.ts";
 import {
+  closedPort,
   startTestServer,
   type TestServer,
   waitFor,
@@ -284,13 +285,10 @@ Deno.test("client: onGameOver fires once, also when the client resumes into the 
 
 Deno.test("client: a first join that reaches no server rejects with unreachable, not hangs", async () => {
   await using t = await startTestServer();
-  // A port nobody listens on (bound, then released).
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const closedPort = (probe.addr as Deno.NetAddr).port;
-  probe.close();
+  const down = closedPort();
   const cases: [string, ClientOptions][] = [
-    [`ws://127.0.0.1:${closedPort}/ws`, { reconnect: { baseMs: 10, maxMs: 20, firstJoinMs: 300 } }],
-    [`ws://127.0.0.1:${closedPort}/ws`, { reconnect: false }],
+    [`ws://127.0.0.1:${down}/ws`, { reconnect: { baseMs: 10, maxMs: 20, firstJoinMs: 300 } }],
+    [`ws://127.0.0.1:${down}/ws`, { reconnect: false }],
     // The server answers, but not with a WebSocket: the path is wrong.
     [new URL("/not-the-socket", t.server.url).href.replace("http", "ws"), { reconnect: false }],
   ];
@@ -305,9 +303,7 @@ Deno.test("client: a first join that reaches no server rejects with unreachable,
 });
 
 Deno.test("client: a first join waits for a server that comes up within firstJoinMs (a restart)", async () => {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (probe.addr as Deno.NetAddr).port;
-  probe.close();
+  const port = closedPort();
   const statuses: string[] = [];
   const joining = connect(`ws://127.0.0.1:${port}/ws`, { name: "ann", pingIntervalMs: 0 })
     .joinOrCreate("tic_tac_toe");

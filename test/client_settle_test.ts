@@ -13,7 +13,7 @@ import type { arena, ticTacToe } from "../games/mod.ts";
 import type { Room } from "../rooms/mod.ts";
 import { clientTest, FakeServer, welcome } from "./support/fake_server.ts";
 import { TestNetwork } from "./support/test_network.ts";
-import { startTestServer, waitFor } from "./support/test_server.ts";
+import { closedPort, startTestServer, waitFor } from "./support/test_server.ts";
 
 type Board = { board: (string | null)[] };
 
@@ -285,9 +285,7 @@ Deno.test("settle: leave() while reconnecting gives the seat up at once", async 
 });
 
 Deno.test("settle: resume() of a stored token gives up within firstJoinMs when no server answers", async () => {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (probe.addr as Deno.NetAddr).port;
-  probe.close();
+  const port = closedPort();
   const client = connect(`ws://127.0.0.1:${port}/ws`, {
     pingIntervalMs: 0,
     reconnect: { baseMs: 20, maxMs: 50, firstJoinMs: 300 },

@@ -12,7 +12,7 @@ import { connect } from "../client/mod.ts";
 import { ClusterKeys, type LeaseRecord } from "../cluster/mod.ts";
 import type { connectFour } from "../games/mod.ts";
 import { type ServerProcess, spawnServer } from "./support/server_process.ts";
-import { waitFor } from "./support/test_server.ts";
+import { closedPort, waitFor } from "./support/test_server.ts";
 
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"].find((path) => {
   try {
@@ -21,14 +21,6 @@ const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"].fin
     return false;
   }
 });
-
-/** A port nobody listens on now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 /** The nginx configuration of the test: one upstream per process, consistent hash by room. */
 function nginxConfig(dir: string, port: number, backends: readonly number[]): string {
@@ -66,7 +58,7 @@ ${backends.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=60s;`)
 }
 
 async function startNginx(dir: string, backends: readonly number[]) {
-  const port = freePort();
+  const port = closedPort();
   const conf = `${dir}/nginx.conf`;
   await Deno.writeTextFile(conf, nginxConfig(dir, port, backends));
   const child = new Deno.Command(NGINX!, {

@@ -9,7 +9,7 @@ import { DurableRooms, encodeSnapshot, KvRoomStore, SEQ_MARGIN } from "../persis
 import { defineGame, type RoomManager, type RoomSnapshot } from "../rooms/mod.ts";
 import { TestMember } from "../rooms/testing.ts";
 import { ListenError, loadConfig, silentLogger, startServer } from "../server/mod.ts";
-import { waitFor } from "./support/test_server.ts";
+import { closedPort, waitFor } from "./support/test_server.ts";
 import { durableProcess } from "./support/durable_process.ts";
 
 async function ticTacToeGame(manager: RoomManager) {
@@ -417,11 +417,7 @@ Deno.test("a restore that fails lets go of the port and reports the storage's er
       return typeof value === "function" ? value.bind(target) : value;
     },
   });
-  const port = (() => {
-    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    probe.close();
-    return (probe.addr as Deno.NetAddr).port;
-  })();
+  const port = closedPort();
   const config = loadConfig({ PORT: String(port) });
   await rejects(
     startServer({ config, games: exampleGames, kv: broken, log: silentLogger }),

@@ -2,12 +2,12 @@
  * End-to-end: a real server on port 0, in-memory KV, real WebSockets and the client library.
  */
 import assert from "node:assert/strict";
-import { ArbiterError, type Room } from "../client/mod.ts";
+import { ArbiterError, connect, type Room } from "../client/mod.ts";
 import { type arena, type connectFour, exampleGames, type ticTacToe } from "../games/mod.ts";
 import { defineGame, RoomManager } from "../rooms/mod.ts";
 import { createApp, createLogger, loadConfig, Metrics, silentLogger } from "../server/mod.ts";
 import { openRaw } from "./support/raw_socket.ts";
-import { startTestServer, waitFor } from "./support/test_server.ts";
+import { closedPort, startTestServer, waitFor } from "./support/test_server.ts";
 import { gauge } from "./support/test_games.ts";
 
 async function ticTacToePair(t: Awaited<ReturnType<typeof startTestServer>>) {
@@ -309,6 +309,87 @@ Deno.test("two concurrent join-or-create calls land in one room", async () => {
   assert.equal(t.server.manager.list({ game: "tic_tac_toe" }).length, 1);
   a.leave();
   b.leave();
+});
+
+Deno.test("the room list filters and pages over HTTP and through the client's listRooms", async () => {
+  await using t = await startTestServer();
+  const { ann, bob } = await ticTacToePair(t); // full: playing, no free seat
+  const waiting = await t.client({ name: "cy" }).create<typeof ticTacToe>("tic_tac_toe");
+  const hidden = await t.server.manager.create("tic_tac_toe", undefined, { private: true });
+  const arenas = [];
+  for (let i = 0; i < 3; i++) arenas.push((await t.server.manager.create("arena")).id);
+  const get = (query: string, headers: HeadersInit = {}) =>
+    fetch(new URL(`/api/rooms${query}`, t.server.url), { headers });
+  const ids = async (query: string) => {
+    const response = await get(query);
+    assert.equal(response.status, 200, query);
+    const rooms = (await response.json()) as { id: string; open: boolean }[];
+    return { ids: rooms.map((r) => r.id), total: Number(response.headers.get("x-total-count")) };
+  };
+
+  // Oldest first, private rooms left out; open is a free seat now.
+  assert.deepEqual(await ids(""), { ids: [ann.roomId, waiting.roomId, ...arenas], total: 5 });
+  assert.deepEqual(await ids("?game=tic_tac_toe&open=true"), { ids: [waiting.roomId], total: 1 });
+  assert.deepEqual(await ids("?game=tic_tac_toe&open=false"), { ids: [ann.roomId], total: 1 });
+  assert.deepEqual(await ids("?status=playing"), { ids: [ann.roomId], total: 1 });
+  assert.deepEqual(await ids("?game=arena&limit=2"), { ids: arenas.slice(0, 2), total: 3 });
+  assert.deepEqual(await ids("?game=arena&limit=2&offset=2"), { ids: arenas.slice(2), total: 3 });
+  assert.deepEqual(await ids("?game=arena&offset=9"), { ids: [], total: 3 });
+
+  // A query the server cannot read is refused, saying what to fix; a misspelt filter included.
+  for (
+    const [query, message] of [
+      ["?limit=0", 'limit must be a whole number from 1 to 1000, not "0".'],
+      ["?limit=1001", 'limit must be a whole number from 1 to 1000, not "1001".'],
+      ["?offset=-1", 'offset must be a whole number from 0 to 999999999, not "-1".'],
+      ["?open=yes", 'open must be true or false, not "yes".'],
+      ["?status=over", 'status must be waiting, playing, finished or left out, not "over".'],
+      ["?game=a&game=b", "Give game once."],
+      [
+        "?gmae=arena",
+        'Unknown parameter "gmae": filter with game, status and open; page with ' +
+        "limit and offset.",
+      ],
+    ]
+  ) {
+    const response = await get(query);
+    assert.equal(response.status, 400, query);
+    assert.deepEqual(await response.json(), { code: "bad_request", message }, query);
+  }
+
+  // Pages of allowed origins may read the list and its total; others get no CORS grant.
+  const local = await get("?limit=1", { origin: "http://localhost:5173" });
+  assert.equal(local.headers.get("access-control-allow-origin"), "http://localhost:5173");
+  assert.equal(local.headers.get("access-control-expose-headers"), "x-total-count");
+  await local.body?.cancel();
+  const foreign = await get("?limit=1", { origin: "https://evil.example" });
+  assert.equal(foreign.headers.get("access-control-allow-origin"), null);
+  await foreign.body?.cancel();
+
+  // The client: same list, typed; a query the server would refuse fails before any request.
+  const client = t.client({ name: "dee" });
+  const open = await client.listRooms({ game: "tic_tac_toe", open: true });
+  assert.deepEqual(open.rooms.map((r) => [r.id, r.players, r.maxPlayers, r.open]), [
+    [waiting.roomId, 1, 2, true],
+  ]);
+  assert.equal(open.total, 1);
+  const joined = await client.join<typeof ticTacToe>(open.rooms[0].id);
+  assert.equal(joined.player, "p2");
+  assert.deepEqual(await client.listRooms({ game: "tic_tac_toe", open: true }), {
+    rooms: [],
+    total: 0,
+  });
+  const page = await client.listRooms({ game: "arena", limit: 1, offset: 1 });
+  assert.deepEqual([page.rooms.map((r) => r.id), page.total], [[arenas[1]], 3]);
+  await assert.rejects(() => client.listRooms({ limit: 0 }), TypeError);
+  await assert.rejects(
+    () => client.listRooms({ status: "over" as "playing" }),
+    /status must be waiting, playing, finished or left out/,
+  );
+  const nowhere = connect(`http://127.0.0.1:${closedPort()}`);
+  await assert.rejects(() => nowhere.listRooms(), { code: "unreachable" });
+  assert.ok(hidden.private);
+  for (const room of [ann, bob, waiting, joined]) room.leave();
 });
 
 Deno.test("the room listing reflects joins and leaves", async () => {

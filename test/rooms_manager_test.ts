@@ -33,6 +33,7 @@ Deno.test("create, get, list and the games registry", () => {
     maxPlayers: 2,
     spectators: 0,
     status: "waiting",
+    open: true,
     private: false,
     seq: 0,
     createdAt: clock.now(),
@@ -51,7 +52,8 @@ Deno.test("summary(id) and count() agree with list(), rooms of other instances i
   const b = manager.create("connect_four", {}, { private: true });
   const elsewhere = { ...a.summary(), id: "remote01", game: "arena", private: true };
   // The directory may still list a room that has moved here: it counts once, as the live one.
-  for (const room of [elsewhere, { ...b.summary(), players: 7 }]) remote.set(room.id, room);
+  const moved = { ...b.summary(), players: 7 };
+  for (const room of [elsewhere, moved]) remote.set(room.id, room);
   const listed = manager.list();
   deepEqual(listed.map((room) => room.id), [a.id, b.id, "remote01"]);
   for (const room of listed) deepEqual(manager.summary(room.id), room);
@@ -60,7 +62,7 @@ Deno.test("summary(id) and count() agree with list(), rooms of other instances i
   equal(manager.summary("__proto__"), undefined);
   equal(manager.count(), listed.length);
   b.dispose();
-  deepEqual(manager.summary(b.id), { ...b.summary(), players: 7 });
+  deepEqual(manager.summary(b.id), moved);
   equal(manager.count(), manager.list().length);
   manager.dispose();
   equal(manager.count(), manager.list().length);

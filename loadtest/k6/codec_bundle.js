@@ -677,10 +677,12 @@ var CborReader = class {
   }
   /**
    * Reads the head of a map at `depth` and returns its length, checked against the remaining
-   * bytes and the item budget; anything else is `bad_field` for `field`.
+   * bytes and the item budget; a tag is `forbidden_tag`, as anywhere else, and anything else
+   * is `bad_field` for `field`.
    */
   mapHead(depth, field) {
     if (this.atEnd() || this.buf[this.pos] >> 5 !== 5) {
+      if (!this.atEnd() && this.buf[this.pos] >> 5 === 6) this.value(depth);
       throw new ProtocolError("bad_field", `${field} must be a map`);
     }
     this.head();
@@ -2220,6 +2222,66 @@ function decodeValue(bytes, limits) {
   }
   return v;
 }
+
+// protocol/room_list.ts
+var ROOM_STATUSES = Object.freeze([
+  "waiting",
+  "playing",
+  "finished"
+]);
+var ROOM_LIST_LIMITS = Object.freeze({
+  default: 100,
+  max: 1e3
+});
+var PARAMETERS = [
+  "game",
+  "status",
+  "open",
+  "limit",
+  "offset"
+];
+function parseRoomListQuery(params) {
+  const query = {};
+  for (const [name, value] of params) {
+    if (!PARAMETERS.includes(name)) {
+      return `Unknown parameter ${JSON.stringify(name.slice(0, 64))}: filter with game, status and open; page with limit and offset.`;
+    }
+    if (params.getAll(name).length > 1) return `Give ${name} once.`;
+    const quoted = JSON.stringify(value.slice(0, 64));
+    if (name === "game") {
+      if (value) query.game = value;
+    } else if (name === "status") {
+      const status = ROOM_STATUSES.find((s) => s === value);
+      if (!status) return `status must be ${ROOM_STATUSES.join(", ")} or left out, not ${quoted}.`;
+      query.status = status;
+    } else if (name === "open") {
+      if (value !== "true" && value !== "false") {
+        return `open must be true or false, not ${quoted}.`;
+      }
+      query.open = value === "true";
+    } else {
+      const min = name === "limit" ? 1 : 0;
+      const max = name === "limit" ? ROOM_LIST_LIMITS.max : MAX_OFFSET;
+      const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
+      if (!(n >= min && n <= max)) {
+        return `${name} must be a whole number from ${min} to ${max}, not ${quoted}.`;
+      }
+      query[name] = n;
+    }
+  }
+  return query;
+}
+var MAX_OFFSET = 999999999;
+function roomListParams(query) {
+  const params = new URLSearchParams();
+  for (const name of PARAMETERS) {
+    const value = query[name];
+    if (value !== void 0) params.set(name, String(value));
+  }
+  const problem = parseRoomListQuery(params);
+  if (typeof problem === "string") throw new TypeError(problem);
+  return params;
+}
 export {
   ActionPayloadError,
   ArbiterError,
@@ -2234,6 +2296,8 @@ export {
   FRAME_KINDS,
   PROTOCOL_VERSION,
   ProtocolError,
+  ROOM_LIST_LIMITS,
+  ROOM_STATUSES,
   SUBPROTOCOL,
   applyOps,
   checkOutboundFrame,
@@ -2245,5 +2309,7 @@ export {
   encodeClientMessage,
   encodeDeltaFrame,
   encodeServerMessage,
-  encodeValue
+  encodeValue,
+  parseRoomListQuery,
+  roomListParams
 };

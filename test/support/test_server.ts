@@ -67,6 +67,20 @@ export async function startTestServer(
 }
 
 /**
+ * A port of 127.0.0.1 nobody listens on now (bound, then released): a server that is down.
+ *
+ * @example
+ * ```ts ignore
+ * const client = connect(`ws://127.0.0.1:${closedPort()}/ws`);
+ * ```
+ */
+export function closedPort(): number {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  probe.close();
+  return (probe.addr as Deno.NetAddr).port;
+}
+
+/**
  * Resolves when `predicate` holds, polling every few ms; rejects after `timeoutMs`, saying
  * `what` it waited for (a function is asked at that moment, e.g. for what was seen so far).
  */

@@ -22,9 +22,14 @@ const TITLES = {
 /**
  * @typedef {{ name: string, players: { min: number, max: number }, spectators: boolean,
  *   realtime: boolean, actions: string[] }} GameInfo
- * @typedef {{ id: string, game: string, players: number | unknown[], maxPlayers: number,
- *   spectators?: number, status: string, private?: boolean, seq?: number }} RoomInfo
+ * @typedef {{ id: string, game: string, players: number, maxPlayers: number,
+ *   spectators: number, status: string, open: boolean }} RoomInfo
+ * @typedef {{ rooms: RoomInfo[], total: number }} GameRooms a page of a game's rooms, and how
+ *   many it has in all
  */
+
+/** Rooms listed per game (the oldest first); the heading counts them all. */
+const ROWS_PER_GAME = 50;
 
 /**
  * The page that plays `game`, for a room or (without one) for quick play.
@@ -78,14 +83,6 @@ async function loadGames() {
 }
 
 /**
- * @param {RoomInfo} room
- * @returns {number}
- */
-function playerCount(room) {
-  return Array.isArray(room.players) ? room.players.length : Number(room.players) || 0;
-}
-
-/**
  * One link styled as a button.
  *
  * @param {string} text
@@ -105,21 +102,22 @@ function linkButton(text, href, label, secondary = false) {
 let lastRendered = "";
 
 /**
- * @param {RoomInfo[]} rooms
+ * @param {Map<string, GameRooms>} byGame
  */
-function renderRooms(rooms) {
+function renderRooms(byGame) {
   // Redraw only when something changed, so keyboard focus stays on a Join link between polls.
-  const key = JSON.stringify([
-    games.map((g) => g.name),
-    rooms.map((r) => [r.id, r.game, r.players, r.maxPlayers, r.spectators, r.status]),
-  ]);
+  const key = JSON.stringify(
+    [...byGame].map(([name, { rooms, total }]) => [
+      name,
+      total,
+      rooms.map((r) => [r.id, r.players, r.maxPlayers, r.spectators, r.status, r.open]),
+    ]),
+  );
   if (key === lastRendered) return;
   lastRendered = key;
   const container = byId("rooms");
-  const names = [...new Set([...games.map((g) => g.name), ...rooms.map((r) => r.game)])];
-  const sections = names.map((name) => {
+  const sections = [...byGame].map(([name, { rooms: mine, total }]) => {
     const game = games.find((g) => g.name === name);
-    const mine = rooms.filter((room) => room.game === name);
     const section = document.createElement("section");
     section.className = "game-rooms";
     section.dataset.game = name;
@@ -127,7 +125,7 @@ function renderRooms(rooms) {
     heading.textContent = `${gameTitle(name)} `;
     const count = document.createElement("span");
     count.className = "muted";
-    count.textContent = `(${mine.length} room${mine.length === 1 ? "" : "s"})`;
+    count.textContent = `(${total} room${total === 1 ? "" : "s"})`;
     heading.append(count);
     section.append(heading);
     if (mine.length === 0) {
@@ -148,9 +146,7 @@ function renderRooms(rooms) {
     for (const room of mine) {
       const row = document.createElement("tr");
       row.dataset.room = room.id;
-      const players = playerCount(room);
-      const full = players >= room.maxPlayers;
-      const cells = [room.id, `${players} / ${room.maxPlayers}`, String(room.spectators ?? 0)];
+      const cells = [room.id, `${room.players} / ${room.maxPlayers}`, String(room.spectators)];
       cells.forEach((text, i) => {
         const cell = document.createElement("td");
         if (i === 0) cell.innerHTML = "<code></code>";
@@ -165,7 +161,7 @@ function renderRooms(rooms) {
       status.append(badge);
       const actions = document.createElement("td");
       actions.className = "row";
-      if (!full && room.status !== "finished") {
+      if (room.open) {
         actions.append(linkButton("Join", pageFor(name, room.id), `Join room ${room.id}`));
       }
       if (game?.spectators !== false) {
@@ -179,16 +175,35 @@ function renderRooms(rooms) {
     table.append(body);
     scroll.append(table);
     section.append(scroll);
+    if (total > mine.length) {
+      const more = document.createElement("p");
+      more.className = "muted";
+      more.textContent = `Showing the ${mine.length} oldest of ${total} rooms.`;
+      section.append(more);
+    }
     return section;
   });
   container.replaceChildren(...sections);
 }
 
+/**
+ * One page of `game`'s public rooms, and how many it has.
+ *
+ * @param {string} game
+ * @returns {Promise<GameRooms>}
+ */
+async function gameRooms(game) {
+  const query = new URLSearchParams({ game, limit: String(ROWS_PER_GAME) });
+  const response = await fetch(`/api/rooms?${query}`, { cache: "no-store" });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  const rooms = /** @type {RoomInfo[]} */ (await response.json());
+  return { rooms, total: Number(response.headers.get("x-total-count") ?? rooms.length) };
+}
+
 async function refresh() {
   try {
-    const response = await fetch("/api/rooms", { cache: "no-store" });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    renderRooms(await response.json());
+    const pages = await Promise.all(games.map((game) => gameRooms(game.name)));
+    renderRooms(new Map(games.map((game, i) => [game.name, pages[i]])));
     byId("updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
   } catch (error) {
     byId("updated").textContent = `Cannot reach the server (${
