@@ -68,6 +68,13 @@ export interface ClientOptions {
     });
   /** Actions sent while reconnecting: `queue` (default) sends them after the resume; `reject` fails them at once. */
   whileReconnecting?: "queue" | "reject";
+  /**
+   * How long one connection attempt may take from opening its socket to the server's welcome
+   * before it counts as failed (and the next attempt follows), ms: a connection into a black
+   * hole or to a hung server never closes by itself. A first join also stops at `firstJoinMs`.
+   * Default 10 000.
+   */
+  joinTimeoutMs?: number;
   /** How often to ping for round-trip time and clock offset, ms; 0 disables. Default 5 000. */
   pingIntervalMs?: number;
   /** Decoder limits for frames from the server. */
@@ -186,6 +193,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   /** When the current connection's `welcome` arrived (0: not welcomed yet). */
   #welcomedAt = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #joinTimer: ReturnType<typeof setTimeout> | undefined;
   #pingTimer: ReturnType<typeof setInterval> | undefined;
   #rtt = NaN;
   #clockOffset = 0;
@@ -491,6 +499,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     this.#socket = socket;
     this.#socketOpened = false;
     this.#joinSent = false;
+    this.#armJoinTimer(socket);
     socket.onopen = () => {
       if (this.#socket === socket) this.#socketOpened = true;
       void this.#sendJoin(socket);
@@ -524,6 +533,41 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     socket.onerror = () => {
       // onclose follows and decides what to do.
     };
+  }
+
+  /**
+   * Fails the attempt of `socket` if no welcome came within `joinTimeoutMs` (a first join: nor
+   * within what is left of `firstJoinMs`), as if the socket had closed.
+   */
+  #armJoinTimer(socket: WebSocket): void {
+    const policy = this.#options.reconnect;
+    let ms = this.#options.joinTimeoutMs ?? 10_000;
+    if (!this.#welcomed && policy !== false) {
+      ms = Math.min(ms, this.#openedAt + (policy?.firstJoinMs ?? 10_000) - Date.now());
+    }
+    ms = Math.max(0, ms);
+    clearTimeout(this.#joinTimer);
+    this.#joinTimer = setTimeout(() => {
+      if (this.#socket !== socket) return;
+      const stage = this.#socketOpened
+        ? "the socket opened, but the server did not answer the join"
+        : "the socket did not open";
+      this.#onSocketGone(
+        null,
+        "",
+        new ArbiterError(
+          "unreachable",
+          `No welcome from ${this.#url} within ${ms} ms (${stage}): check that the server runs ` +
+            "and is not overloaded, and that nothing between drops the connection.",
+        ),
+      );
+      // After #onSocketGone: its close event is then of no current socket, and ignored.
+      try {
+        socket.close(CLOSE_CODES.normal, "no welcome in time");
+      } catch {
+        // Closing a socket that never opened may throw in some runtimes; it is dropped anyway.
+      }
+    }, ms);
   }
 
   /**
@@ -595,8 +639,10 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     return join;
   }
 
-  #onSocketGone(code: number | null, reason: string): void {
+  /** `lost`: why the socket is given up, when the client gave it up (else read from the close). */
+  #onSocketGone(code: number | null, reason: string, lost?: ArbiterError): void {
     this.#socket = null;
+    clearTimeout(this.#joinTimer);
     this.#stopPing();
     if (this.#status === "closed") return;
     const error = this.#lastError;
@@ -625,7 +671,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       return;
     }
     if (policy === false) {
-      this.#close(this.#withDecodeError(error ?? this.#lostError(code, reason)));
+      this.#close(this.#withDecodeError(error ?? lost ?? this.#lostError(code, reason)));
       return;
     }
     const { maxAttempts = Infinity, offlineAfter = 3, firstJoinMs = 10_000 } = policy ?? {};
@@ -633,13 +679,19 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     const outOfAttempts = this.#attempt >= maxAttempts;
     // A first join has no room to come back to: its caller waits, for `firstJoinMs` at most.
     if (firstJoin && (outOfAttempts || Date.now() + delay > this.#openedAt + firstJoinMs)) {
-      this.#close(error ?? this.#lostError(code, reason, this.#attempt + 1));
+      this.#close(error ?? lost ?? this.#lostError(code, reason, this.#attempt + 1));
       return;
     }
     if (outOfAttempts) {
       this.#close(
+        // The room may well be there: its seat can still be resumed (`client.resume`) in time.
         this.#withDecodeError(
-          new ArbiterError("room_closed", `Gave up after ${this.#attempt} attempts.`),
+          new ArbiterError(
+            "unreachable",
+            `Gave up reconnecting after ${this.#attempt} attempts (the last: ${
+              (lost ?? this.#lostError(code, reason)).message
+            }).`,
+          ),
         ),
       );
       return;
@@ -712,6 +764,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   #close(error: ArbiterError, code: number = CLOSE_CODES.normal): void {
     this.#lastError = error;
     clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#joinTimer);
     this.#stopPing();
     const socket = this.#socket;
     this.#socket = null;
@@ -765,6 +818,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
 
   /** `decoder`: the full-state welcome's, built while reading the frame. */
   #onWelcome(welcome: WelcomeMessage, decoder: DeltaDecoder | undefined): void {
+    clearTimeout(this.#joinTimer);
     this.#roomId = welcome.room;
     this.#game = welcome.game;
     this.#player = welcome.player;

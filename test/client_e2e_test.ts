@@ -415,6 +415,60 @@ clientTest(
 );
 
 clientTest(
+  "client: a connection that never brings a welcome fails its attempt (joinTimeoutMs, firstJoinMs)",
+  async () => {
+    // A server that upgrades and never answers a join; a TCP listener that never answers at all.
+    await using silent = new FakeServer(() => {});
+    using blackHole = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    void (async () => {
+      for await (const conn of blackHole) held.push(conn);
+    })().catch(() => {});
+    const holeUrl = `ws://127.0.0.1:${(blackHole.addr as Deno.NetAddr).port}/ws`;
+    try {
+      for (
+        const [url, stage] of [
+          [silent.url, /the socket opened, but the server did not answer the join/],
+          [holeUrl, /the socket did not open/],
+        ] as const
+      ) {
+        const started = Date.now();
+        const joining = connect(url, { pingIntervalMs: 0, reconnect: { firstJoinMs: 600 } })
+          .joinOrCreate("g");
+        const error = await within(joining.then(() => null, (e) => e), 5000, `join via ${url}`);
+        assert.ok(error instanceof ArbiterError, `${error}`);
+        assert.equal(error.code, "unreachable");
+        assert.match(error.message, stage);
+        assert.ok(Date.now() - started < 3000, "given up at firstJoinMs, not when TCP gives up");
+      }
+
+      // After a welcome: each attempt into the silence fails after joinTimeoutMs, the client
+      // goes offline and gives up (maxAttempts), and the waiting send settles.
+      await using server = new FakeServer(async (conn) => {
+        await conn.next();
+        if (conn.index === 0) conn.send(welcome());
+      });
+      const room = await connect(server.url, {
+        pingIntervalMs: 0,
+        joinTimeoutMs: 150,
+        reconnect: { baseMs: 10, maxMs: 20, maxAttempts: 4, offlineAfter: 2 },
+      }).joinOrCreate("g");
+      const statuses: string[] = [];
+      room.onStatus((status) => statuses.push(status));
+      room.dropConnection();
+      const sent = room.send("move", 1).then(() => null, (e) => e);
+      const error = await within(sent, 5000, "the queued send to settle");
+      assert.equal(error?.code, "unreachable");
+      assert.match(error.message, /Gave up reconnecting after 4 attempts .*No welcome .* 150 ms/);
+      assert.deepEqual(statuses, ["reconnecting", "offline", "closed"]);
+      assert.equal(server.conns.length, 5);
+    } finally {
+      for (const conn of held) conn.close();
+    }
+  },
+);
+
+clientTest(
   "client: after a welcome, an unreadable frame resyncs, and the give-up error says why",
   async () => {
     await using server = new FakeServer(async (conn) => {
@@ -433,8 +487,8 @@ clientTest(
     }).joinOrCreate("g");
     await waitFor(() => room.status === "closed", "the client to give up");
     const error = room.lastError!;
-    assert.equal(error.code, "room_closed");
-    assert.match(error.message, /Gave up after 3 attempts.*bad_delta: 1025 keys/);
+    assert.equal(error.code, "unreachable");
+    assert.match(error.message, /Gave up reconnecting after 3 attempts.*bad_delta: 1025 keys/);
     assert.ok(error.cause instanceof ProtocolError && error.cause.code === "bad_delta");
     assert.equal(server.conns.length, 4);
     // The resumes asked for the full state (seq 0): the mirror was in doubt.
