@@ -13,7 +13,7 @@ import {
   type RoomSummary,
   type Value,
 } from "../protocol/mod.ts";
-import type { ActionsOf, GameDefinition, ViewOf } from "../rooms/game.ts";
+import type { ActionsOf, GameDefinition, OptionsOf, ViewOf } from "../rooms/game.ts";
 import { type ClientOptions, type JoinTarget, RoomConnection } from "./room.ts";
 
 /**
@@ -31,6 +31,23 @@ export type Room<G = any> = 0 extends 1 & G
   // deno-lint-ignore no-explicit-any
   : [G] extends [GameDefinition<any, any, any>] ? RoomConnection<ViewOf<G>, ActionsOf<G>>
   : RoomConnection<Value, Record<string, Value>>;
+
+/**
+ * The room options a game takes (its `options` schema's type) when the game's type is given
+ * (`client.create<typeof connectFour>("connect_four", { turnMs: 10_000 })`); any plain data
+ * without one.
+ *
+ * @example
+ * ```ts
+ * import type { GameOptionsOf } from "./client.ts";
+ * import type { connectFour } from "../games/mod.ts";
+ * const options: GameOptionsOf<typeof connectFour> = { turnMs: 10_000 };
+ * ```
+ */
+export type GameOptionsOf<G> = 0 extends 1 & G ? { [key: string]: Value }
+  // deno-lint-ignore no-explicit-any
+  : [G] extends [GameDefinition<any, any, any, any>] ? OptionsOf<G>
+  : { [key: string]: Value };
 
 /**
  * Joins rooms on one Arbiter server.
@@ -63,19 +80,22 @@ export class ArbiterClient {
   /** Creates a new room of `game` with optional game options, and takes its first seat. */
   create<G = unknown>(
     game: string,
-    gameOptions?: { [key: string]: Value },
+    gameOptions?: GameOptionsOf<G>,
     options?: ClientOptions,
   ): Promise<Room<G>> {
-    return this.#open<G>({ mode: "create", game, options: gameOptions }, options);
+    return this.#open<G>({ mode: "create", game, options: asOptions(gameOptions) }, options);
   }
 
   /** Joins the first open room of `game` with a free seat, or creates one. */
   joinOrCreate<G = unknown>(
     game: string,
-    gameOptions?: { [key: string]: Value },
+    gameOptions?: GameOptionsOf<G>,
     options?: ClientOptions,
   ): Promise<Room<G>> {
-    return this.#open<G>({ mode: "join_or_create", game, options: gameOptions }, options);
+    return this.#open<G>(
+      { mode: "join_or_create", game, options: asOptions(gameOptions) },
+      options,
+    );
   }
 
   /**
@@ -155,6 +175,11 @@ export interface RoomList {
   rooms: RoomSummary[];
   /** How many public rooms match the filters, on every page. */
   total: number;
+}
+
+/** A game's options as the join carries them (checked when the join is encoded). */
+function asOptions(options: unknown): { [key: string]: Value } | undefined {
+  return options as { [key: string]: Value } | undefined;
 }
 
 function describe(error: unknown): string {

@@ -15,7 +15,7 @@
  *
  * @module
  */
-export { ArbiterClient, connect, type Room, type RoomList } from "./client.ts";
+export { ArbiterClient, connect, type GameOptionsOf, type Room, type RoomList } from "./client.ts";
 export {
   type ClientOptions,
   type ConnectionStatus,

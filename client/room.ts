@@ -19,6 +19,7 @@ import {
   encodeClientMessage,
   type ErrorCode,
   type EventMessage,
+  freezeValue,
   type JoinMessage,
   type Outcome,
   type PlayerInfo,
@@ -262,7 +263,11 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   get session(): string {
     return this.#session;
   }
-  /** The state as this client may see it, as of {@linkcode RoomConnection.seq}. */
+  /**
+   * The state as this client may see it, as of {@linkcode RoomConnection.seq}. Frozen: each
+   * change gives a new object (parts that did not change are the same objects as before), so
+   * a framework can compare by reference; copy it (`structuredClone`) to change it locally.
+   */
   get state(): S {
     return this.#state as S;
   }
@@ -850,7 +855,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       else this.#replayedResumes++;
     }
     if (fullState) {
-      this.#state = welcome.state;
+      this.#state = freezeValue(welcome.state);
       this.#decoder = decoder ?? new DeltaDecoder(welcome.keys, welcome.refs, this.#options.limits);
     }
     this.#forceFullState = false;
@@ -904,7 +909,10 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     }
     try {
       const ops = this.#decoder.decode(delta.ops);
-      if (ops.length > 0) this.#state = applyOps(this.#state, ops);
+      // A new state each time, sharing what did not change, frozen: one handed out before
+      // stays as it was, and a change made to it in place throws rather than splitting the
+      // mirror from the server's state.
+      if (ops.length > 0) this.#state = applyOps(this.#state, ops, { immutable: true });
       this.#seq = delta.seq;
       this.#time += delta.dt;
       this.#ack += delta.ackDelta;

@@ -28,7 +28,7 @@ export {
 export { DELTA_MAX_KEYS, DELTA_MAX_REFS, type DeltaTableCaps } from "./delta_format.ts";
 export { DeltaEncoder } from "./delta_encoder.ts";
 export { DeltaDecoder } from "./delta_decoder.ts";
-export { applyOps } from "./apply_ops.ts";
+export { applyOps, type ApplyOptions, freezeValue } from "./apply_ops.ts";
 export { decodeValue, encodeValue } from "./value.ts";
 export {
   parseRoomListQuery,

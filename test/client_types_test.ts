@@ -61,10 +61,25 @@ async function anyRoomFits(
   return [roomLabel(untyped), roomLabel(created), roomLabel(chosen), roomLabel(typed)];
 }
 
+/** Never called: a game's type also types the room options of create and joinOrCreate. */
+function typedOptions(client: ArbiterClient): unknown[] {
+  return [
+    client.create<typeof connectFour>("connect_four", { turnMs: 10_000 }),
+    client.joinOrCreate<typeof connectFour>("connect_four", {}),
+    // @ts-expect-error turnMs is a number of ms
+    client.create<typeof connectFour>("connect_four", { turnMs: "10s" }),
+    // @ts-expect-error connect four has no option "speed"
+    client.joinOrCreate<typeof connectFour>("connect_four", { speed: 2 }),
+    // Without the game's type, any plain data.
+    client.create("connect_four", { turnMs: "10s" }),
+  ];
+}
+
 Deno.test("client types: Room<typeof game>.send refuses unknown actions and wrong payloads", () => {
   // The assertions above are the type check; this only keeps the functions referenced.
   assert.equal(typeof typedSends, "function");
   assert.equal(typeof typedState, "function");
   assert.equal(typeof untypedSends, "function");
   assert.equal(typeof anyRoomFits, "function");
+  assert.equal(typeof typedOptions, "function");
 });

@@ -311,6 +311,29 @@ Deno.test("two concurrent join-or-create calls land in one room", async () => {
   b.leave();
 });
 
+Deno.test("the client's state is frozen and new with each change (listeners keep what they saw)", async () => {
+  await using t = await startTestServer();
+  const { ann, bob } = await ticTacToePair(t);
+  const seen: (typeof ann.state)[] = [];
+  ann.onState((state) => seen.push(state));
+  await ann.send("place", { cell: 0 });
+  await bob.send("place", { cell: 3 });
+  await waitFor(() => seen.length === 2, "two states");
+  assert.notEqual(seen[0], seen[1]);
+  assert.deepEqual(seen[0].board.slice(0, 4), ["p1", null, null, null]);
+  assert.deepEqual(seen[1].board.slice(0, 4), ["p1", null, null, "p2"]);
+  assert.equal(ann.state, seen[1]);
+  // Changing it in place throws rather than parting the mirror from the server's state.
+  assert.ok(Object.isFrozen(ann.state) && Object.isFrozen(ann.state.board));
+  assert.throws(() => ann.state.board.reverse(), TypeError);
+  assert.throws(() => (ann.state as { next: string }).next = "p1", TypeError);
+  await ann.send("place", { cell: 1 });
+  await waitFor(() => bob.seq === ann.seq, "bob to catch up");
+  assert.deepEqual(ann.state, bob.state);
+  ann.leave();
+  bob.leave();
+});
+
 Deno.test("the room list filters and pages over HTTP and through the client's listRooms", async () => {
   await using t = await startTestServer();
   const { ann, bob } = await ticTacToePair(t); // full: playing, no free seat

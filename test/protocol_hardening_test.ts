@@ -18,6 +18,7 @@ import {
   encodeDeltaFrame,
   encodeServerMessage,
   encodeValue,
+  freezeValue,
   PROTOCOL_VERSION,
   ProtocolError,
   type Value,
@@ -535,7 +536,14 @@ Deno.test("applyOps semantics and refusals", () => {
     [1],
   );
   assert.deepStrictEqual((apply([{ op: "delete", path: ["obj", "a"] }]) as { obj: Value }).obj, {});
-  const bad = (ops: DeltaOp[]) => code(() => apply(ops));
+  const bad = (ops: DeltaOp[]) => {
+    // Refused alike when applied to a copy, which leaves the state untouched.
+    const before = freezeValue(state());
+    const immutable = code(() => applyOps(before, ops, { immutable: true }));
+    assert.deepStrictEqual(before, state());
+    assert.equal(code(() => apply(ops)), immutable);
+    return immutable;
+  };
   assert.equal(bad([{ op: "set", path: ["list", 5], value: 1 }]), "bad_delta");
   assert.equal(bad([{ op: "set", path: ["missing", "x"], value: 1 }]), "bad_delta");
   assert.equal(bad([{ op: "set", path: ["list", "x"], value: 1 }]), "bad_delta");
@@ -551,6 +559,39 @@ Deno.test("applyOps semantics and refusals", () => {
   assert.equal(bad([{ op: "set", path: ["__proto__", "polluted"], value: 1 }]), "bad_delta");
   assert.equal(bad([{ op: "set", path: ["obj", "constructor"], value: 1 }]), "bad_delta");
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
+});
+
+Deno.test("applyOps immutable: a new root, changed paths copied, the rest shared, all frozen", () => {
+  const before = freezeValue({
+    players: { p1: { x: 0, y: 0 }, p2: { x: 5, y: 5 } },
+    log: ["a"],
+    bytes: new Uint8Array([1]),
+  } as Value) as {
+    players: { p1: { x: number }; p2: { x: number } };
+    log: string[];
+    bytes: Uint8Array;
+  };
+  const after = applyOps(before, [
+    { op: "set", path: ["players", "p1", "x"], value: 1 },
+    { op: "set", path: ["players", "p1", "y"], value: 2 },
+    { op: "push", path: ["log"], values: [{ said: "b" }] },
+  ], { immutable: true }) as typeof before & { log: unknown[] };
+  assert.deepStrictEqual(before.players.p1, { x: 0, y: 0 });
+  assert.deepStrictEqual(before.log, ["a"]);
+  assert.deepStrictEqual(after.players.p1, { x: 1, y: 2 });
+  assert.deepStrictEqual(after.log, ["a", { said: "b" }]);
+  assert.notEqual(after, before);
+  assert.notEqual(after.players, before.players);
+  assert.equal(after.players.p2, before.players.p2, "what did not change is shared");
+  assert.equal(after.bytes, before.bytes);
+  for (const node of [after, after.players, after.players.p1, after.log, after.log[1]]) {
+    assert.ok(Object.isFrozen(node));
+  }
+  assert.throws(() => (after.log as unknown[]).push("c"), TypeError);
+  // The default changes the state in place.
+  const mutable = { n: 1 } as Value;
+  assert.equal(applyOps(mutable, [{ op: "set", path: ["n"], value: 2 }]), mutable);
+  assert.deepStrictEqual(mutable, { n: 2 });
 });
 
 Deno.test("delta decoder: a target path longer than maxDepth is bad_delta (no path amplification)", () => {

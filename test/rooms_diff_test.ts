@@ -1,5 +1,5 @@
 import { deepEqual, equal, notEqual, throws } from "node:assert/strict";
-import { applyOps, DeltaDecoder, DeltaEncoder, type Value } from "../protocol/mod.ts";
+import { applyOps, DeltaDecoder, DeltaEncoder, freezeValue, type Value } from "../protocol/mod.ts";
 import { clone, diff, Mirror } from "../rooms/diff.ts";
 import { Random } from "../rooms/rng.ts";
 
@@ -171,6 +171,8 @@ Deno.test("property: applying diff(prev, next) to prev gives next, through the w
     encoder.learnKeys(mirror.value);
     const decoder = new DeltaDecoder(encoder.keys(), encoder.refs());
     let client: Value = clone(mirror.value);
+    // As the client library keeps it: frozen, each step a new root.
+    let frozen: Value = freezeValue(clone(mirror.value));
     for (let step = 0; step < 10; step++) {
       const before: Value = clone(state);
       state = mutate(r, state);
@@ -179,8 +181,15 @@ Deno.test("property: applying diff(prev, next) to prev gives next, through the w
       const mirrored = mirror.update(state);
       deepEqual(mirrored, ops);
       deepEqual(mirror.value, state);
-      client = applyOps(client, decoder.decode(encoder.encode(mirrored)));
+      const frame = encoder.encode(mirrored);
+      const decoded = decoder.decode(frame);
+      client = applyOps(client, decoded);
       deepEqual(client, state, `wire round ${round} step ${step}`);
+      const previous = frozen;
+      const previousCopy = clone(previous);
+      frozen = applyOps(frozen, structuredClone(decoded), { immutable: true });
+      deepEqual(frozen, state, `immutable round ${round} step ${step}`);
+      deepEqual(previous, previousCopy, `the state before stays as it was, round ${round}`);
     }
   }
 });

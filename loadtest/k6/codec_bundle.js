@@ -2124,36 +2124,60 @@ function isIndex2(seg) {
 function checkKey(seg, path) {
   if (FORBIDDEN_KEYS.has(seg)) bad2(`forbidden key ${seg} in ${JSON.stringify(path)}`);
 }
-function resolve(root, path, len) {
+function resolve(root, path, len, fresh) {
   let node = root;
   for (let i = 0; i < len; i++) {
     const seg = path[i];
+    let child;
     if (typeof seg === "string") {
       checkKey(seg, path);
       if (!isMap(node) || !hasOwn3.call(node, seg)) bad2(`no key ${seg} at ${JSON.stringify(path)}`);
-      node = node[seg];
+      child = node[seg];
     } else {
       if (!Array.isArray(node) || !isIndex2(seg) || seg >= node.length) {
         bad2(`no index ${seg} at ${JSON.stringify(path)}`);
       }
-      node = node[seg];
+      child = node[seg];
     }
+    if (fresh) {
+      child = writable(child, fresh);
+      node[seg] = child;
+    }
+    node = child;
   }
   return node;
 }
-function applyOps(state, ops) {
+function writable(node, fresh) {
+  if (node === null || typeof node !== "object" || node instanceof Uint8Array) return node;
+  if (fresh.has(node)) return node;
+  const copy = Array.isArray(node) ? node.slice() : {
+    ...node
+  };
+  fresh.add(copy);
+  return copy;
+}
+function freezeValue(value) {
+  if (value === null || typeof value !== "object" || value instanceof Uint8Array) return value;
+  if (Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  for (const child of Array.isArray(value) ? value : Object.values(value)) freezeValue(child);
+  return value;
+}
+function applyOps(state, ops, options = {}) {
+  const fresh = options.immutable ? /* @__PURE__ */ new Set() : null;
   let root = state;
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i];
     const path = op.path;
     const n = path.length;
+    if (fresh && (n > 0 || op.op !== "set")) root = writable(root, fresh);
     switch (op.op) {
       case "set": {
         if (n === 0) {
           root = op.value;
           break;
         }
-        const parent = resolve(root, path, n - 1);
+        const parent = resolve(root, path, n - 1, fresh);
         const last = path[n - 1];
         if (typeof last === "string") {
           checkKey(last, path);
@@ -2171,7 +2195,7 @@ function applyOps(state, ops) {
       }
       case "delete": {
         if (n === 0) bad2("delete needs a key");
-        const parent = resolve(root, path, n - 1);
+        const parent = resolve(root, path, n - 1, fresh);
         const last = path[n - 1];
         if (typeof last !== "string" || !isMap(parent)) {
           bad2(`delete ${JSON.stringify(path)}: not an object key`);
@@ -2182,13 +2206,13 @@ function applyOps(state, ops) {
         break;
       }
       case "push": {
-        const target = resolve(root, path, n);
+        const target = resolve(root, path, n, fresh);
         if (!Array.isArray(target)) bad2(`push ${JSON.stringify(path)}: not an array`);
         for (const v of op.values) target.push(v);
         break;
       }
       case "splice": {
-        const target = resolve(root, path, n);
+        const target = resolve(root, path, n, fresh);
         if (!Array.isArray(target)) bad2(`splice ${JSON.stringify(path)}: not an array`);
         const { index, count } = op;
         if (!isIndex2(index) || !isIndex2(count) || index + count > target.length) {
@@ -2199,6 +2223,15 @@ function applyOps(state, ops) {
       }
       default:
         bad2(`unknown op ${op.op}`);
+    }
+  }
+  if (fresh) {
+    for (const node of fresh) Object.freeze(node);
+    for (const op of ops) {
+      if (op.op === "set") freezeValue(op.value);
+      else if (op.op === "push") {
+        for (const v of op.values) freezeValue(v);
+      }
     }
   }
   return root;
@@ -2310,6 +2343,7 @@ export {
   encodeDeltaFrame,
   encodeServerMessage,
   encodeValue,
+  freezeValue,
   parseRoomListQuery,
   roomListParams
 };
