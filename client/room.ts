@@ -25,6 +25,7 @@ import {
   type PlayerInfo,
   PROTOCOL_VERSION,
   ProtocolError,
+  REMEMBERED_REFUSALS,
   type ServerMessage,
   SUBPROTOCOL,
   type Value,
@@ -193,6 +194,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   #attempt = 0;
   /** When the current connection's `welcome` arrived (0: not welcomed yet). */
   #welcomedAt = 0;
+  /** The highest action seq sent on the current socket. */
+  #sentThrough = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #joinTimer: ReturnType<typeof setTimeout> | undefined;
   #pingTimer: ReturnType<typeof setInterval> | undefined;
@@ -408,10 +411,9 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     }
     this.#nextActionSeq++;
     return new Promise<void>((resolve, reject) => {
-      const action: PendingAction = { seq, name, frame, resolve, reject };
-      this.#pending.set(seq, action);
+      this.#pending.set(seq, { seq, name, frame, resolve, reject });
       // Otherwise it goes out with the others after the resume's welcome.
-      if (live) this.#sendAction(action);
+      this.#sendPending();
     });
   }
 
@@ -504,6 +506,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     this.#socket = socket;
     this.#socketOpened = false;
     this.#joinSent = false;
+    this.#sentThrough = 0;
     this.#armJoinTimer(socket);
     socket.onopen = () => {
       if (this.#socket === socket) this.#socketOpened = true;
@@ -795,6 +798,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
         return this.#onDelta(message);
       case "reject":
         this.#refuse(message.seq, new ArbiterError(message.code, message.message));
+        this.#sendPending();
         return;
       case "event":
         this.#onPresenceEvent(message);
@@ -864,7 +868,6 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     const ended = Boolean(welcome.outcome) && this.#outcome === null;
     if (welcome.outcome) this.#outcome = welcome.outcome;
     this.#welcomed = true;
-    this.#welcomedAt = Date.now();
     this.#lastError = null;
     this.#decodeError = null;
     // Refusals lost with the old connection come first; then what `ack` covers was applied.
@@ -873,17 +876,12 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       this.#refuse(refused.seq, new ArbiterError(refused.code, refused.message));
     }
     this.#settleAcknowledged();
-    // Actions queued while away, or sent but not settled before the drop, go out again in
-    // order, before anything a listener sends; the server settles each client sequence once.
-    for (const action of [...this.#pending.values()]) {
-      try {
-        this.#sendAction(action);
-      } catch (error) {
-        // One action the socket refuses must not stop the resume (nor stay pending).
-        this.#pending.delete(action.seq);
-        action.reject(asArbiterError(error, "bad_field"));
-      }
-    }
+    // Set only now: #sendPending waits for it, so an onReject listener's send() above queued.
+    this.#welcomedAt = Date.now();
+    // Only then (a refused action sent again would be a new one to the server) do the actions
+    // queued while away, or sent but not settled before the drop, go out again in order,
+    // before anything a listener sends; the server settles each client sequence once.
+    this.#sendPending();
     this.#setStatus("connected");
     // A status listener may have left the room, or dropped the connection, meanwhile.
     if (this.#status !== "connected") return;
@@ -917,6 +915,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       this.#time += delta.dt;
       this.#ack += delta.ackDelta;
       this.#settleAcknowledged();
+      this.#sendPending();
       if (ops.length > 0) this.#stateListeners.emit(this.#state as S);
     } catch (error) {
       this.#onUnreadable(error);
@@ -963,18 +962,37 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     }
   }
 
+  /**
+   * Sends, in order, the pending actions not sent on this socket yet, keeping at most
+   * {@linkcode REMEMBERED_REFUSALS} unsettled on the wire: should the connection drop, the
+   * server's welcome then repeats every refusal among them, and none settles as applied by
+   * mistake. The rest go out as those settle. Only once this socket was welcomed.
+   */
+  #sendPending(): void {
+    const socket = this.#socket;
+    if (!socket || socket.readyState !== OPEN || this.#welcomedAt === 0) return;
+    let unsettled = 0;
+    for (const action of this.#pending.values()) {
+      if (++unsettled > REMEMBERED_REFUSALS) return;
+      if (action.seq <= this.#sentThrough) continue;
+      try {
+        socket.send(action.frame);
+        this.#sentThrough = action.seq;
+      } catch (error) {
+        // One action the socket refuses must not stop the others (nor stay pending).
+        this.#pending.delete(action.seq);
+        unsettled--;
+        action.reject(asArbiterError(error, "bad_field"));
+      }
+    }
+  }
+
   /** An `action` frame, copied out of the encoder's shared slab (it is kept for a resend). */
   #encodeAction(seq: number, name: string, payload: Value): Uint8Array {
     const index = this.#actionNames.indexOf(name);
     // The index is smaller on the wire than the name.
     return encodeClientMessage({ kind: "action", seq, name: index >= 0 ? index : name, payload })
       .slice();
-  }
-
-  #sendAction(action: PendingAction): void {
-    const socket = this.#socket;
-    if (!socket || socket.readyState !== OPEN) return;
-    socket.send(action.frame);
   }
 
   #sendPing(): void {

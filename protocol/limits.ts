@@ -42,6 +42,20 @@ export const DEFAULT_INBOUND_LIMITS: Readonly<Required<DecodeLimits>> = Object.f
 });
 
 /**
+ * How many refused actions a server remembers per seat, to repeat them in a resume's welcome
+ * (a `reject` in flight when the connection dropped is lost with it); and so the most actions a
+ * client keeps unsettled on the wire, so that every refusal it may have missed is among them
+ * (PROTOCOL.md 6.3).
+ *
+ * @example
+ * ```ts
+ * import { REMEMBERED_REFUSALS } from "./limits.ts";
+ * console.log(REMEMBERED_REFUSALS); // 16
+ * ```
+ */
+export const REMEMBERED_REFUSALS = 16;
+
+/**
  * What a client accepts from a server: a `welcome` carries the whole visible state, so frames
  * may be large, but nesting stays bounded so decoding cannot exhaust the stack.
  *

@@ -14,7 +14,12 @@
  */
 export * from "./types.ts";
 export * from "./errors.ts";
-export { type DecodeLimits, DEFAULT_INBOUND_LIMITS, DEFAULT_OUTBOUND_LIMITS } from "./limits.ts";
+export {
+  type DecodeLimits,
+  DEFAULT_INBOUND_LIMITS,
+  DEFAULT_OUTBOUND_LIMITS,
+  REMEMBERED_REFUSALS,
+} from "./limits.ts";
 export { FRAME_KINDS } from "./frame.ts";
 export { closeCodeFor } from "./close_codes.ts";
 export { ActionPayloadError, decodeClientMessage, encodeClientMessage } from "./client_messages.ts";

@@ -17,6 +17,7 @@ import {
   encodeDeltaFrame,
   encodeServerMessage,
   encodeValue,
+  REMEMBERED_REFUSALS,
   type RoomStatus,
   type RoomSummary,
 } from "../protocol/mod.ts";
@@ -201,9 +202,6 @@ const MAX_NAME_LENGTH = 32;
 const SHARED_ACK_FRAMES = 16;
 const TIMEOUT_ACTION = "@timeout";
 
-/** How many refused actions a seat remembers for the welcome of a resume. */
-const REMEMBERED_REJECTS = 16;
-
 interface SeatRecord {
   index: number;
   id: string;
@@ -220,7 +218,7 @@ interface SeatRecord {
   /** Highest client sequence seen, applied or not. */
   lastSeq: number;
   /**
-   * The seat's latest refused actions (at most {@linkcode REMEMBERED_REJECTS}, kept in the
+   * The seat's latest refused actions (at most {@linkcode REMEMBERED_REFUSALS}, kept in the
    * room's snapshots): a resume's welcome repeats them, since a `reject` in flight when the
    * link dropped is lost.
    */
@@ -1131,7 +1129,7 @@ export class Room {
     const seat = conn.seat;
     // Remember refusals of new actions (not repeats, whose seq belongs to an earlier action).
     if (seat && code !== "out_of_order" && seq === seat.lastSeq) {
-      if (seat.rejects.push({ seq, code, message }) > REMEMBERED_REJECTS) seat.rejects.shift();
+      if (seat.rejects.push({ seq, code, message }) > REMEMBERED_REFUSALS) seat.rejects.shift();
       this.#changed("refusal");
     }
     this.#send(
@@ -1869,7 +1867,7 @@ export class Room {
         ack: seat.ack,
         ackBroadcast: seat.ack,
         lastSeq: seat.lastSeq,
-        rejects: (seat.rejects ?? []).slice(-REMEMBERED_REJECTS).map((r) => ({ ...r })),
+        rejects: (seat.rejects ?? []).slice(-REMEMBERED_REFUSALS).map((r) => ({ ...r })),
         graceDeadline: seat.graceDeadline,
         graceTimer: null,
         connection: null,

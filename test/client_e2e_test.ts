@@ -14,7 +14,12 @@ import {
   type Room,
 } from "../client/mod.ts";
 import type { ticTacToe } from "../games/mod.ts";
-import { encodeServerMessage, FRAME_KINDS, type JoinMessage } from "../protocol/mod.ts";
+import {
+  encodeServerMessage,
+  FRAME_KINDS,
+  type JoinMessage,
+  REMEMBERED_REFUSALS,
+} from "../protocol/mod.ts";
 import { defineGame } from "../rooms/mod.ts";
 import { clientTest, FakeServer, welcome } from "./support/fake_server.ts";
 import { TcpProxy } from "./support/tcp_proxy.ts";
@@ -127,6 +132,41 @@ Deno.test("client: a swallowed delta is a gap: the client resumes instead of app
   // Play goes on from the same state on both sides.
   await ann.send("place", { cell: 6 });
   await identical(ann, bob);
+});
+
+Deno.test("client: more refusals lost with the link than the server remembers still reject, none resolves", async () => {
+  await using t = await startTestServer({ GRACE_MS: "30000" });
+  using rooms = new DisposableStack();
+  const network = new TestNetwork();
+  const { ann, bob } = await pair(t, rooms, { WebSocket: network.WebSocket });
+  const refused = () => t.server.metrics.actionsRejected.get("not_your_turn") ?? 0;
+  const count = REMEMBERED_REFUSALS + 4;
+  const codes: string[] = [];
+  bob.onReject((error) => codes.push(error.code));
+  // Bob's link stops delivering: his moves out of turn are refused, the refusals lost; then
+  // Ann moves and Bob's next move is one the server would apply.
+  network.deaf = true;
+  const settle = (sent: Promise<void>) =>
+    sent.then(() => "applied", (error: ArbiterError) => error.code);
+  const sends = Array.from({ length: count }, () => settle(bob.send("place", { cell: 0 })));
+  await waitFor(() => refused() >= REMEMBERED_REFUSALS, "bob's moves refused");
+  await ann.send("place", { cell: 0 });
+  sends.push(settle(bob.send("place", { cell: 4 })));
+  // The client keeps no more unsettled actions on the wire than the server remembers refusals.
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  assert.equal(refused(), REMEMBERED_REFUSALS);
+  network.deaf = false;
+  bob.dropConnection(); // the welcome repeats the refusals; the held actions go out after them
+  const outcomes = await within(Promise.all(sends), 15_000, "every send to settle");
+  // The held ones reach the server on Bob's turn: cell 0 is Ann's by then.
+  assert.deepEqual(outcomes, [
+    ...Array(REMEMBERED_REFUSALS).fill("not_your_turn"),
+    ...Array(count - REMEMBERED_REFUSALS).fill("invalid_action"),
+    "applied",
+  ]);
+  assert.equal(codes.length, count);
+  await identical(ann, bob);
+  assert.equal(bob.state.board[4], "p2");
 });
 
 Deno.test("client: actions sent while reconnecting are queued, sent after the resume and resolve", async () => {

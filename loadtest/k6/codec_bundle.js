@@ -93,6 +93,7 @@ var DEFAULT_INBOUND_LIMITS = Object.freeze({
   maxItems: 4096,
   maxStringBytes: 8 * 1024
 });
+var REMEMBERED_REFUSALS = 16;
 var DEFAULT_OUTBOUND_LIMITS = Object.freeze({
   maxFrameBytes: 4 * 1024 * 1024,
   maxDepth: 64,
@@ -2329,6 +2330,7 @@ export {
   FRAME_KINDS,
   PROTOCOL_VERSION,
   ProtocolError,
+  REMEMBERED_REFUSALS,
   ROOM_LIST_LIMITS,
   ROOM_STATUSES,
   SUBPROTOCOL,

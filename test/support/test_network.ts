@@ -34,6 +34,11 @@ export class TestNetwork {
   readonly frames = new Map<number, number>();
   /** Every close of the client's sockets, in order. */
   readonly closes: SocketClose[] = [];
+  /**
+   * While true, every frame to the client is lost (a link that stopped delivering: what is in
+   * flight when a connection drops never arrives). Counted as swallowed.
+   */
+  deaf = false;
   /** Frames swallowed so far. */
   swallowed = 0;
   readonly #swallowing: { type: number; left: number }[] = [];
@@ -56,6 +61,10 @@ export class TestNetwork {
     this.bytes += data.byteLength;
     const type = new Uint8Array(data)[0];
     this.frames.set(type, (this.frames.get(type) ?? 0) + 1);
+    if (this.deaf) {
+      this.swallowed++;
+      return true;
+    }
     const rule = this.#swallowing.find((r) => r.type === type && r.left > 0);
     if (!rule) return false;
     rule.left--;
