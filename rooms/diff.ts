@@ -108,7 +108,7 @@ export class Mirror {
       if (!(error instanceof NotData)) throw error;
       // The walk's path (outermost first) leads to the copied value, the error's path on inside it.
       for (let i = this.#path.length - 1; i >= 0; i--) error.path.push(this.#path[i]);
-      throw notDataError(error);
+      throw notDataError(error, "state");
     }
   }
 }
@@ -119,7 +119,7 @@ export class Mirror {
  * `undefined` array items become null, as JSON would. Anything else throws a `TypeError` naming
  * where it was found: functions, `Map`, `Date`, class instances, bigints, symbols, `NaN` and
  * infinities (the protocol cannot carry them), and the keys `__proto__`, `constructor` and
- * `prototype` (which no peer accepts).
+ * `prototype` (which no peer accepts). `what` names the value in that message (`state`).
  *
  * @example
  * ```ts
@@ -129,11 +129,11 @@ export class Mirror {
  * console.log(b, b.list !== a.list); // { list: [1, { b: 2 }] } true
  * ```
  */
-export function clone<T>(value: T): T {
+export function clone<T>(value: T, what = "state"): T {
   try {
     return copy(value) as T;
   } catch (error) {
-    throw error instanceof NotData ? notDataError(error) : error;
+    throw error instanceof NotData ? notDataError(error, what) : error;
   }
 }
 
@@ -142,9 +142,9 @@ class NotData extends Error {
   path: Key[] = [];
 }
 
-function notDataError(error: NotData): TypeError {
+function notDataError(error: NotData, what: string): TypeError {
   return new TypeError(
-    `${formatPath("state", error.path)}: ${error.message}; state must be JSON-like data ` +
+    `${formatPath(what, error.path)}: ${error.message}; ${what} must be JSON-like data ` +
       "(objects, arrays, strings, finite numbers, booleans, null, Uint8Array)",
   );
 }
@@ -153,7 +153,8 @@ function formatPath(root: string, innermostFirst: Key[]): string {
   let out = root;
   for (let i = innermostFirst.length - 1; i >= 0; i--) {
     const k = innermostFirst[i];
-    out += typeof k === "number" ? `[${k}]` : `.${k}`;
+    // Keys may come from a client (room options): a long one is cut, not echoed back whole.
+    out += typeof k === "number" ? `[${k}]` : `.${k.length > 32 ? `${k.slice(0, 32)}…` : k}`;
   }
   return out;
 }

@@ -202,6 +202,9 @@ const MAX_NAME_LENGTH = 32;
 const SHARED_ACK_FRAMES = 16;
 const TIMEOUT_ACTION = "@timeout";
 
+/** Longest refusal message a seat remembers for a resume (longer ones are cut). */
+const MAX_REMEMBERED_MESSAGE = 500;
+
 interface SeatRecord {
   index: number;
   id: string;
@@ -955,7 +958,10 @@ export class Room {
     const seat = conn.seat;
     if (!seat) return this.#reject(conn, clientSeq, "not_a_player", "Spectators cannot act.");
     if (!Number.isSafeInteger(clientSeq) || clientSeq <= seat.lastSeq) {
-      if (clientSeq <= conn.resentUpTo) return this.#settledBefore(conn, seat, clientSeq);
+      // Sequences start at 1: a 0 was never sent before, whatever the resume covered.
+      if (clientSeq >= 1 && clientSeq <= conn.resentUpTo) {
+        return this.#settledBefore(conn, seat, clientSeq);
+      }
       return this.#reject(
         conn,
         clientSeq,
@@ -1129,7 +1135,13 @@ export class Room {
     const seat = conn.seat;
     // Remember refusals of new actions (not repeats, whose seq belongs to an earlier action).
     if (seat && code !== "out_of_order" && seq === seat.lastSeq) {
-      if (seat.rejects.push({ seq, code, message }) > REMEMBERED_REFUSALS) seat.rejects.shift();
+      // Kept short: every snapshot stores them and every resume's welcome repeats them.
+      const kept = message.length > MAX_REMEMBERED_MESSAGE
+        ? `${message.slice(0, MAX_REMEMBERED_MESSAGE)}…`
+        : message;
+      if (seat.rejects.push({ seq, code, message: kept }) > REMEMBERED_REFUSALS) {
+        seat.rejects.shift();
+      }
       this.#changed("refusal");
     }
     this.#send(
@@ -1703,7 +1715,7 @@ export class Room {
     }
     const message: ServerMessage = data === undefined
       ? { kind: "event", type }
-      : { kind: "event", type, data: clone(data) };
+      : { kind: "event", type, data: clone(data, "ctx.emit data") };
     const seats = to
       ? this.#seats.filter((s): s is SeatRecord =>
         !!s && s.presence !== "left" && to.includes(s.id)
@@ -2001,11 +2013,17 @@ function shorten(name: string | number): string | number {
   return typeof name === "string" && name.length > 64 ? `${name.slice(0, 64)}…` : name;
 }
 
+/**
+ * Controls, format characters (but the zero-width joiner inside emoji sequences), line and
+ * paragraph separators, and lone surrogates.
+ */
+const INVISIBLE = /[\p{Cc}\p{Zl}\p{Zp}\p{Cs}]|(?!\u200d)\p{Cf}/gu;
+
 function cleanName(name: unknown, fallback: string): string {
   if (typeof name !== "string") return fallback;
-  // Control characters would garble other players' UIs and logs.
-  // deno-lint-ignore no-control-regex
-  let clean = name.replace(/[\u0000-\u001f\u007f]/g, "").trim().slice(0, MAX_NAME_LENGTH);
+  // Control and invisible format characters (bidi overrides, zero-width spaces, line
+  // separators) would garble other players' UIs and logs, or let one name pass for another.
+  let clean = name.replace(INVISIBLE, "").trim().slice(0, MAX_NAME_LENGTH);
   // The cut must not leave half of a character outside the Basic Multilingual Plane (emoji).
   if (/[\ud800-\udbff]$/.test(clean)) clean = clean.slice(0, -1);
   return clean === "" ? fallback : clean;
@@ -2078,13 +2096,13 @@ export function checkOptions(game: AnyGame, raw: unknown): GameOptions {
   try {
     // `clone` names the path of anything that is not data; the round trip then applies the
     // rules and limits of a join frame.
-    options = decodeValue(encodeValue(clone(raw ?? {}) as Value), OPTIONS_LIMITS);
+    options = decodeValue(encodeValue(clone(raw ?? {}, "options") as Value), OPTIONS_LIMITS);
   } catch (error) {
     // A RangeError is the stack running out: options nested thousands deep.
     const message = error instanceof RangeError ? "nested too deeply" : (error as Error).message;
     throw new ArbiterError(
       "bad_options",
-      message.startsWith("state") ? message.replace(/^state/, "options") : `options: ${message}`,
+      message.startsWith("options") ? message : `options: ${message}`,
     );
   }
   if (game.options) {

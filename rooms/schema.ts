@@ -127,7 +127,8 @@ function fail(failure: SchemaFailure, expected: string, got: string): false {
 }
 
 /**
- * Turns a failure into `root.path: expected …, got …`.
+ * Turns a failure into `root.path: expected …, got …`. A key longer than 32 characters is cut
+ * (it may come from the client: its message must not echo a flood back).
  *
  * @example
  * ```ts
@@ -141,11 +142,16 @@ export function formatFailure(root: string, failure: SchemaFailure): string {
   for (let i = failure.path.length - 1; i >= 0; i--) {
     const segment = failure.path[i];
     if (typeof segment === "number") path += `[${segment}]`;
-    else if (/^[A-Za-z_$][\w$]*$/.test(segment)) path += `.${segment}`;
+    else if (segment.length > MAX_SHOWN_KEY) {
+      path += `[${JSON.stringify(`${segment.slice(0, MAX_SHOWN_KEY)}…`)}]`;
+    } else if (/^[A-Za-z_$][\w$]*$/.test(segment)) path += `.${segment}`;
     else path += `[${JSON.stringify(segment)}]`;
   }
   return `${path}: expected ${failure.expected}, got ${failure.got}`;
 }
+
+/** Longest key a failure's path shows whole. */
+const MAX_SHOWN_KEY = 32;
 
 /**
  * Describes an input for error messages without echoing much of it back.

@@ -78,6 +78,12 @@ Deno.test("create refuses unknown games, bad options and rooms past the limit", 
       e.message === "options.turnMs: expected an integer between 100 and 3600000, got 5",
   );
   throws(() => manager.create("connect_four", { speed: 1 }), code("bad_options"));
+  throws(
+    () => manager.create("tic_tac_toe", { x: Infinity }),
+    (e: ArbiterError) =>
+      e.code === "bad_options" &&
+      e.message.startsWith("options.x: Infinity is not a finite number; options must be JSON-like"),
+  );
   manager.create("tic_tac_toe");
   throws(() => manager.create("tic_tac_toe"), code("too_many_rooms"));
   manager.dispose();

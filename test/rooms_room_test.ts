@@ -91,17 +91,22 @@ Deno.test("a join sends a welcome with the state, tables, player list and sessio
 });
 
 Deno.test("names lose control characters and are cut at 32 code units, never inside a character", async () => {
-  const { room } = testRoom(counter);
   const named = async (name: string) => {
+    const { room } = testRoom(counter);
     const member = new TestMember();
     await room.join({ name }, member);
+    room.dispose();
     return member.welcomes[0].players.at(-1)!.name;
   };
   equal(await named(" An\u0007n\n "), "Ann");
   // 31 letters and an emoji (two UTF-16 code units): the emoji does not fit, and goes whole.
   equal(await named(`${"a".repeat(31)}😀`), "a".repeat(31));
   equal(await named(`${"a".repeat(30)}😀`), `${"a".repeat(30)}😀`);
-  room.dispose();
+  // Invisible characters go too (bidi overrides, zero-width spaces, separators, a BOM, C1
+  // controls), so one name cannot pass for another; emoji sequences keep their joiners.
+  equal(await named("\u0085\u202eadmin\u200b\u2028\ufeff\u061c"), "admin");
+  equal(await named("\u200b\u200e"), "p1");
+  equal(await named("👩\u200d💻 ann"), "👩\u200d💻 ann");
 });
 
 Deno.test("rejections are typed, go only to the sender and change neither state nor seq", async () => {
@@ -165,6 +170,51 @@ Deno.test("invalid_action carries the game's reason; not_your_turn follows turn(
     message: "cell 0 is already marked",
   });
   room.dispose();
+});
+
+Deno.test("an action with seq 0 is out_of_order, on a fresh seat as after a resume", async () => {
+  const { room } = testRoom(ticTacToe);
+  const { members, seats } = await seatPlayers(room, 2);
+  seats[0].act(0, "place", { cell: 0 });
+  deepEqual(members[0].rejects.map((r) => [r.seq, r.code]), [[0, "out_of_order"]]);
+  seats[0].act(1, "place", { cell: 0 });
+  const ann = members[0];
+  ann.reopen();
+  const back = await room.join({ resume: { session: seats[0].session, seq: room.seq } }, ann);
+  back.act(0, "place", { cell: 1 });
+  deepEqual(ann.rejects.map((r) => [r.seq, r.code]), [[0, "out_of_order"], [0, "out_of_order"]]);
+  room.dispose();
+});
+
+Deno.test("refusals a seat remembers for resumes keep their messages short", async () => {
+  const { room } = testRoom(counter);
+  const { members, seats } = await seatPlayers(room, 2);
+  const key = "k".repeat(8000);
+  seats[0].act(1, "add", { by: 1, [key]: 1 });
+  const sent = members[0].rejects[0];
+  equal(sent.code, "bad_payload");
+  // The client's key is cut where the message names it, and what is remembered is bounded.
+  ok(sent.message.length < 200, sent.message);
+  ok(sent.message.startsWith(`payload["${"k".repeat(32)}…"]: expected no such key`), sent.message);
+  room.dispose();
+
+  // A game's own long reason reaches the client whole, and is remembered cut.
+  const verbose = defineGame({
+    name: "verbose",
+    players: { min: 1, max: 1 },
+    setup: () => ({}),
+    actions: { say: { payload: t.string(), validate: (_state, text) => text, apply() {} } },
+  });
+  const { room: other } = testRoom(verbose);
+  const { members: [ann], seats: [seat] } = await seatPlayers(other, 1);
+  seat.act(1, "say", "r".repeat(5000));
+  equal(ann.rejects[0].message, "r".repeat(5000));
+  ann.reopen();
+  await other.join({ resume: { session: seat.session, seq: 0 } }, ann);
+  deepEqual(ann.welcomes.at(-1)!.rejected!.map((r) => [r.seq, r.message]), [
+    [1, `${"r".repeat(500)}…`],
+  ]);
+  other.dispose();
 });
 
 Deno.test("a client that numbers from its last applied action again forgets the refusals of those numbers", async () => {
