@@ -1222,17 +1222,8 @@ export class Room {
 
   /** Starts or stops ticks and the turn clock to match the room's status. */
   #syncTimers(actionApplied: boolean): void {
-    const playing = !this.#disposed && !this.#outcome &&
-      this.playerCount >= this.game.players.min;
-    if (this.game.tick) {
-      if (playing && !this.#ticking) {
-        this.#ticking = true;
-        this.#lastTickAt = this.#now;
-        this.#ticks = everyTick(this.#clock, this.#tickPeriod, this.#onTick);
-      } else if (!playing && this.#ticking) {
-        this.#stopTicks();
-      }
-    }
+    const playing = this.#playing;
+    this.#syncTicks(playing);
     if (!this.game.turnClock) return;
     const key = playing ? this.#currentTurnKey() : null;
     if (key === null) {
@@ -1244,6 +1235,28 @@ export class Room {
       this.#armTurnClock(this.#turnTime);
     }
     this.#turnKey = key;
+  }
+
+  /** Enough players seated for the game to run, and it is not over. */
+  get #playing(): boolean {
+    return !this.#disposed && !this.#outcome && this.playerCount >= this.game.players.min;
+  }
+
+  /**
+   * Ticks run while the game runs and someone is connected to see it: a room whose members all
+   * dropped does not burn a core ticking through their grace period (nor a restored room
+   * nobody came back to); the next tick after a pause advances time from the resumption.
+   */
+  #syncTicks(playing: boolean): void {
+    if (!this.game.tick) return;
+    const run = playing && this.#connections.size > 0;
+    if (run && !this.#ticking) {
+      this.#ticking = true;
+      this.#lastTickAt = this.#now;
+      this.#ticks = everyTick(this.#clock, this.#tickPeriod, this.#onTick);
+    } else if (!run && this.#ticking) {
+      this.#stopTicks();
+    }
   }
 
   #currentTurnKey(): string | null {
@@ -1301,21 +1314,28 @@ export class Room {
     });
   }
 
+  /** After members came or went: ticks, and disposal of a room no player holds a seat in. */
   #checkIdle(): void {
     if (this.#disposed) return;
-    const empty = this.#connections.size === 0 &&
-      !this.#seats.some((s) => s?.presence === "disconnected");
+    this.#syncTicks(this.#playing);
+    // Spectators alone do not keep a room: they would keep an abandoned one forever.
+    const empty = !this.#seatHeld();
     if (empty && this.#idleTimer === null && !this.#outcome) {
       this.#idleTimer = this.#clock.setTimer(() => {
         this.#idleTimer = null;
         this.#mailbox.post(() => {
-          if (this.#connections.size === 0) this.dispose();
+          if (!this.#seatHeld()) this.dispose();
         });
       }, this.#idleMs);
     } else if (!empty && this.#idleTimer !== null) {
       this.#clearTimer(this.#idleTimer);
       this.#idleTimer = null;
     }
+  }
+
+  /** Whether a player is seated, connected or within the grace window of a drop. */
+  #seatHeld(): boolean {
+    return this.#seats.some((s) => !!s && s.presence !== "left");
   }
 
   // --- change, broadcast, end ----------------------------------------------------------

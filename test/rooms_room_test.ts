@@ -794,6 +794,49 @@ Deno.test("rooms nobody is in are disposed after the idle timeout", async () => 
   equal(clock.pending, 0);
 });
 
+Deno.test("spectators alone do not keep a room: it goes after the idle timeout, and they are told", async () => {
+  const { room, clock } = testRoom(counter, { idleDisposeMs: 1_000, graceMs: 5_000 });
+  const { seats } = await seatPlayers(room, 2);
+  const watcher = new TestMember();
+  await room.join({ spectator: true }, watcher);
+  clock.advance(5_000);
+  equal(room.disposed, false, "players keep it");
+  for (const seat of seats) seat.leave();
+  await room.idle();
+  clock.advance(999);
+  equal(room.disposed, false);
+  clock.advance(1);
+  await room.idle();
+  equal(room.disposed, true);
+  deepEqual(watcher.closed, { code: CLOSE_CODES.room_closed, reason: "room_closed" });
+  equal(clock.pending, 0);
+});
+
+Deno.test("ticks pause while nobody is connected and resume when someone comes back", async () => {
+  const { room, clock } = testRoom(arena, { graceMs: 60_000 });
+  const { members, seats } = await seatPlayers(room, 2);
+  const watcher = new TestMember();
+  const spectator = await room.join({ spectator: true }, watcher);
+  clock.advance(500);
+  const running = room.ticksRun;
+  ok(running >= 9, `ticks run: ${running}`);
+  for (const seat of seats) seat.disconnect();
+  clock.advance(500);
+  ok(room.ticksRun > running + 8, "a spectator still watches");
+  spectator.leave();
+  const paused = room.ticksRun;
+  clock.advance(30_000);
+  equal(room.ticksRun, paused, "nobody to see it: no ticks");
+  // A player comes back: time goes on from the resumption, not from before the pause.
+  members[0].reopen();
+  await room.join({ resume: { session: seats[0].session, seq: room.seq } }, members[0]);
+  clock.advance(100);
+  ok(room.ticksRun >= paused + 1, "ticking again");
+  const dt = members[0].received("delta").at(-1)!.dt;
+  ok(dt <= 100, `the first tick after the pause covers ${dt} ms, not the pause`);
+  room.dispose();
+});
+
 Deno.test("hooks change the state like actions and are broadcast", async () => {
   const { room } = testRoom(counter);
   const { members } = await seatPlayers(room, 3);
