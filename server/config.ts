@@ -34,7 +34,10 @@ export interface ServerConfig {
   graceMs: number;
   /** How long a finished room stays readable, ms. `FINISHED_RETENTION_MS`, default 60 000. */
   finishedRetentionMs: number;
-  /** Rooms no player holds a seat in are disposed after this long, ms. `IDLE_ROOM_MS`, default 60 000. */
+  /**
+   * Rooms no player holds a seat in are disposed after this long, ms. `IDLE_ROOM_MS`, default
+   * 60 000.
+   */
   idleRoomMs: number;
   /** `LOG_LEVEL`, default info. */
   logLevel: LogLevel;
