@@ -25,3 +25,4 @@ export * from "./durable_rooms.ts";
 export * from "./snapshot_codec.ts";
 export * from "./open_kv.ts";
 export * from "./kv_retry.ts";
+export * from "./owner_claim.ts";

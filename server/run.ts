@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { KvInUseError } from "../persistence/mod.ts";
 import { type Env, loadConfig, type ServerConfig } from "./config.ts";
 import {
   KvOpenError,
@@ -91,8 +92,13 @@ export async function runServer(options: RunOptions): Promise<RunningServer> {
       );
     }
     if (error instanceof KvOpenError) exit(`${error.message} (check ARBITER_KV_PATH)`);
+    if (error instanceof KvInUseError) exit(error.message);
     throw error;
   }
+  // Stopped without being asked to (another process took its KV over): a failure.
+  void server.finished.then(() => {
+    if (stopAsked === null) exit("The server stopped by itself; the log above says why.");
+  });
   if (stopAsked !== null) {
     stopAsked = null;
     await stop();

@@ -6,7 +6,14 @@
  * @module
  */
 import { Cluster, combineHooks } from "../cluster/mod.ts";
-import { DurableRooms, KvRoomStore, openKv, type RestoreReport } from "../persistence/mod.ts";
+import {
+  DurableRooms,
+  KvRoomStore,
+  openKv,
+  OwnerClaim,
+  type OwnerRecord,
+  type RestoreReport,
+} from "../persistence/mod.ts";
 import { CLOSE_CODES } from "../protocol/mod.ts";
 import { type GameDefinition, RoomManager, type RoomManagerOptions } from "../rooms/mod.ts";
 import { type AppOptions, createApp } from "./app.ts";
@@ -139,6 +146,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   } catch (error) {
     throw new KvOpenError(config.kvPath, error);
   }
+  // Alone, this process must be the only one on its KV: two would each restore and save the same
+  // rooms, and overwrite each other's moves. (An in-memory KV is this process's own.)
+  // Taken once the port is bound (a busy port is the likelier mistake, and says so at once).
+  const claims = config.cluster !== "kv" && config.kvPath !== ":memory:";
+  let claim = null as OwnerClaim | null; // (set in the restore below)
+  let stopForLostClaim = (_holder: OwnerRecord | null) => {};
   const cluster = config.cluster === "kv"
     ? new Cluster({
       kv,
@@ -149,7 +162,10 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     })
     : null;
   const durable = new DurableRooms({
-    store: new KvRoomStore(kv, { onWrite: (ms) => metrics.kvWrite(ms), fence: cluster?.fence }),
+    store: new KvRoomStore(kv, {
+      onWrite: (ms) => metrics.kvWrite(ms),
+      fence: cluster?.fence ?? (claims ? (room) => claim?.fence(room) ?? null : undefined),
+    }),
     keep: cluster?.keep,
     durability: config.durability,
     snapshotEveryActions: config.snapshotEveryActions,
@@ -239,7 +255,22 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       expired: [],
       failed: [],
     }))
-    : durable.restore(manager);
+    : (async () => {
+      if (claims) {
+        claim = await OwnerClaim.take(kv, {
+          onWait: (holder) =>
+            log.info("KV claimed by another process; waiting for its heartbeat", {
+              pid: holder.pid,
+            }),
+          onTakeOver: (previous) =>
+            log.warn("took over the KV of a process that stopped without letting go", {
+              pid: previous.pid,
+            }),
+          onLost: (holder) => stopForLostClaim(holder),
+        });
+      }
+      return await durable.restore(manager);
+    })();
   let restored: RestoreReport;
   try {
     restored = await restoring;
@@ -249,6 +280,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       manager.dispose("server_restart");
       await cluster?.stop();
       await durable.close();
+      await claim?.release();
       await server.shutdown();
     } catch {
       // The restore's error is the one to report.
@@ -308,6 +340,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         // Saved: other instances may take the rooms now rather than after the lease time.
         await cluster?.stop();
         await durable.close();
+        await claim?.release();
       })().catch((error) => log.error("shutdown: releasing KV failed", { error: String(error) }));
       const late = await Promise.race([
         released.then(() => false),
@@ -325,6 +358,14 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       if (!options.kv) kv.close();
       await server.shutdown();
     })();
+  // Another process took this one's KV (this one stalled long enough to look dead): its room
+  // writes fail from now on, so it stops rather than acknowledge moves it cannot keep.
+  stopForLostClaim = (holder) => {
+    log.error("another process took over this KV; stopping (rooms are not saved from here)", {
+      holder: holder?.pid ?? null,
+    });
+    void shutdown();
+  };
   return {
     url,
     wsUrl: `ws://${host}:${addr.port}/ws`,

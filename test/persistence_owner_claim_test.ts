@@ -1,0 +1,132 @@
+/**
+ * One process per KV file when running alone: the owner claim refuses a second process while
+ * the first lives, lets the next one in after a clean stop or once a dead owner's heartbeat
+ * stopped, and fences the room writes of an owner whose claim was taken over.
+ */
+import assert from "node:assert/strict";
+import { KvInUseError, OwnerClaim, type OwnerRecord } from "../persistence/mod.ts";
+import { spawnServer } from "./support/server_process.ts";
+
+const FAST = { heartbeatMs: 100 };
+
+async function withKvFile(fn: (path: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(`${dir}/arbiter.kv`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("owner claim: a second taker is refused while the owner's heartbeat goes on", async () => {
+  await withKvFile(async (path) => {
+    using first = await Deno.openKv(path);
+    using second = await Deno.openKv(path);
+    const claim = await OwnerClaim.take(first, FAST);
+    const waited: OwnerRecord[] = [];
+    const started = Date.now();
+    await assert.rejects(
+      OwnerClaim.take(second, { ...FAST, onWait: (holder) => waited.push(holder) }),
+      (error) =>
+        error instanceof KvInUseError && error.holder.pid === Deno.pid &&
+        /Another Arbiter process \(pid \d+, running since .*\) is using this Deno KV; with ARBITER_CLUSTER=off only one process may/
+          .test(error.message),
+    );
+    assert.equal(waited.length, 1);
+    assert.ok(Date.now() - started < 300, "refused at the first heartbeat seen, not after waitMs");
+    // A clean stop lets the next process in at once.
+    await claim.release();
+    const next = await OwnerClaim.take(second, FAST);
+    assert.equal(next.lost, false);
+    await next.release();
+  });
+});
+
+Deno.test("owner claim: the claim of a process that died is taken over once its heartbeat stopped", async () => {
+  await withKvFile(async (path) => {
+    using kv = await Deno.openKv(path);
+    // What a killed process leaves: its claim and a last heartbeat, never renewed.
+    const dead: OwnerRecord = { instance: "dead", pid: 999_999, since: 1 };
+    await kv.set(["arbiter", "owner"], dead);
+    await kv.set(["arbiter", "owner_heartbeat"], 1);
+    const tookOver: OwnerRecord[] = [];
+    const started = Date.now();
+    const claim = await OwnerClaim.take(kv, {
+      ...FAST,
+      onTakeOver: (previous) => tookOver.push(previous),
+    });
+    assert.deepEqual(tookOver, [dead]);
+    assert.ok(Date.now() - started >= 300, "waited the three heartbeats");
+    assert.equal((await kv.get<OwnerRecord>(["arbiter", "owner"])).value?.pid, Deno.pid);
+    await claim.release();
+    assert.equal((await kv.get(["arbiter", "owner"])).value, null);
+  });
+});
+
+Deno.test("owner claim: an owner whose claim was taken over is told, and its fenced writes fail", async () => {
+  await withKvFile(async (path) => {
+    using mine = await Deno.openKv(path);
+    using other = await Deno.openKv(path);
+    const lost: (OwnerRecord | null)[] = [];
+    const claim = await OwnerClaim.take(mine, { ...FAST, onLost: (holder) => lost.push(holder) });
+    const write = (value: string) =>
+      mine.atomic().check(claim.fence("r1")).set(["arbiter", "rooms", "r1"], value).commit();
+    assert.equal((await write("before")).ok, true);
+    // Another process took the KV (this one looked dead to it).
+    const taker: OwnerRecord = { instance: "other", pid: 4242, since: Date.now() };
+    await other.set(["arbiter", "owner"], taker);
+    assert.equal((await write("after")).ok, false, "the fence holds at once");
+    const deadline = Date.now() + 2000;
+    while (lost.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.deepEqual(lost, [taker]);
+    assert.equal(claim.lost, true);
+    await claim.release(); // lets go of nothing: the claim is the other's
+    assert.deepEqual((await other.get(["arbiter", "owner"])).value, taker);
+    assert.equal((await other.get(["arbiter", "rooms", "r1"])).value, "before");
+  });
+});
+
+Deno.test({
+  name: "owner claim: a second server on the same KV file does not start, and says why",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await withKvFile(async (path) => {
+      const first = await spawnServer({ PORT: "0", ARBITER_KV_PATH: path });
+      try {
+        await assert.rejects(
+          spawnServer({ PORT: "0", ARBITER_KV_PATH: path }),
+          /exited \(1\) before it was ready:[^]*Another Arbiter process \(pid \d+, running since [^)]+\) is using this Deno KV/,
+        );
+      } finally {
+        first.kill("SIGTERM");
+        assert.equal((await first.status).code, 0);
+      }
+      // Stopped cleanly: the next one starts at once.
+      const next = await spawnServer({ PORT: "0", ARBITER_KV_PATH: path });
+      assert.ok(!next.lines.some((line) => line.includes("waiting for its heartbeat")));
+      next.kill("SIGTERM");
+      assert.equal((await next.status).code, 0);
+    });
+  },
+});
+
+Deno.test({
+  name: "owner claim: a server whose KV another process took over stops by itself, with code 1",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await withKvFile(async (path) => {
+      const server = await spawnServer({ PORT: "0", ARBITER_KV_PATH: path });
+      using kv = await Deno.openKv(path);
+      await kv.set(["arbiter", "owner"], { instance: "other", pid: 4242, since: Date.now() });
+      const status = await server.status;
+      assert.equal(status.code, 1);
+      const log = server.lines.join("\n");
+      assert.match(log, /another process took over this KV; stopping/);
+      assert.match(log, /The server stopped by itself; the log above says why\./);
+    });
+  },
+});
