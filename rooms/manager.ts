@@ -284,7 +284,9 @@ export class RoomManager {
     if (this.#rooms.size >= max) {
       throw new ArbiterError("too_many_rooms", `This server already runs ${max} rooms.`);
     }
-    const id = this.#newId();
+    // A private room's id is its invitation: long enough that guessing one (say, by asking
+    // `GET /api/rooms/:id` thousands of times a second) finds none among thousands of rooms.
+    const id = this.#newId(flags.private ? PRIVATE_ROOM_ID_LENGTH : undefined);
     const seed = this.#random ? `${this.#options.seed}:${id}` : undefined;
     let room: Room;
     try {
@@ -522,10 +524,10 @@ export class RoomManager {
     };
   }
 
-  #newId(): string {
+  #newId(length?: number): string {
     const random = this.#random;
     for (;;) {
-      const id = random ? newRoomId(() => random.next()) : newRoomId();
+      const id = newRoomId(random ? () => random.next() : undefined, length);
       if (!this.#rooms.has(id)) return id;
     }
   }
@@ -543,6 +545,9 @@ function quote(value: unknown): string {
   const short = typeof value === "string" && value.length > 64 ? `${value.slice(0, 64)}…` : value;
   return JSON.stringify(short) ?? String(short);
 }
+
+/** Characters in a private room's id (~79 bits; public ones: 8, ~39 bits, easy to share). */
+const PRIVATE_ROOM_ID_LENGTH = 16;
 
 const RETRYABLE: ReadonlySet<string> = new Set([
   "room_full",

@@ -32,8 +32,9 @@ export function newSessionToken(): string {
 const ROOM_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789";
 
 /**
- * A short room id (8 characters, ~39 bits): hard to guess for private rooms, easy to share.
- * `random` defaults to crypto randomness; pass a seeded source for deterministic tests.
+ * A room id of `length` characters (default 8, ~39 bits: easy to read out and share; private
+ * rooms take 16, ~79 bits, as their id is their invitation). `random` defaults to crypto
+ * randomness; pass a seeded source for deterministic tests.
  *
  * @example
  * ```ts
@@ -41,13 +42,15 @@ const ROOM_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789";
  * console.log(/^[a-z2-9]{8}$/.test(newRoomId()));
  * ```
  */
-export function newRoomId(random?: () => number): string {
+export function newRoomId(random?: () => number, length = 8): string {
   let out = "";
   if (random) {
-    for (let i = 0; i < 8; i++) out += ROOM_ALPHABET[Math.floor(random() * ROOM_ALPHABET.length)];
+    for (let i = 0; i < length; i++) {
+      out += ROOM_ALPHABET[Math.floor(random() * ROOM_ALPHABET.length)];
+    }
     return out;
   }
-  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  const bytes = crypto.getRandomValues(new Uint8Array(length));
   // 256 % 31 leaves a bias below 1%: fine for ids, which are checked for collisions anyway.
   for (const b of bytes) out += ROOM_ALPHABET[b % ROOM_ALPHABET.length];
   return out;

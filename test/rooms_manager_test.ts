@@ -26,6 +26,8 @@ Deno.test("create, get, list and the games registry", () => {
   equal(manager.get(a.id), a);
   equal(manager.get(b.id), b);
   ok(/^[a-z2-9]{8}$/.test(a.id));
+  // A private room's id is its invitation: twice as long, far beyond guessing.
+  ok(/^[a-z2-9]{16}$/.test(b.id), b.id);
   deepEqual(manager.list({ publicOnly: true }), [{
     id: a.id,
     game: "tic_tac_toe",
