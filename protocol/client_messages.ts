@@ -258,8 +258,9 @@ function joinStringTooLong(key: string, error: StringTooLongError): void {
 
 /**
  * An `action` frame that is well-formed but too large: its frame over `maxFrameBytes`
- * (`frame_too_large`), or its payload over a decode limit (a string, the item count or the
- * nesting depth: `bad_payload`). Unlike a broken frame, it costs the sender only that action,
+ * (`frame_too_large`), its payload over a decode limit (a string, the item count or the
+ * nesting depth: `bad_payload`), or its name longer than the string limit (`unknown_action`).
+ * Unlike a broken frame, it costs the sender only that action,
  * refused under its `seq`, not the connection.
  *
  * @example
@@ -275,7 +276,11 @@ function joinStringTooLong(key: string, error: StringTooLongError): void {
  */
 export class ActionPayloadError extends ProtocolError {
   /** Creates the refusal of action `seq`. */
-  constructor(readonly seq: number, code: "bad_payload" | "frame_too_large", message: string) {
+  constructor(
+    readonly seq: number,
+    code: "bad_payload" | "frame_too_large" | "unknown_action",
+    message: string,
+  ) {
     super(code, message);
   }
 }
@@ -284,8 +289,21 @@ function readAction(c: FrameCursor, limits: Required<DecodeLimits>): ActionMessa
   const seq = c.varint();
   const r = c.body(limits);
   if (r.atEnd()) badField("action.name", "present");
-  const name = r.value();
-  if (typeof name !== "string") asUint(name, "action.name");
+  let name: Value;
+  try {
+    name = r.value();
+  } catch (error) {
+    // No game has an action of that name: the action is refused, as any unknown one.
+    if (!(error instanceof StringTooLongError)) throw error;
+    throw new ActionPayloadError(
+      seq,
+      "unknown_action",
+      `This action's name is ${error.bytes} bytes long; names are at most ${error.limit}.`,
+    );
+  }
+  if (typeof name !== "string" && !(Number.isSafeInteger(name) && (name as number) >= 0)) {
+    badField("action.name", "an action name (text) or index (an integer in [0, 2^53 - 1])");
+  }
   let payload: Value = null;
   if (!r.atEnd()) {
     try {

@@ -205,8 +205,14 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     if (!originAllowed(origin, config.allowedOrigins)) {
       return jsonError(c, "forbidden_origin", `Origin ${origin} may not create rooms here.`);
     }
-    if (!/^application\/json\s*(;|$)/i.test(c.req.header("content-type") ?? "")) {
+    const contentType = c.req.header("content-type") ?? "";
+    if (!/^application\/json\s*(;|$)/i.test(contentType)) {
       return jsonError(c, "bad_request", "Send the body as Content-Type: application/json.");
+    }
+    // JSON is UTF-8 (RFC 8259): a body declared otherwise would be read as something it is not.
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType)?.[1];
+    if (charset !== undefined && charset.toLowerCase() !== "utf-8") {
+      return jsonError(c, "bad_request", "Send the JSON body as UTF-8 (charset=utf-8, or none).");
     }
     if (!(await mayCreate(c.req.raw))) {
       return jsonError(c, "unauthorized", "Authentication failed.");

@@ -99,6 +99,11 @@ Deno.test("http: request bodies are bounded and bad ones get 4xx JSON", async ()
   const plain = await post(JSON.stringify({ game: "tic_tac_toe" }), "text/plain");
   assert.equal(plain.status, 400);
   assert.match((await plain.json()).message, /application\/json/);
+  // JSON is UTF-8: a body declared in another charset is refused, not misread.
+  const body = JSON.stringify({ game: "tic_tac_toe" });
+  const utf16 = await post(body, "application/json; charset=utf-16");
+  assert.equal(utf16.status, 400);
+  assert.match((await utf16.json()).message, /UTF-8/);
   const foreign = await fetch(new URL("/api/rooms", s.t.server.url), {
     method: "POST",
     headers: { "content-type": "application/json", origin: "https://evil.example" },
@@ -117,6 +122,12 @@ Deno.test("http: request bodies are bounded and bad ones get 4xx JSON", async ()
   assert.equal(chunked.status, 413);
   await chunked.body?.cancel();
   assert.equal(s.t.server.manager.size, 0);
+  // UTF-8, declared or not, is read.
+  for (const type of ["application/json; charset=UTF-8", 'application/json;charset="utf-8"']) {
+    const created = await post(body, type);
+    assert.equal(created.status, 201, type);
+    await created.body?.cancel();
+  }
   await s.finish();
 });
 

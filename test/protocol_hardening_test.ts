@@ -188,6 +188,16 @@ Deno.test("an action too large to read is refused under its seq; other frames cl
   assert.deepEqual(thrown(action300(encodeValue("x".repeat(9000)))), [300, "bad_payload"]);
   assert.deepEqual(thrown(action300(deep)), [300, "bad_payload"]);
   assert.deepEqual(thrown(action300(new Uint8Array(17_000))), [300, "frame_too_large"]);
+  // A name over the string limit names no action: refused as unknown, the connection stays.
+  const named = (name: Value) => new Uint8Array([0x02, 0xac, 0x02, ...encodeValue(name)]);
+  assert.deepEqual(thrown(named("n".repeat(9000))), [300, "unknown_action"]);
+  // A name of the wrong type is a broken frame, and the message says what a name may be.
+  for (const name of [new Uint8Array([1]), false, -1, 1.5]) {
+    assert.throws(
+      () => decodeClientMessage(named(name)),
+      /action\.name must be an action name \(text\) or index \(an integer in \[0, 2\^53 - 1\]\)/,
+    );
+  }
   // Broken rather than too large, or not an action: the frame's error, which closes.
   assert.equal(thrown(action300(fromHex("bf ff"))), "bad_cbor");
   assert.equal(thrown(new Uint8Array(17_000).fill(0x03)), "frame_too_large");

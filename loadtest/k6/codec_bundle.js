@@ -1165,8 +1165,16 @@ function readAction(c, limits) {
   const seq = c.varint();
   const r = c.body(limits);
   if (r.atEnd()) badField("action.name", "present");
-  const name = r.value();
-  if (typeof name !== "string") asUint(name, "action.name");
+  let name;
+  try {
+    name = r.value();
+  } catch (error) {
+    if (!(error instanceof StringTooLongError)) throw error;
+    throw new ActionPayloadError(seq, "unknown_action", `This action's name is ${error.bytes} bytes long; names are at most ${error.limit}.`);
+  }
+  if (typeof name !== "string" && !(Number.isSafeInteger(name) && name >= 0)) {
+    badField("action.name", "an action name (text) or index (an integer in [0, 2^53 - 1])");
+  }
   let payload = null;
   if (!r.atEnd()) {
     try {
