@@ -119,6 +119,8 @@ export interface RoomManagerOptions {
   maxRooms?: number;
   /** Broadcasts kept per audience for resumes. Default 256. */
   ringSize?: number;
+  /** Most spectators per room; more → `room_full`. Default 1 000. */
+  maxSpectators?: number;
   /** Makes room ids and room seeds deterministic (tests). Session tokens stay random. */
   seed?: string;
   /** The journal of each room (e.g. `log` durability), by room. */
@@ -514,6 +516,7 @@ export class RoomManager {
       finishedRetentionMs: o.finishedRetentionMs,
       idleDisposeMs: o.idleDisposeMs,
       ringSize: o.ringSize,
+      maxSpectators: o.maxSpectators,
       journal: o.journal?.({ id, game }),
       onError: o.onError && ((error) => o.onError!(error, { id, game: game.name })),
       onChange: o.onRoomChanged,

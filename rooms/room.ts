@@ -163,6 +163,11 @@ export interface RoomSettings {
   idleDisposeMs?: number;
   /** How many recent broadcasts each audience keeps for resumes. Default 256. */
   ringSize?: number;
+  /**
+   * Most spectators watching at once; one more is refused with `room_full` (each comes and
+   * goes with an event to every member, so a crowd costs every member). Default 1 000.
+   */
+  maxSpectators?: number;
   /** Write-ahead hook for accepted actions (see {@linkcode Journal}). */
   journal?: Journal;
   /**
@@ -195,6 +200,7 @@ const DEFAULTS = {
   finishedRetentionMs: 60_000,
   idleDisposeMs: 60_000,
   ringSize: 256,
+  maxSpectators: 1000,
 };
 
 const MAX_NAME_LENGTH = 32;
@@ -309,6 +315,7 @@ export class Room {
   readonly #retentionMs: number;
   readonly #idleMs: number;
   readonly #ringSize: number;
+  readonly #maxSpectators: number;
   readonly #journal: Journal | undefined;
   readonly #onDispose: ((room: Room, reason: DisposeReason) => void) | undefined;
   readonly #onChange: ((room: Room, change: RoomChange) => void) | undefined;
@@ -380,6 +387,7 @@ export class Room {
     this.#retentionMs = init.finishedRetentionMs ?? DEFAULTS.finishedRetentionMs;
     this.#idleMs = init.idleDisposeMs ?? DEFAULTS.idleDisposeMs;
     this.#ringSize = init.ringSize ?? DEFAULTS.ringSize;
+    this.#maxSpectators = init.maxSpectators ?? DEFAULTS.maxSpectators;
     this.#journal = init.journal;
     this.#onDispose = init.onDispose;
     this.#onChange = init.onChange;
@@ -808,6 +816,12 @@ export class Room {
   #watch(request: RoomJoin, member: Member): Seat {
     if (!this.game.spectators) {
       throw new ArbiterError("spectators_not_allowed", `${this.game.name} cannot be watched.`);
+    }
+    if (this.spectatorCount >= this.#maxSpectators) {
+      throw new ArbiterError(
+        "room_full",
+        `Room ${this.id} has ${this.#maxSpectators} spectators, the most it takes.`,
+      );
     }
     const audience = this.#shared ?? (this.#spectatorAudience ??= this.#newAudience(null));
     const conn = this.#connect(member, null, audience);

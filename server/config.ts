@@ -61,6 +61,8 @@ export interface ServerConfig {
   maxBufferedBytes: number;
   /** Recent broadcasts kept per room audience for resumes. `RESUME_RING`, default 256. */
   ringSize: number;
+  /** Spectators per room; one more gets `room_full`. `MAX_SPECTATORS`, default 1 000. */
+  maxSpectators: number;
   /** HMAC secret for the built-in signed tokens; when set, joins need a valid token. `ARBITER_SECRET`; unset, null (sign-in off); set but blank, shorter than {@linkcode MIN_SECRET_BYTES} bytes or with surrounding whitespace is a configuration error. */
   secret: string | null;
   /** Turn Nagle's algorithm off on accepted connections (lower latency for small frames). `TCP_NODELAY`, default on (off on Deno Deploy, whose edge terminates TCP). */
@@ -124,6 +126,7 @@ export function loadConfig(env: Env = {}): ServerConfig {
     maxRooms: int(env, "MAX_ROOMS", 10_000, 1),
     maxBufferedBytes: int(env, "MAX_BUFFERED_BYTES", 1 << 20, 1024),
     ringSize: int(env, "RESUME_RING", 256, 1),
+    maxSpectators: int(env, "MAX_SPECTATORS", 1000, 1),
     secret: secret(env.ARBITER_SECRET),
     tcpNoDelay: flag(env, "TCP_NODELAY", !onDeploy),
     // Deno Deploy may run several isolates at once: alone, each would restore every room.

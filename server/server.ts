@@ -195,6 +195,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     idleDisposeMs: config.idleRoomMs,
     maxRooms: config.maxRooms,
     ringSize: config.ringSize,
+    maxSpectators: config.maxSpectators,
     // Game code that throws is logged here (with its stack); clients only get `internal`.
     onError: (error, room) =>
       log.error("room error", {

@@ -96,6 +96,7 @@ const LIMITS: [string, (c: ServerConfig) => string][] = [
   ["silence", (c) => `${c.heartbeatSeconds} s (\`HEARTBEAT_S\`)`],
   ["unread bytes queued to a client", (c) => `${c.maxBufferedBytes / 2 ** 20} MiB`],
   ["a dropped player's seat", (c) => `held ${c.graceMs / 1000} s (\`GRACE_MS\`)`],
+  ["spectators per room", (c) => `${c.maxSpectators} (\`MAX_SPECTATORS\`)`],
   [
     "rooms in one room list",
     () =>
@@ -130,6 +131,7 @@ Deno.test("docs: the README's settings and limits tables have today's defaults a
     MAX_CONNECTIONS_PER_IP: "maxConnectionsPerIp",
     MAX_ROOMS: "maxRooms",
     MAX_BUFFERED_BYTES: "maxBufferedBytes",
+    MAX_SPECTATORS: "maxSpectators",
   };
   const documented: Record<string, number> = {};
   for (const [names, values] of rows(section(readme, "## Configuration"), /^`[A-Z_]+`/)) {

@@ -812,6 +812,22 @@ Deno.test("spectators alone do not keep a room: it goes after the idle timeout, 
   equal(clock.pending, 0);
 });
 
+Deno.test("spectators per room are capped (maxSpectators): one more is room_full", async () => {
+  const { room } = testRoom(counter, { maxSpectators: 2 });
+  const watch = () => room.join({ spectator: true }, new TestMember());
+  const first = await watch();
+  await watch();
+  await rejects(
+    watch(),
+    (e: ArbiterError) =>
+      e.code === "room_full" && e.message === "Room r1 has 2 spectators, the most it takes.",
+  );
+  first.leave();
+  await watch();
+  equal(room.spectatorCount, 2);
+  room.dispose();
+});
+
 Deno.test("ticks pause while nobody is connected and resume when someone comes back", async () => {
   const { room, clock } = testRoom(arena, { graceMs: 60_000 });
   const { members, seats } = await seatPlayers(room, 2);
