@@ -256,6 +256,9 @@ function joinStringTooLong(key: string, error: StringTooLongError): void {
   badField(name, want);
 }
 
+/** The codes of an {@linkcode ActionPayloadError}. */
+type ActionRefusal = "bad_payload" | "frame_too_large" | "unknown_action";
+
 /**
  * An `action` frame that is well-formed but too large: its frame over `maxFrameBytes`
  * (`frame_too_large`), its payload over a decode limit (a string, the item count or the
@@ -276,12 +279,26 @@ function joinStringTooLong(key: string, error: StringTooLongError): void {
  */
 export class ActionPayloadError extends ProtocolError {
   /** Creates the refusal of action `seq`. */
-  constructor(
-    readonly seq: number,
-    code: "bad_payload" | "frame_too_large" | "unknown_action",
-    message: string,
-  ) {
+  constructor(readonly seq: number, code: ActionRefusal, message: string) {
     super(code, message);
+  }
+}
+
+/**
+ * The next value of an action's body. One over a decode limit refuses only that action, as
+ * `refusal` says (null: the frame's error after all); a broken one is the frame's error.
+ */
+function actionPart(
+  r: CborReader,
+  seq: number,
+  refusal: (error: LimitExceededError) => [ActionRefusal, string] | null,
+): Value {
+  try {
+    return r.value();
+  } catch (error) {
+    const refused = error instanceof LimitExceededError ? refusal(error) : null;
+    if (!refused) throw error;
+    throw new ActionPayloadError(seq, ...refused);
   }
 }
 
@@ -289,36 +306,23 @@ function readAction(c: FrameCursor, limits: Required<DecodeLimits>): ActionMessa
   const seq = c.varint();
   const r = c.body(limits);
   if (r.atEnd()) badField("action.name", "present");
-  let name: Value;
-  try {
-    name = r.value();
-  } catch (error) {
-    // No game has an action of that name: the action is refused, as any unknown one.
-    if (!(error instanceof StringTooLongError)) throw error;
-    throw new ActionPayloadError(
-      seq,
-      "unknown_action",
-      `This action's name is ${error.bytes} bytes long; names are at most ${error.limit}.`,
-    );
-  }
+  // No game has an action of a name that long: refused as any unknown one.
+  const name = actionPart(r, seq, (error) =>
+    error instanceof StringTooLongError
+      ? [
+        "unknown_action",
+        `This action's name is ${error.bytes} bytes long; names are at most ${error.limit}.`,
+      ]
+      : null);
   if (typeof name !== "string" && !(Number.isSafeInteger(name) && (name as number) >= 0)) {
     badField("action.name", "an action name (text) or index (an integer in [0, 2^53 - 1])");
   }
-  let payload: Value = null;
-  if (!r.atEnd()) {
-    try {
-      payload = r.value();
-    } catch (error) {
-      if (!(error instanceof LimitExceededError)) throw error;
-      throw new ActionPayloadError(
-        seq,
-        "bad_payload",
-        `The payload could not be read: ${error.message}. Payloads are limited to strings of ` +
-          `${limits.maxStringBytes} bytes (UTF-8), ${limits.maxItems} items and nesting ` +
-          `${limits.maxDepth} deep.`,
-      );
-    }
-  }
+  const payload = r.atEnd() ? null : actionPart(r, seq, (error) => [
+    "bad_payload",
+    `The payload could not be read: ${error.message}. Payloads are limited to strings of ` +
+    `${limits.maxStringBytes} bytes (UTF-8), ${limits.maxItems} items and nesting ` +
+    `${limits.maxDepth} deep.`,
+  ]);
   endBody(r);
   return { kind: "action", seq, name: name as string | number, payload };
 }

@@ -1161,29 +1161,30 @@ var ActionPayloadError = class extends ProtocolError {
     super(code, message), this.seq = seq;
   }
 };
+function actionPart(r, seq, refusal) {
+  try {
+    return r.value();
+  } catch (error) {
+    const refused = error instanceof LimitExceededError ? refusal(error) : null;
+    if (!refused) throw error;
+    throw new ActionPayloadError(seq, ...refused);
+  }
+}
 function readAction(c, limits) {
   const seq = c.varint();
   const r = c.body(limits);
   if (r.atEnd()) badField("action.name", "present");
-  let name;
-  try {
-    name = r.value();
-  } catch (error) {
-    if (!(error instanceof StringTooLongError)) throw error;
-    throw new ActionPayloadError(seq, "unknown_action", `This action's name is ${error.bytes} bytes long; names are at most ${error.limit}.`);
-  }
+  const name = actionPart(r, seq, (error) => error instanceof StringTooLongError ? [
+    "unknown_action",
+    `This action's name is ${error.bytes} bytes long; names are at most ${error.limit}.`
+  ] : null);
   if (typeof name !== "string" && !(Number.isSafeInteger(name) && name >= 0)) {
     badField("action.name", "an action name (text) or index (an integer in [0, 2^53 - 1])");
   }
-  let payload = null;
-  if (!r.atEnd()) {
-    try {
-      payload = r.value();
-    } catch (error) {
-      if (!(error instanceof LimitExceededError)) throw error;
-      throw new ActionPayloadError(seq, "bad_payload", `The payload could not be read: ${error.message}. Payloads are limited to strings of ${limits.maxStringBytes} bytes (UTF-8), ${limits.maxItems} items and nesting ${limits.maxDepth} deep.`);
-    }
-  }
+  const payload = r.atEnd() ? null : actionPart(r, seq, (error) => [
+    "bad_payload",
+    `The payload could not be read: ${error.message}. Payloads are limited to strings of ${limits.maxStringBytes} bytes (UTF-8), ${limits.maxItems} items and nesting ${limits.maxDepth} deep.`
+  ]);
   endBody(r);
   return {
     kind: "action",
