@@ -204,6 +204,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   #turnDeadline: number | null = null;
   #lastError: ArbiterError | null = null;
   #forceFullState = false;
+  /** The sequence the mirror was at when the last gap was seen (-1: none yet). */
+  #gapAt = -1;
   #replayedResumes = 0;
   #fullResumes = 0;
   #joined: { resolve: () => void; reject: (e: ArbiterError) => void } | null = null;
@@ -901,8 +903,12 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
 
   #onDelta(delta: DeltaMessage): void {
     if (delta.seq !== this.#seq + 1) {
-      // A gap: never apply out of order; resume from the last sequence we applied.
-      this.#resync(false);
+      // A gap: never apply out of order; resume from the last sequence we applied. A second
+      // gap with no progress since the first means the replay itself is wrong: take the full
+      // state rather than replay the same thing forever.
+      const again = this.#gapAt === this.#seq;
+      this.#gapAt = this.#seq;
+      this.#resync(again);
       return;
     }
     try {

@@ -509,6 +509,39 @@ clientTest(
 );
 
 clientTest(
+  "client: a gap that a replay does not get past is resynced with the full state",
+  async () => {
+    const gap = encodeServerMessage({
+      kind: "delta",
+      seq: 3,
+      dt: 0,
+      ackDelta: 0,
+      ops: new Uint8Array(),
+    });
+    await using server = new FakeServer(async (conn) => {
+      const join = (await conn.next()) as JoinMessage;
+      if (join.resume?.seq === 0) {
+        conn.send(welcome({ seq: 5, resumed: true, state: { n: 5 } }));
+        return;
+      }
+      // A replay that skips seq 2, every time.
+      conn.send(conn.index === 0 ? welcome() : welcome({ replay: true, resumed: true }));
+      conn.send(gap);
+    });
+    const room = await connect(server.url, {
+      pingIntervalMs: 0,
+      reconnect: { baseMs: 10, maxMs: 20 },
+    }).joinOrCreate("g");
+    await waitFor(() => room.seq === 5, "the full state");
+    assert.deepEqual(room.state, { n: 5 });
+    const resumes = server.conns.slice(1).map((c) => (c.messages[0] as JoinMessage).resume?.seq);
+    assert.deepEqual(resumes, [1, 0], "one replay from seq 1, then the full state");
+    assert.deepEqual(room.resumes, { replayed: 1, full: 1 });
+    room.leave();
+  },
+);
+
+clientTest(
   "client: after a welcome, an unreadable frame resyncs, and the give-up error says why",
   async () => {
     await using server = new FakeServer(async (conn) => {
