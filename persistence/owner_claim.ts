@@ -9,10 +9,12 @@
  * | key                  | value                         | written                        |
  * | -------------------- | ----------------------------- | ------------------------------ |
  * | `owner`              | {@linkcode OwnerRecord}       | once, by the process taking it |
- * | `owner_heartbeat`    | ms since the epoch            | every `heartbeatMs`, by it     |
+ * | `owner_heartbeat`    | {@linkcode Heartbeat}         | every `heartbeatMs`, by it     |
  *
  * Room writes check the `owner` entry, which does not change while its process owns the KV;
- * the heartbeat lives apart so that its renewal never fails a room write that raced it.
+ * the heartbeat lives apart so that its renewal never fails a room write that raced it. An
+ * owner that is shutting down says so in its heartbeat: a process started meanwhile (a restart,
+ * a rolling update) waits for it to let go rather than give up.
  *
  * @module
  */
@@ -27,6 +29,14 @@ export interface OwnerRecord {
   since: number;
 }
 
+/** What the owner renews: when, and whether it is shutting down (and will let go soon). */
+export interface Heartbeat {
+  /** When it was written, ms since the epoch. */
+  at: number;
+  /** The owner is stopping: it saves its rooms and then releases the claim. */
+  stopping?: boolean;
+}
+
 /** Options of {@linkcode OwnerClaim.take}. */
 export interface OwnerClaimOptions {
   /** Key prefix, as the room store's (default `["arbiter"]`). */
@@ -38,6 +48,8 @@ export interface OwnerClaimOptions {
    * over as one whose process died without letting go, ms. Default 3 × `heartbeatMs`.
    */
   waitMs?: number;
+  /** How long it waits for an owner that is shutting down to let go, ms. Default 10 000. */
+  stoppingWaitMs?: number;
   /** Called once if another process took the claim over (this one must stop writing). */
   onLost?: (holder: OwnerRecord | null) => void;
   /** Called when a claim is found held, before waiting for its heartbeat. */
@@ -53,22 +65,39 @@ export interface OwnerClaimOptions {
  * ```ts
  * import { KvInUseError } from "./owner_claim.ts";
  * const error = new KvInUseError({ instance: "a1", pid: 4242, since: 0 });
- * console.log(error.holder.pid); // 4242
+ * console.log(error.holder?.pid); // 4242
  * ```
  */
 export class KvInUseError extends Error {
-  /** Creates the error for the process that holds the KV. */
-  constructor(readonly holder: OwnerRecord) {
+  /** Creates the error for the process that holds the KV (null: unknown). */
+  constructor(readonly holder: OwnerRecord | null) {
     super(
-      `Another Arbiter process (pid ${holder.pid}, running since ` +
-        `${
-          new Date(holder.since).toISOString()
-        }) is using this Deno KV; with ARBITER_CLUSTER=off ` +
-        "only one process may. Stop it, give this one its own ARBITER_KV_PATH, or run every " +
-        "process with ARBITER_CLUSTER=kv.",
+      `Another Arbiter process${describeHolder(holder)} is using this Deno KV; with ` +
+        "ARBITER_CLUSTER=off only one process may. Stop it, give this one its own " +
+        "ARBITER_KV_PATH, or run every process with ARBITER_CLUSTER=kv.",
     );
     this.name = "KvInUseError";
   }
+}
+
+/** ` (pid …, running since …)`, from a record that may have been written by anything. */
+function describeHolder(holder: OwnerRecord | null): string {
+  const pid = Number.isSafeInteger(holder?.pid) ? `pid ${holder!.pid}` : null;
+  const since = typeof holder?.since === "number" && Number.isFinite(holder.since) &&
+      Math.abs(holder.since) <= 8.64e15
+    ? `running since ${new Date(holder.since).toISOString()}`
+    : null;
+  const parts = [pid, since].filter((p) => p !== null);
+  return parts.length > 0 ? ` (${parts.join(", ")})` : "";
+}
+
+/** A heartbeat as stored (a bare number from an older release counts as a plain one). */
+function readHeartbeat(value: unknown): Heartbeat | null {
+  if (typeof value === "number") return { at: value };
+  if (typeof value === "object" && value !== null && typeof (value as Heartbeat).at === "number") {
+    return value as Heartbeat;
+  }
+  return null;
 }
 
 /**
@@ -96,6 +125,7 @@ export class OwnerClaim {
   #timer: ReturnType<typeof setInterval> | undefined;
   #lost = false;
   #released = false;
+  #stopping = false;
   #beating: Promise<void> | null = null;
 
   private constructor(
@@ -114,9 +144,10 @@ export class OwnerClaim {
   }
 
   /**
-   * Takes the KV for this process: at once when nobody holds it; after `waitMs` without a
-   * heartbeat when its holder died without letting go. Rejects with {@linkcode KvInUseError}
-   * while the holder's heartbeat goes on.
+   * Takes the KV for this process: at once when nobody holds it; once it lets go when its
+   * holder is shutting down (for `stoppingWaitMs` at most); after `waitMs` without a heartbeat
+   * when its holder died without letting go. Rejects with {@linkcode KvInUseError} while the
+   * holder's heartbeat goes on.
    */
   static async take(kv: Deno.Kv, options: OwnerClaimOptions = {}): Promise<OwnerClaim> {
     const prefix = options.prefix ?? ["arbiter"];
@@ -124,33 +155,41 @@ export class OwnerClaim {
     const heartbeatKey = [...prefix, "owner_heartbeat"];
     const heartbeatMs = options.heartbeatMs ?? 1000;
     const waitMs = options.waitMs ?? 3 * heartbeatMs;
+    const stoppingUntil = Date.now() + (options.stoppingWaitMs ?? 10_000);
     const record: OwnerRecord = {
       instance: crypto.randomUUID(),
       pid: Deno.pid,
       since: Date.now(),
     };
-    let [claim, beat] = await kv.getMany<[OwnerRecord, number]>([key, heartbeatKey]);
+    let [claim, beat] = await kv.getMany<[OwnerRecord, unknown]>([key, heartbeatKey]);
     if (claim.value !== null) {
       options.onWait?.(claim.value);
       // A live holder's heartbeat moves within `heartbeatMs`; give it a few chances.
-      const deadline = Date.now() + waitMs;
+      let deadline = Date.now() + waitMs;
       while (Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, Math.min(heartbeatMs / 4, 250)));
-        const [nowClaim, nowBeat] = await kv.getMany<[OwnerRecord, number]>([key, heartbeatKey]);
+        const [nowClaim, nowBeat] = await kv.getMany<[OwnerRecord, unknown]>([key, heartbeatKey]);
         if (nowClaim.versionstamp !== claim.versionstamp) {
           // Released (a clean stop), or taken by a process that started at the same time.
           if (nowClaim.value !== null) throw new KvInUseError(nowClaim.value);
           [claim, beat] = [nowClaim, nowBeat];
           break;
         }
-        if (nowBeat.versionstamp !== beat.versionstamp) throw new KvInUseError(claim.value);
+        if (nowBeat.versionstamp !== beat.versionstamp) {
+          // Alive. One that is shutting down lets go within seconds: wait for that.
+          if (!readHeartbeat(nowBeat.value)?.stopping || Date.now() > stoppingUntil) {
+            throw new KvInUseError(claim.value);
+          }
+          beat = nowBeat;
+          deadline = Date.now() + waitMs;
+        }
       }
       if (claim.value !== null) options.onTakeOver?.(claim.value);
     }
     const commit = await kv.atomic()
       .check(claim)
       .set(key, record)
-      .set(heartbeatKey, Date.now())
+      .set(heartbeatKey, { at: Date.now() } satisfies Heartbeat)
       .commit();
     if (!commit.ok) {
       const holder = await kv.get<OwnerRecord>(key);
@@ -174,10 +213,8 @@ export class OwnerClaim {
     if (this.#lost || this.#released) return;
     let commit: Deno.KvCommitResult | Deno.KvCommitError;
     try {
-      commit = await this.#kv.atomic()
-        .check(this.fence(""))
-        .set(this.#heartbeatKey, Date.now())
-        .commit();
+      const beat: Heartbeat = { at: Date.now(), ...(this.#stopping ? { stopping: true } : {}) };
+      commit = await this.#kv.atomic().check(this.fence("")).set(this.#heartbeatKey, beat).commit();
     } catch {
       // KV unreachable for now: the next beat tries again (a claim not renewed for `waitMs`
       // may be taken over, and the check above then says so).
@@ -188,6 +225,21 @@ export class OwnerClaim {
     clearInterval(this.#timer);
     const holder = await this.#kv.get<OwnerRecord>(this.#key).catch(() => null);
     this.#onLost?.(holder?.value ?? null);
+  }
+
+  /**
+   * Says in the heartbeats from now on that this process is shutting down, so that one started
+   * meanwhile waits for the {@linkcode OwnerClaim.release} instead of giving up. The claim and
+   * its fence stay as they are: the last saves still go through.
+   */
+  stopping(): void {
+    this.#stopping = true;
+    this.#beating ??= this.#beat().finally(() => this.#beating = null);
+  }
+
+  /** Stops the heartbeat without letting go: the claim lapses after `waitMs`, as on a crash. */
+  stopHeartbeat(): void {
+    clearInterval(this.#timer);
   }
 
   /** Stops the heartbeat and lets the KV go (if still this process's), for the next one. */

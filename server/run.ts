@@ -95,9 +95,13 @@ export async function runServer(options: RunOptions): Promise<RunningServer> {
     if (error instanceof KvInUseError) exit(error.message);
     throw error;
   }
-  // Stopped without being asked to (another process took its KV over): a failure.
+  // Stopped without being asked to, by a signal or by the caller's `shutdown()` (another
+  // process took its KV over): a failure.
+  let asked = false;
+  const { shutdown } = server;
+  server = { ...server, shutdown: () => (asked = true, shutdown()) };
   void server.finished.then(() => {
-    if (stopAsked === null) exit("The server stopped by itself; the log above says why.");
+    if (!asked) exit("The server stopped by itself; the log above says why.");
   });
   if (stopAsked !== null) {
     stopAsked = null;

@@ -8,6 +8,7 @@
 import { Cluster, combineHooks } from "../cluster/mod.ts";
 import {
   DurableRooms,
+  KvInUseError,
   KvRoomStore,
   openKv,
   OwnerClaim,
@@ -149,9 +150,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   // Alone, this process must be the only one on its KV: two would each restore and save the same
   // rooms, and overwrite each other's moves. (An in-memory KV is this process's own.)
   // Taken once the port is bound (a busy port is the likelier mistake, and says so at once).
-  const claims = config.cluster !== "kv" && config.kvPath !== ":memory:";
+  // With a KV of the caller's own (`options.kv`), so is making sure no other process uses it.
+  const claims = config.cluster !== "kv" && config.kvPath !== ":memory:" && !options.kv;
   let claim = null as OwnerClaim | null; // (set in the restore below)
-  let stopForLostClaim = (_holder: OwnerRecord | null) => {};
+  // Until the server is up, a claim lost (during the restore) fails the start below.
+  let stopForLostClaim = (holder: OwnerRecord | null) => void (lostTo = holder);
+  let lostTo: OwnerRecord | null | undefined;
   const cluster = config.cluster === "kv"
     ? new Cluster({
       kv,
@@ -275,13 +279,14 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let restored: RestoreReport;
   try {
     restored = await restoring;
+    // Taken over while restoring: every room write would fail from here on.
+    if (lostTo !== undefined) throw new KvInUseError(lostTo);
   } catch (error) {
     try {
       // Whatever came back stops as for a restart: its stored data stays as it was.
       manager.dispose("server_restart");
       await cluster?.stop();
-      await durable.close();
-      await claim?.release();
+      await durable.close().finally(() => claim?.release());
       await server.shutdown();
     } catch {
       // The restore's error is the one to report.
@@ -312,6 +317,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     shuttingDown ??= (async () => {
       const deadline = Date.now() + SHUTDOWN_MS;
       draining = true;
+      // A process started meanwhile (a restart, a rolling update) waits for the release.
+      claim?.stopping();
       log.info("shutting down", { sockets: sockets.size, rooms: manager.size });
       // Stopping the rooms first freezes them (members get `server_restart` and 1012), so the
       // snapshots below hold everything any client was told.
@@ -339,9 +346,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       log.info("rooms saved", { ...report });
       const released = (async () => {
         // Saved: other instances may take the rooms now rather than after the lease time.
-        await cluster?.stop();
-        await durable.close();
-        await claim?.release();
+        try {
+          await cluster?.stop();
+          await durable.close();
+        } finally {
+          await claim?.release();
+        }
       })().catch((error) => log.error("shutdown: releasing KV failed", { error: String(error) }));
       const late = await Promise.race([
         released.then(() => false),
@@ -351,6 +361,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       ]);
       clearTimeout(timer);
       if (late) {
+        // The claim lapses by itself: the next process takes it after three missed heartbeats.
+        claim?.stopHeartbeat();
         log.warn("shutdown: KV did not answer in time; stopping without it", {
           ms: SHUTDOWN_MS,
           cluster: cluster !== null,

@@ -28,7 +28,7 @@ Deno.test("owner claim: a second taker is refused while the owner's heartbeat go
     await assert.rejects(
       OwnerClaim.take(second, { ...FAST, onWait: (holder) => waited.push(holder) }),
       (error) =>
-        error instanceof KvInUseError && error.holder.pid === Deno.pid &&
+        error instanceof KvInUseError && error.holder?.pid === Deno.pid &&
         /Another Arbiter process \(pid \d+, running since .*\) is using this Deno KV; with ARBITER_CLUSTER=off only one process may/
           .test(error.message),
     );
@@ -61,6 +61,35 @@ Deno.test("owner claim: the claim of a process that died is taken over once its 
     await claim.release();
     assert.equal((await kv.get(["arbiter", "owner"])).value, null);
   });
+});
+
+Deno.test("owner claim: a process started while the owner shuts down waits for it to let go", async () => {
+  await withKvFile(async (path) => {
+    using first = await Deno.openKv(path);
+    using second = await Deno.openKv(path);
+    const claim = await OwnerClaim.take(first, FAST);
+    claim.stopping(); // saving its rooms for a while yet, then it lets go
+    const taking = OwnerClaim.take(second, FAST);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await claim.release();
+    const next = await taking;
+    assert.equal((await second.get<OwnerRecord>(["arbiter", "owner"])).value?.pid, Deno.pid);
+    await next.release();
+  });
+});
+
+Deno.test("owner claim: a record not of this release's making still gives a one-line refusal", () => {
+  const odd = { instance: 1, pid: "x", since: "yesterday" } as unknown as OwnerRecord;
+  assert.equal(
+    new KvInUseError(odd).message,
+    "Another Arbiter process is using this Deno KV; with ARBITER_CLUSTER=off only one process " +
+      "may. Stop it, give this one its own ARBITER_KV_PATH, or run every process with " +
+      "ARBITER_CLUSTER=kv.",
+  );
+  assert.match(
+    new KvInUseError({ instance: "a", pid: 7, since: 8.64e15 + 1 }).message,
+    /\(pid 7\)/,
+  );
 });
 
 Deno.test("owner claim: an owner whose claim was taken over is told, and its fenced writes fail", async () => {

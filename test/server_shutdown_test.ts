@@ -127,3 +127,15 @@ Deno.test({
     assert.ok(saved.saved >= 1, "the unsaved move was saved once KV answered");
   },
 });
+
+Deno.test("runServer: a program that calls shutdown() itself goes on past it", async () => {
+  const script = new URL("./support/run_then_shutdown.ts", import.meta.url).pathname;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", script],
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, text);
+  assert.match(text, /after shutdown/);
+  assert.doesNotMatch(text, /stopped by itself/);
+});
