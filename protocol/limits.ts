@@ -45,15 +45,17 @@ export const DEFAULT_INBOUND_LIMITS: Readonly<Required<DecodeLimits>> = Object.f
  * How many refused actions a server remembers per seat, to repeat them in a resume's welcome
  * (a `reject` in flight when the connection dropped is lost with it); and so the most actions a
  * client keeps unsettled on the wire, so that every refusal it may have missed is among them
- * (PROTOCOL.md 6.3).
+ * (PROTOCOL.md 6.3). Enough for a client sending at the default rate limit (30 a second) over
+ * two seconds of round trip and tick: in a game that acknowledges on its tick, a smaller window
+ * would hold back a fast sender's actions ever longer.
  *
  * @example
  * ```ts
  * import { REMEMBERED_REFUSALS } from "./limits.ts";
- * console.log(REMEMBERED_REFUSALS); // 16
+ * console.log(REMEMBERED_REFUSALS); // 64
  * ```
  */
-export const REMEMBERED_REFUSALS = 16;
+export const REMEMBERED_REFUSALS = 64;
 
 /**
  * What a client accepts from a server: a `welcome` carries the whole visible state, so frames

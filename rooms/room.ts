@@ -209,7 +209,7 @@ const SHARED_ACK_FRAMES = 16;
 const TIMEOUT_ACTION = "@timeout";
 
 /** Longest refusal message a seat remembers for a resume (longer ones are cut). */
-const MAX_REMEMBERED_MESSAGE = 500;
+const MAX_REMEMBERED_MESSAGE = 200;
 
 interface SeatRecord {
   index: number;
@@ -1151,7 +1151,7 @@ export class Room {
     if (seat && code !== "out_of_order" && seq === seat.lastSeq) {
       // Kept short: every snapshot stores them and every resume's welcome repeats them.
       const kept = message.length > MAX_REMEMBERED_MESSAGE
-        ? `${message.slice(0, MAX_REMEMBERED_MESSAGE)}…`
+        ? `${wholeCharacters(message.slice(0, MAX_REMEMBERED_MESSAGE))}…`
         : message;
       if (seat.rejects.push({ seq, code, message: kept }) > REMEMBERED_REFUSALS) {
         seat.rejects.shift();
@@ -2048,18 +2048,43 @@ function shorten(name: string | number): string | number {
 }
 
 /**
- * Controls, format characters (but the zero-width joiner inside emoji sequences), line and
- * paragraph separators, and lone surrogates.
+ * Characters that would garble other players' UIs and logs or let one name pass for another:
+ * controls, format characters (bidi overrides, zero-width spaces and joiners), line and
+ * paragraph separators, lone surrogates, and letters that draw nothing (Hangul fillers, the
+ * braille blank). {@linkcode keptInContext} spares those that are part of something.
  */
-const INVISIBLE = /[\p{Cc}\p{Zl}\p{Zp}\p{Cs}]|(?!\u200d)\p{Cf}/gu;
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\u115f\u1160\u3164\uffa0\u2800]/gu;
+
+/**
+ * A zero-width joiner between emoji (👩‍💻), a zero-width non-joiner between letters of a script
+ * that uses it (Persian, Indic; not Latin, where it only hides), the tag characters of a
+ * subdivision flag (England's 🏴 and its tags).
+ */
+function keptInContext(ch: string, before: string, after: string): boolean {
+  if (ch === "\u200d") {
+    return /\p{Extended_Pictographic}[\u{1f3fb}-\u{1f3ff}\ufe0f]*$/u.test(before) &&
+      /^\p{Extended_Pictographic}/u.test(after);
+  }
+  if (ch === "\u200c") {
+    return /(?!\p{Script=Latin})\p{L}\p{M}*$/u.test(before) &&
+      /^(?!\p{Script=Latin})\p{L}/u.test(after);
+  }
+  const code = ch.codePointAt(0)!;
+  return code >= 0xe0020 && code <= 0xe007f && /\u{1f3f4}[\u{e0020}-\u{e007e}]*$/u.test(before);
+}
+
+function wholeCharacters(text: string): string {
+  return /[\ud800-\udbff]$/.test(text) ? text.slice(0, -1) : text;
+}
 
 function cleanName(name: unknown, fallback: string): string {
   if (typeof name !== "string") return fallback;
-  // Control and invisible format characters (bidi overrides, zero-width spaces, line
-  // separators) would garble other players' UIs and logs, or let one name pass for another.
-  let clean = name.replace(INVISIBLE, "").trim().slice(0, MAX_NAME_LENGTH);
-  // The cut must not leave half of a character outside the Basic Multilingual Plane (emoji).
-  if (/[\ud800-\udbff]$/.test(clean)) clean = clean.slice(0, -1);
+  const visible = name.replace(
+    INVISIBLE,
+    (ch, offset: number, whole: string) =>
+      keptInContext(ch, whole.slice(0, offset), whole.slice(offset + ch.length)) ? ch : "",
+  );
+  const clean = wholeCharacters(visible.trim().slice(0, MAX_NAME_LENGTH));
   return clean === "" ? fallback : clean;
 }
 

@@ -42,7 +42,7 @@ export interface SeatSnapshot {
   /** When a dropped player's seat expires, ms since the epoch; null when not in grace. */
   graceDeadline: number | null;
   /**
-   * The seat's last refused actions (at most 16, oldest first), which a resume's `welcome`
+   * The seat's last refused actions (at most `REMEMBERED_REFUSALS`, oldest first), which a resume's `welcome`
    * repeats so that a refusal lost with a connection, or with a restart, still settles as
    * refused. Absent when there are none (and in snapshots written before it existed).
    */

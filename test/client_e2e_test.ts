@@ -135,7 +135,12 @@ Deno.test("client: a swallowed delta is a gap: the client resumes instead of app
 });
 
 Deno.test("client: more refusals lost with the link than the server remembers still reject, none resolves", async () => {
-  await using t = await startTestServer({ GRACE_MS: "30000" });
+  // Room for a burst of all of them at once.
+  await using t = await startTestServer({
+    GRACE_MS: "30000",
+    ACTION_RATE: "500",
+    ACTION_BURST: "500",
+  });
   using rooms = new DisposableStack();
   const network = new TestNetwork();
   const { ann, bob } = await pair(t, rooms, { WebSocket: network.WebSocket });

@@ -107,6 +107,16 @@ Deno.test("names lose control characters and are cut at 32 code units, never ins
   equal(await named("\u0085\u202eadmin\u200b\u2028\ufeff\u061c"), "admin");
   equal(await named("\u200b\u200e"), "p1");
   equal(await named("👩\u200d💻 ann"), "👩\u200d💻 ann");
+  // ... but not between letters, where it only hides: "ad‍min" would pass for "admin".
+  equal(await named("ad\u200dmin"), "admin");
+  // The non-joiner stays where a script needs it (Persian), not in Latin text.
+  equal(await named("می\u200cخواهم"), "می\u200cخواهم");
+  equal(await named("ad\u200cmin"), "admin");
+  // A subdivision flag keeps its tag characters; letters that draw nothing go.
+  const england = "🏴\u{e0067}\u{e0062}\u{e0065}\u{e006e}\u{e0067}\u{e007f}";
+  equal(await named(`${england} fan`), `${england} fan`);
+  equal(await named("a\u{e0067}b"), "ab");
+  equal(await named("\u3164\u2800"), "p1");
 });
 
 Deno.test("rejections are typed, go only to the sender and change neither state nor seq", async () => {
@@ -212,7 +222,7 @@ Deno.test("refusals a seat remembers for resumes keep their messages short", asy
   ann.reopen();
   await other.join({ resume: { session: seat.session, seq: 0 } }, ann);
   deepEqual(ann.welcomes.at(-1)!.rejected!.map((r) => [r.seq, r.message]), [
-    [1, `${"r".repeat(500)}…`],
+    [1, `${"r".repeat(200)}…`],
   ]);
   other.dispose();
 });

@@ -93,7 +93,7 @@ var DEFAULT_INBOUND_LIMITS = Object.freeze({
   maxItems: 4096,
   maxStringBytes: 8 * 1024
 });
-var REMEMBERED_REFUSALS = 16;
+var REMEMBERED_REFUSALS = 64;
 var DEFAULT_OUTBOUND_LIMITS = Object.freeze({
   maxFrameBytes: 4 * 1024 * 1024,
   maxDepth: 64,
