@@ -130,7 +130,8 @@ export class ArbiterClient {
    * ```
    */
   async listRooms(query: RoomListQuery = {}): Promise<RoomList> {
-    const url = new URL(`api/rooms?${roomListParams(query)}`, this.url);
+    // Beside the endpoint: `ws://h/ws` and `ws://h/ws/` both → `http://h/api/rooms`.
+    const url = new URL(`api/rooms?${roomListParams(query)}`, this.url.replace(/\/+$/, ""));
     url.protocol = url.protocol === "wss:" ? "https:" : "http:";
     let response: Response;
     let body: unknown;
@@ -141,7 +142,9 @@ export class ArbiterClient {
       throw new ArbiterError("unreachable", `GET ${url} failed: ${describe(error)}`);
     }
     if (response.ok && Array.isArray(body)) {
-      const total = Number(response.headers.get("x-total-count"));
+      // Without the header (an older server, a proxy that drops it): this page is all we know.
+      const header = response.headers.get("x-total-count");
+      const total = header === null ? NaN : Number(header);
       return { rooms: body, total: Number.isSafeInteger(total) ? total : body.length };
     }
     const { code, message } = (body ?? {}) as { code?: unknown; message?: unknown };

@@ -877,6 +877,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     for (const refused of rejected) {
       this.#refuse(refused.seq, new ArbiterError(refused.code, refused.message));
     }
+    // An onReject listener may have left the room: it stays closed.
+    if (this.#status === "closed") return;
     this.#settleAcknowledged();
     // Set only now: #sendPending waits for it, so an onReject listener's send() above queued.
     this.#welcomedAt = Date.now();

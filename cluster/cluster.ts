@@ -502,6 +502,8 @@ export class Cluster {
       const rooms = new Map<string, RoomSummary>();
       for (const entry of entries) {
         const { owner: _owner, updatedAt: _updatedAt, ...summary } = entry;
+        // Written by an older release (no `open`): judged from what it has.
+        summary.open ??= summary.status !== "finished" && summary.players < summary.maxPlayers;
         rooms.set(summary.id, summary);
       }
       this.#summarized = { entries, rooms };

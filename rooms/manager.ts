@@ -220,8 +220,9 @@ export class RoomManager {
   }
 
   /**
-   * Summaries of live rooms, oldest first (private ones flagged, or left out on request), then
-   * those live on other instances (with the `remoteRooms` option).
+   * Summaries of live rooms, with those live on other instances (with the `remoteRooms`
+   * option), oldest first (by `createdAt`; rooms of the same millisecond in the order this
+   * instance knows them); private ones flagged, or left out on request.
    */
   list(options: ListOptions = {}): RoomSummary[] {
     const out: RoomSummary[] = [];
@@ -241,7 +242,9 @@ export class RoomManager {
     for (const room of remote?.values() ?? []) {
       if (!this.#rooms.has(room.id) && wanted(room)) out.push(room);
     }
-    return out;
+    // By creation, not by arrival here: restored rooms come back in storage order, and other
+    // instances' rooms would come after all of this one's (pages would overlap between them).
+    return out.sort((a, b) => a.createdAt - b.createdAt);
   }
 
   /**

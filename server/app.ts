@@ -164,18 +164,18 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     ));
 
   app.get("/api/rooms", (c) => {
-    const query = parseRoomListQuery(new URL(c.req.url).searchParams);
-    if (typeof query === "string") return jsonError(c, "bad_request", query);
-    const { offset = 0, limit = ROOM_LIST_LIMITS.default, ...filters } = query;
-    const rooms = manager.list({ ...filters, publicOnly: true });
     // Browser games served from an allowed origin may read the lobby (a simple GET: no
-    // preflight); the total tells them whether there is another page.
+    // preflight), its refusals included; the total tells them whether there is another page.
     const origin = c.req.header("origin");
     if (origin && originAllowed(origin, config.allowedOrigins)) {
       c.header("access-control-allow-origin", origin);
       c.header("access-control-expose-headers", "x-total-count");
     }
     c.header("vary", "origin");
+    const query = parseRoomListQuery(new URL(c.req.url).searchParams);
+    if (typeof query === "string") return jsonError(c, "bad_request", query);
+    const { offset = 0, limit = ROOM_LIST_LIMITS.default, ...filters } = query;
+    const rooms = manager.list({ ...filters, publicOnly: true });
     c.header("x-total-count", String(rooms.length));
     return c.json(rooms.slice(offset, offset + limit));
   });

@@ -174,6 +174,43 @@ Deno.test("client: more refusals lost with the link than the server remembers st
   assert.equal(bob.state.board[4], "p2");
 });
 
+Deno.test("client: an onReject listener that leaves during a resume's refusals leaves the room closed", async () => {
+  await using t = await startTestServer({ GRACE_MS: "30000" });
+  using rooms = new DisposableStack();
+  const network = new TestNetwork();
+  const { bob } = await pair(t, rooms, { WebSocket: network.WebSocket });
+  const refused = () => t.server.metrics.actionsRejected.get("not_your_turn") ?? 0;
+  network.deaf = true;
+  const sent = bob.send("place", { cell: 4 }).then(() => "applied", (e: ArbiterError) => e.code);
+  await waitFor(() => refused() === 1, "the refusal (lost)");
+  const statuses: string[] = [];
+  bob.onStatus((status) => statuses.push(status));
+  bob.onReject(() => bob.leave());
+  network.deaf = false;
+  bob.dropConnection(); // the welcome repeats the refusal; the listener leaves
+  assert.equal(await within(sent, 10_000, "the refusal"), "not_your_turn");
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(bob.status, "closed");
+  assert.deepEqual(statuses.slice(-1), ["closed"]);
+  assert.ok(!statuses.slice(statuses.indexOf("closed")).includes("connected"), `${statuses}`);
+});
+
+Deno.test("client: listRooms asks beside the endpoint (a trailing slash too) and counts the page without a total", async () => {
+  const paths: string[] = [];
+  await using stub = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const url = new URL(request.url);
+    paths.push(url.pathname + url.search);
+    // An older server, or a proxy that drops the header.
+    return Response.json([{ id: "a" }, { id: "b" }]);
+  });
+  const base = `ws://127.0.0.1:${stub.addr.port}`;
+  for (const endpoint of [`${base}/ws`, `${base}/ws/`]) {
+    const list = await connect(endpoint).listRooms({ open: true });
+    assert.deepEqual([list.rooms.length, list.total], [2, 2]);
+  }
+  assert.deepEqual(paths, ["/api/rooms?open=true", "/api/rooms?open=true"]);
+});
+
 Deno.test("client: actions sent while reconnecting are queued, sent after the resume and resolve", async () => {
   await using t = await startTestServer({ GRACE_MS: "30000" });
   using rooms = new DisposableStack();

@@ -385,6 +385,11 @@ Deno.test("the room list filters and pages over HTTP and through the client's li
   assert.equal(local.headers.get("access-control-allow-origin"), "http://localhost:5173");
   assert.equal(local.headers.get("access-control-expose-headers"), "x-total-count");
   await local.body?.cancel();
+  // Refusals too, so that a browser client reads the bad_request rather than a network error.
+  const refused = await get("?limit=0", { origin: "http://localhost:5173" });
+  assert.equal(refused.status, 400);
+  assert.equal(refused.headers.get("access-control-allow-origin"), "http://localhost:5173");
+  await refused.body?.cancel();
   const foreign = await get("?limit=1", { origin: "https://evil.example" });
   assert.equal(foreign.headers.get("access-control-allow-origin"), null);
   await foreign.body?.cancel();

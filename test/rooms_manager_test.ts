@@ -70,6 +70,21 @@ Deno.test("summary(id) and count() agree with list(), rooms of other instances i
   equal(manager.count(), manager.list().length);
 });
 
+Deno.test("list is oldest first across this instance's rooms and other instances'", () => {
+  const remote = new Map<string, RoomSummary>();
+  const { manager, clock } = makeManager({ remoteRooms: () => remote });
+  clock.advance(1000);
+  const a = manager.create("tic_tac_toe");
+  clock.advance(1000);
+  const b = manager.create("tic_tac_toe");
+  // A room another instance created between the two, and one older than both.
+  const between = { ...a.summary(), id: "remote01", createdAt: a.createdAt + 500 };
+  const oldest = { ...a.summary(), id: "remote02", createdAt: 10 };
+  for (const room of [between, oldest]) remote.set(room.id, room);
+  deepEqual(manager.list().map((room) => room.id), ["remote02", a.id, "remote01", b.id]);
+  manager.dispose();
+});
+
 Deno.test("create refuses unknown games, bad options and rooms past the limit", () => {
   const { manager } = makeManager({ maxRooms: 1 });
   throws(() => manager.create("chess"), code("game_not_found"));
