@@ -18,6 +18,14 @@ async function withKvFile(fn: (path: string) => Promise<void>): Promise<void> {
   }
 }
 
+/**
+ * A test with server processes on a KV file of its own (child processes outlive the test's
+ * op and resource tracking, so its sanitizers are off).
+ */
+function serversTest(name: string, fn: (path: string) => Promise<void>): void {
+  Deno.test({ name, sanitizeResources: false, sanitizeOps: false, fn: () => withKvFile(fn) });
+}
+
 Deno.test("owner claim: a second taker is refused while the owner's heartbeat goes on", async () => {
   await withKvFile(async (path) => {
     using first = await Deno.openKv(path);
@@ -117,45 +125,37 @@ Deno.test("owner claim: an owner whose claim was taken over is told, and its fen
   });
 });
 
-Deno.test({
-  name: "owner claim: a second server on the same KV file does not start, and says why",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    await withKvFile(async (path) => {
-      const first = await spawnServer({ PORT: "0", ARBITER_KV_PATH: path });
-      try {
-        await assert.rejects(
-          spawnServer({ PORT: "0", ARBITER_KV_PATH: path }),
-          /exited \(1\) before it was ready:[^]*Another Arbiter process \(pid \d+, running since [^)]+\) is using this Deno KV/,
-        );
-      } finally {
-        first.kill("SIGTERM");
-        assert.equal((await first.status).code, 0);
-      }
-      // Stopped cleanly: the next one starts at once.
-      const next = await spawnServer({ PORT: "0", ARBITER_KV_PATH: path });
-      assert.ok(!next.lines.some((line) => line.includes("waiting for its heartbeat")));
-      next.kill("SIGTERM");
-      assert.equal((await next.status).code, 0);
-    });
+serversTest(
+  "owner claim: a second server on the same KV file does not start, and says why",
+  async (path) => {
+    const first = await spawnServer({ PORT: "0", ARBITER_KV_PATH: path });
+    try {
+      await assert.rejects(
+        spawnServer({ PORT: "0", ARBITER_KV_PATH: path }),
+        /exited \(1\) before it was ready:[^]*Another Arbiter process \(pid \d+, running since [^)]+\) is using this Deno KV/,
+      );
+    } finally {
+      first.kill("SIGTERM");
+      assert.equal((await first.status).code, 0);
+    }
+    // Stopped cleanly: the next one starts at once.
+    const next = await spawnServer({ PORT: "0", ARBITER_KV_PATH: path });
+    assert.ok(!next.lines.some((line) => line.includes("waiting for its heartbeat")));
+    next.kill("SIGTERM");
+    assert.equal((await next.status).code, 0);
   },
-});
+);
 
-Deno.test({
-  name: "owner claim: a server whose KV another process took over stops by itself, with code 1",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    await withKvFile(async (path) => {
-      const server = await spawnServer({ PORT: "0", ARBITER_KV_PATH: path });
-      using kv = await Deno.openKv(path);
-      await kv.set(["arbiter", "owner"], { instance: "other", pid: 4242, since: Date.now() });
-      const status = await server.status;
-      assert.equal(status.code, 1);
-      const log = server.lines.join("\n");
-      assert.match(log, /another process took over this KV; stopping/);
-      assert.match(log, /The server stopped by itself; the log above says why\./);
-    });
+serversTest(
+  "owner claim: a server whose KV another process took over stops by itself, with code 1",
+  async (path) => {
+    const server = await spawnServer({ PORT: "0", ARBITER_KV_PATH: path });
+    using kv = await Deno.openKv(path);
+    await kv.set(["arbiter", "owner"], { instance: "other", pid: 4242, since: Date.now() });
+    const status = await server.status;
+    assert.equal(status.code, 1);
+    const log = server.lines.join("\n");
+    assert.match(log, /another process took over this KV; stopping/);
+    assert.match(log, /The server stopped by itself; the log above says why\./);
   },
-});
+);
