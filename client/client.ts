@@ -33,6 +33,26 @@ export type Room<G = any> = 0 extends 1 & G
   : RoomConnection<Value, Record<string, Value>>;
 
 /**
+ * A spectator's room connection: the game's view as its state, like {@linkcode Room}, and no
+ * action name `send` accepts, since a spectator cannot act (the server would refuse with
+ * `not_a_player`). It fits wherever a `Room` with no game is taken.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect, type SpectatorRoom } from "./mod.ts";
+ * import type { ticTacToe } from "../games/mod.ts";
+ * const room: SpectatorRoom<typeof ticTacToe> = await connect("ws://localhost:8000/ws")
+ *   .spectate<typeof ticTacToe>("ab3k9mzq");
+ * room.onState((state) => console.log(state.board));
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export type SpectatorRoom<G = any> = RoomConnection<StateOf<Room<G>>, Record<never, never>>;
+
+/** The state type of a room connection. */
+type StateOf<R> = R extends RoomConnection<infer S, infer _> ? S : never;
+
+/**
  * The room options a game takes (its `options` schema's type) when the game's type is given
  * (`client.create<typeof connectFour>("connect_four", { turnMs: 10_000 })`); any plain data
  * without one.
@@ -74,7 +94,7 @@ export class ArbiterClient {
 
   /** Joins the room with this id (takes a free seat). */
   join<G = unknown>(roomId: string, options?: ClientOptions): Promise<Room<G>> {
-    return this.#open<G>({ mode: "join", room: roomId }, options);
+    return this.#open<Room<G>>({ mode: "join", room: roomId }, options);
   }
 
   /** Creates a new room of `game` with optional game options, and takes its first seat. */
@@ -83,7 +103,7 @@ export class ArbiterClient {
     gameOptions?: GameOptionsOf<G>,
     options?: ClientOptions,
   ): Promise<Room<G>> {
-    return this.#open<G>({ mode: "create", game, options: asOptions(gameOptions) }, options);
+    return this.#open<Room<G>>({ mode: "create", game, options: asOptions(gameOptions) }, options);
   }
 
   /** Joins the first open room of `game` with a free seat, or creates one. */
@@ -92,7 +112,7 @@ export class ArbiterClient {
     gameOptions?: GameOptionsOf<G>,
     options?: ClientOptions,
   ): Promise<Room<G>> {
-    return this.#open<G>(
+    return this.#open<Room<G>>(
       { mode: "join_or_create", game, options: asOptions(gameOptions) },
       options,
     );
@@ -105,12 +125,12 @@ export class ArbiterClient {
    * this room.
    */
   resume<G = unknown>(roomId: string, session: string, options?: ClientOptions): Promise<Room<G>> {
-    return this.#open<G>({ mode: "join", room: roomId, session }, options);
+    return this.#open<Room<G>>({ mode: "join", room: roomId, session }, options);
   }
 
-  /** Watches the room with this id as a spectator (no seat; cannot act). */
-  spectate<G = unknown>(roomId: string, options?: ClientOptions): Promise<Room<G>> {
-    return this.#open<G>({ mode: "join", room: roomId, spectator: true }, options);
+  /** Watches the room with this id as a spectator (no seat; cannot act, so no `send`). */
+  spectate<G = unknown>(roomId: string, options?: ClientOptions): Promise<SpectatorRoom<G>> {
+    return this.#open<SpectatorRoom<G>>({ mode: "join", room: roomId, spectator: true }, options);
   }
 
   /**
@@ -157,10 +177,11 @@ export class ArbiterClient {
     );
   }
 
-  #open<G>(target: JoinTarget, options?: ClientOptions): Promise<Room<G>> {
+  /** Opens a connection typed `R` (a `Room` or `SpectatorRoom` of the caller's game). */
+  #open<R>(target: JoinTarget, options?: ClientOptions): Promise<R> {
     if (target.options === undefined) delete target.options;
     const connection = new RoomConnection(this.url, target, { ...this.options, ...options });
-    return connection.open() as Promise<Room<G>>;
+    return connection.open() as Promise<unknown> as Promise<R>;
   }
 }
 

@@ -15,7 +15,14 @@
  *
  * @module
  */
-export { ArbiterClient, connect, type GameOptionsOf, type Room, type RoomList } from "./client.ts";
+export {
+  ArbiterClient,
+  connect,
+  type GameOptionsOf,
+  type Room,
+  type RoomList,
+  type SpectatorRoom,
+} from "./client.ts";
 export {
   type ClientOptions,
   type ConnectionStatus,

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { ErrorCode, Value } from "../protocol/mod.ts";
+import type { ErrorCode, SettledReject, Value } from "../protocol/mod.ts";
 import type { JoinRequest } from "../rooms/mod.ts";
 import type { Mail } from "./mail.ts";
 
@@ -23,7 +23,15 @@ import type { Mail } from "./mail.ts";
  */
 export type ToOwner =
   | { t: "join"; c: number; request: JoinRequest }
-  | { t: "act"; c: number; seq: number; name: string | number; payload: Value }
+  | {
+    t: "act";
+    c: number;
+    seq: number;
+    name: string | number;
+    payload: Value;
+    /** Refused at the relay since the previous action (`Seat.act`'s `refusedBefore`). */
+    refused?: readonly SettledReject[];
+  }
   | { t: "leave"; c: number }
   | { t: "drop"; c: number };
 
@@ -71,7 +79,8 @@ export function asToOwner(mail: Mail): ToOwner | null {
       return isMap(mail.request) ? mail as unknown as ToOwner : null;
     case "act":
       return typeof mail.seq === "number" &&
-          (typeof mail.name === "string" || typeof mail.name === "number")
+          (typeof mail.name === "string" || typeof mail.name === "number") &&
+          (mail.refused === undefined || isRefusalList(mail.refused))
         ? mail as unknown as ToOwner
         : null;
     case "leave":
@@ -119,7 +128,15 @@ function strip(value: unknown): unknown {
   return out;
 }
 
-function isMap(value: unknown): boolean {
+function isRefusalList(value: unknown): boolean {
+  return Array.isArray(value) &&
+    value.every((item) =>
+      isMap(item) && typeof item.seq === "number" && typeof item.code === "string" &&
+      typeof item.message === "string"
+    );
+}
+
+function isMap(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value) &&
     !(value instanceof Uint8Array);
 }

@@ -72,10 +72,13 @@ export class OwnerEndpoint {
         return;
       case "act": {
         const relayed = this.#relayed.get(key);
-        if (relayed) relayed.seat?.act(message.seq, message.name, message.payload);
+        if (relayed) {
+          relayed.seat?.act(message.seq, message.name, message.payload, message.refused);
+          return;
+        }
         // Not (or no longer) a member here, e.g. dropped when this relay's heartbeat lapsed:
         // its socket is closed so the client resumes, instead of waiting on acks forever.
-        else this.#closeRelayed(source, message.c);
+        this.#closeRelayed(source, message.c);
         return;
       }
       case "leave":

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { ArbiterError, closeCodeFor, encodeServerMessage, type Value } from "../protocol/mod.ts";
-import type { JoinRequest, Member } from "../rooms/mod.ts";
+import { ArbiterError, closeCodeFor, encodeServerMessage } from "../protocol/mod.ts";
+import type { JoinRequest, Member, Seat } from "../rooms/mod.ts";
 import type { LeaseRecord } from "./keys.ts";
 import { leaseIsLive } from "./leases.ts";
 import type { KvMail } from "./mail.ts";
@@ -23,14 +23,7 @@ import { toMail, type ToRelay } from "./messages.ts";
  * seat.act(1, "place", { cell: 4 });
  * ```
  */
-export interface RelayedSeat {
-  readonly room: { readonly id: string };
-  readonly player: string | null;
-  readonly session: string;
-  act(clientSeq: number, name: string | number, payload: Value): void;
-  leave(): void;
-  disconnect(): void;
-}
+export type RelayedSeat = Omit<Seat, "room"> & { readonly room: { readonly id: string } };
 
 /** Options of {@linkcode Relay}. */
 export interface RelayOptions {
@@ -221,7 +214,8 @@ export class Relay {
       room: { id: joined.room },
       player: joined.player,
       session: joined.session,
-      act: (seq, name, payload) => send({ t: "act", c: conn.c, seq, name, payload }),
+      act: (seq, name, payload, refused) =>
+        send({ t: "act", c: conn.c, seq, name, payload, refused }),
       leave: () => {
         send({ t: "leave", c: conn.c });
         this.#forget(conn);

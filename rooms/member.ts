@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Value } from "../protocol/types.ts";
+import type { SettledReject, Value } from "../protocol/types.ts";
 import type { Room } from "./room.ts";
 
 /**
@@ -47,8 +47,18 @@ export interface Seat {
   readonly player: string | null;
   /** The seat's resume token (empty for spectators). */
   readonly session: string;
-  /** Submits an action; `clientSeq` must increase from one action to the next. */
-  act(clientSeq: number, name: string | number, payload: Value): void;
+  /**
+   * Submits an action; `clientSeq` must increase from one action to the next.
+   * `refusedBefore`: this seat's actions the transport refused itself since its previous
+   * `act` (over the rate limit, or not decodable). The room remembers them like refusals of
+   * its own, so a resume settles them as refused even once this action is acknowledged.
+   */
+  act(
+    clientSeq: number,
+    name: string | number,
+    payload: Value,
+    refusedBefore?: readonly SettledReject[],
+  ): void;
   /** Gives up the seat deliberately (spectators just stop watching). */
   leave(): void;
   /** The connection is gone without a leave: the seat is held for the grace window. */

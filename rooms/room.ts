@@ -967,6 +967,7 @@ export class Room {
     clientSeq: number,
     name: string | number,
     payload: Value,
+    refusedBefore?: readonly SettledReject[],
   ): void | Promise<void> {
     if (!conn.attached || this.#disposed) return;
     const seat = conn.seat;
@@ -983,11 +984,19 @@ export class Room {
         `Client sequence ${clientSeq} is not above the last one, ${seat.lastSeq}.`,
       );
     }
+    const previousSeq = seat.lastSeq;
     seat.lastSeq = clientSeq;
     // A client that started over (a reloaded page resuming from its token) numbers from the
     // last applied action again: refusals remembered for those numbers belong to older actions.
     if (seat.rejects.length > 0 && seat.rejects[seat.rejects.length - 1].seq >= clientSeq) {
       seat.rejects = seat.rejects.filter((r) => r.seq < clientSeq);
+    }
+    if (refusedBefore) {
+      // Refused by the transport between the previous action and this one: once this one is
+      // acknowledged, only the remembered refusal tells a resuming client they were not applied.
+      for (const refused of refusedBefore) {
+        if (refused.seq > previousSeq && refused.seq < clientSeq) this.#remember(seat, refused);
+      }
     }
     // Acting, the client shows it has its welcome: the join key has served (it would only be
     // one more secret that takes the seat).
@@ -1149,14 +1158,7 @@ export class Room {
     const seat = conn.seat;
     // Remember refusals of new actions (not repeats, whose seq belongs to an earlier action).
     if (seat && code !== "out_of_order" && seq === seat.lastSeq) {
-      // Kept short: every snapshot stores them and every resume's welcome repeats them.
-      const kept = message.length > MAX_REMEMBERED_MESSAGE
-        ? `${wholeCharacters(message.slice(0, MAX_REMEMBERED_MESSAGE))}…`
-        : message;
-      if (seat.rejects.push({ seq, code, message: kept }) > REMEMBERED_REFUSALS) {
-        seat.rejects.shift();
-      }
-      this.#changed("refusal");
+      this.#remember(seat, { seq, code, message });
     }
     this.#send(
       conn,
@@ -1167,6 +1169,18 @@ export class Room {
         message,
       }),
     );
+  }
+
+  /** Keeps a refusal for the seat's resumes (the latest {@linkcode REMEMBERED_REFUSALS}). */
+  #remember(seat: SeatRecord, { seq, code, message }: SettledReject): void {
+    // Kept short: every snapshot stores them and every resume's welcome repeats them.
+    const kept = message.length > MAX_REMEMBERED_MESSAGE
+      ? `${wholeCharacters(message.slice(0, MAX_REMEMBERED_MESSAGE))}…`
+      : message;
+    if (seat.rejects.push({ seq, code, message: kept }) > REMEMBERED_REFUSALS) {
+      seat.rejects.shift();
+    }
+    this.#changed("refusal");
   }
 
   // --- time ----------------------------------------------------------------------------
@@ -1694,10 +1708,15 @@ export class Room {
       this.session = conn.seat ? conn.seat.session : "";
     }
 
-    act(clientSeq: number, name: string | number, payload: Value): void {
+    act(
+      clientSeq: number,
+      name: string | number,
+      payload: Value,
+      refusedBefore?: readonly SettledReject[],
+    ): void {
       const { room } = this;
       const conn = this.#conn;
-      room.#post(conn, () => room.#act(conn, clientSeq, name, payload));
+      room.#post(conn, () => room.#act(conn, clientSeq, name, payload, refusedBefore));
     }
 
     leave(): void {

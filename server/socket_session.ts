@@ -19,6 +19,8 @@ import {
   FRAME_KINDS,
   PROTOCOL_VERSION,
   ProtocolError,
+  REMEMBERED_REFUSALS,
+  type SettledReject,
 } from "../protocol/mod.ts";
 import type { JoinRequest, Member, RoomManager, Seat } from "../rooms/mod.ts";
 import type { ServerConfig } from "./config.ts";
@@ -113,6 +115,12 @@ export class SocketSession implements Member {
   #opened = false;
   #closed = false;
   #rateLimitedInARow = 0;
+  /**
+   * Actions of the seat refused here since the last one passed on, handed to the room with
+   * the next: once that one is acknowledged, only the room's memory of these refusals keeps
+   * a resuming client (whose `reject` frames were lost) from taking them for applied.
+   */
+  #refusedSinceAct: SettledReject[] = [];
   #joinTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Wires the socket; the session lives until the socket closes. */
@@ -278,7 +286,13 @@ export class SocketSession implements Member {
         if (!this.#admit(message.seq, now)) return;
         // Tracked before the room sees it: the room may answer within this call.
         this.#pending?.track(message.seq, now);
-        this.#seat!.act(message.seq, message.name, message.payload);
+        const refused = this.#refusedSinceAct;
+        if (refused.length === 0) {
+          this.#seat!.act(message.seq, message.name, message.payload);
+        } else {
+          this.#refusedSinceAct = [];
+          this.#seat!.act(message.seq, message.name, message.payload, refused);
+        }
         return;
       }
       case "ping":
@@ -416,6 +430,12 @@ export class SocketSession implements Member {
 
   /** A refusal by the session itself (the action never reached a room). */
   #reject(seq: number, code: ErrorCode, message: string): void {
+    if (this.#seat && Number.isSafeInteger(seq) && seq > 0) {
+      // Older ones could not be remembered anyway (the room keeps as many).
+      if (this.#refusedSinceAct.push({ seq, code, message }) > REMEMBERED_REFUSALS) {
+        this.#refusedSinceAct.shift();
+      }
+    }
     this.#context.metrics.actionRejected(code);
     this.#send(encodeServerMessage({ kind: "reject", seq, code, message }));
   }

@@ -5,7 +5,7 @@
  * needs a server.
  */
 import assert from "node:assert/strict";
-import type { ArbiterClient, Room } from "../client/mod.ts";
+import type { ArbiterClient, Room, SpectatorRoom } from "../client/mod.ts";
 import type { connectFour, ticTacToe } from "../games/mod.ts";
 
 /** Never called: only type-checked. */
@@ -61,6 +61,24 @@ async function anyRoomFits(
   return [roomLabel(untyped), roomLabel(created), roomLabel(chosen), roomLabel(typed)];
 }
 
+/** Never called: a spectator's room has the game's state and no action to send. */
+async function spectatorRooms(client: ArbiterClient): Promise<unknown[]> {
+  const watching = await client.spectate<typeof ticTacToe>("r1");
+  const untyped = await client.spectate("r2");
+  const board: (string | null)[] = watching.state.board;
+  const typed: SpectatorRoom<typeof ticTacToe> = watching;
+  return [
+    board,
+    typed,
+    roomLabel(watching),
+    roomLabel(untyped),
+    // @ts-expect-error a spectator cannot act
+    watching.send("place", { cell: 4 }),
+    // @ts-expect-error not even in a room typed by no game
+    untyped.send("anything", { x: 1 }),
+  ];
+}
+
 /** Never called: a game's type also types the room options of create and joinOrCreate. */
 function typedOptions(client: ArbiterClient): unknown[] {
   return [
@@ -82,4 +100,5 @@ Deno.test("client types: Room<typeof game>.send refuses unknown actions and wron
   assert.equal(typeof untypedSends, "function");
   assert.equal(typeof anyRoomFits, "function");
   assert.equal(typeof typedOptions, "function");
+  assert.equal(typeof spectatorRooms, "function");
 });

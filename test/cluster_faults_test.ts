@@ -147,3 +147,38 @@ Deno.test("cluster: a room id is answered only once every instance can join it",
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cluster: a directory entry of an older release (no open) is judged open from its counts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "arbiter-old-entry-" });
+  const t = await startTestServer({ ...clusterEnv(dir), ARBITER_CLUSTER_POLL_MS: "10" });
+  const kv = await Deno.openKv(`${dir}/arbiter.kv`);
+  try {
+    const keys = new ClusterKeys();
+    const entry = (id: string, players: number, status: string) => ({
+      id,
+      game: "tic_tac_toe",
+      players,
+      maxPlayers: 2,
+      spectators: 0,
+      status,
+      private: false,
+      seq: 3,
+      createdAt: Date.now(),
+      owner: "an-older-instance",
+      updatedAt: Date.now(),
+    });
+    await kv.set(keys.room("oldwaits"), entry("oldwaits", 1, "waiting"));
+    await kv.set(keys.room("oldfull"), entry("oldfull", 2, "playing"));
+    await kv.set(keys.room("oldover"), entry("oldover", 1, "finished"));
+    await t.server.cluster!.directory.refresh();
+    const ids = async (open: boolean) =>
+      (await (await fetch(`http://127.0.0.1:${t.server.port}/api/rooms?open=${open}`)).json())
+        .map((room: { id: string; open: boolean }) => `${room.id} ${room.open}`).sort();
+    assert.deepEqual(await ids(true), ["oldwaits true"]);
+    assert.deepEqual(await ids(false), ["oldfull false", "oldover false"]);
+  } finally {
+    kv.close();
+    await t.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -7,9 +7,11 @@
 import assert from "node:assert/strict";
 import { type ArbiterClient, connect } from "../client/mod.ts";
 import { ClusterKeys, type LeaseRecord } from "../cluster/mod.ts";
-import type { connectFour, ticTacToe } from "../games/mod.ts";
+import type { arena, connectFour, ticTacToe } from "../games/mod.ts";
 import { type ClusterWorker, routedWebSocket, startWorkers } from "./support/cluster_workers.ts";
+import { TestNetwork } from "./support/test_network.ts";
 import { waitFor } from "./support/test_server.ts";
+import { lostTransportRefusal, TWO_ACTIONS_A_SECOND } from "./support/transport_refusals.ts";
 
 const keys = new ClusterKeys();
 
@@ -97,6 +99,23 @@ Deno.test("cluster: players on different workers play a full game through the re
     "ann sees bob disconnected",
     10_000,
   );
+});
+
+Deno.test("cluster: a relayed player's action refused at its worker settles as refused after a resume", async () => {
+  await using c = await cluster(TWO_ACTIONS_A_SECOND);
+  const ann = c.track(await c.client("ann", [0]).create<typeof arena>("arena"));
+  // Bob's sockets go to worker 1, which relays his actions to the room's owner, worker 0.
+  const network = new TestNetwork();
+  const bob = c.track(
+    await connect(c.workers[1].wsUrl, {
+      name: "bob",
+      pingIntervalMs: 0,
+      reconnect: { baseMs: 50, maxMs: 300 },
+      WebSocket: network.WebSocket,
+    }).join<typeof arena>(ann.roomId),
+  );
+  assert.deepEqual(await c.workers[1].rooms(), [], "the room does not run on bob's worker");
+  await lostTransportRefusal(ann, bob, network);
 });
 
 Deno.test("cluster: concurrent claims of a lease produce exactly one owner", async () => {

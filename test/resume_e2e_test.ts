@@ -11,6 +11,7 @@ import type { ActionMessage, JoinMessage } from "../protocol/mod.ts";
 import { FakeServer, welcome } from "./support/fake_server.ts";
 import { TestNetwork } from "./support/test_network.ts";
 import { startTestServer, waitFor, waitForSameState } from "./support/test_server.ts";
+import { lostTransportRefusal, TWO_ACTIONS_A_SECOND } from "./support/transport_refusals.ts";
 
 type Arena = Room<typeof arena>;
 
@@ -46,6 +47,18 @@ async function away(
   network.bytes = 0;
   network.offline = false;
 }
+
+Deno.test("resume: an action refused over the rate limit settles as refused when its refusal was lost", async () => {
+  await using t = await startTestServer({ GRACE_MS: "30000", ...TWO_ACTIONS_A_SECOND });
+  const network = new TestNetwork();
+  const { ann, bob } = await arenaPair(t, network);
+  try {
+    await lostTransportRefusal(ann, bob, network);
+  } finally {
+    ann.leave();
+    bob.leave();
+  }
+});
 
 Deno.test("resume: missed deltas are replayed from the ring; too many → full state", async () => {
   await using t = await startTestServer({ RESUME_RING: "16", GRACE_MS: "30000" });

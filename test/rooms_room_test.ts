@@ -248,6 +248,22 @@ Deno.test("a client that numbers from its last applied action again forgets the 
   room.dispose();
 });
 
+Deno.test("refusals the transport made between two actions are remembered for resumes", async () => {
+  const { room } = testRoom(counter);
+  const { members: [ann], seats: [seat] } = await seatPlayers(room, 2);
+  seat.act(2, "add", { by: 1 });
+  const refused = (seq: number) => ({ seq, code: "rate_limited" as const, message: `no ${seq}` });
+  // 1 and 2 are at or below the last action, 6 not before this one: only 3 and 5 count.
+  seat.act(6, "add", { by: 1 }, [1, 2, 3, 5, 6].map(refused));
+  equal(ann.ack, 6);
+  deepEqual(ann.rejects, [], "the transport already sent its refusals");
+  ann.reopen();
+  await room.join({ resume: { session: seat.session, seq: 0 } }, ann);
+  deepEqual(ann.welcomes.at(-1)!.rejected, [refused(3), refused(5)]);
+  deepEqual(room.snapshot().seats[0]?.rejects, [refused(3), refused(5)]);
+  room.dispose();
+});
+
 Deno.test("actions can be named by their index in the welcome's list", async () => {
   const { room } = testRoom(counter);
   const { members, seats } = await seatPlayers(room, 2);
