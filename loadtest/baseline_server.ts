@@ -110,7 +110,7 @@ export function startBaselineServer(options: BaselineOptions = {}): Promise<Base
   let timer: ReturnType<typeof setTimeout> | undefined;
   if (tickMs > 0) {
     const origin = performance.now();
-    let ticks = 0;
+    let ticks = 1; // the tick the first timer is for
     const tick = () => {
       flush();
       // After a stall, missed ticks are skipped, as Arbiter's are.

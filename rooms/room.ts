@@ -988,7 +988,7 @@ export class Room {
     seat.lastSeq = clientSeq;
     // A client that started over (a reloaded page resuming from its token) numbers from the
     // last applied action again: refusals remembered for those numbers belong to older actions.
-    if (seat.rejects.length > 0 && seat.rejects[seat.rejects.length - 1].seq >= clientSeq) {
+    if (seat.rejects.length > 0 && seat.rejects.some((r) => r.seq >= clientSeq)) {
       seat.rejects = seat.rejects.filter((r) => r.seq < clientSeq);
     }
     if (refusedBefore) {
@@ -1177,7 +1177,12 @@ export class Room {
     const kept = message.length > MAX_REMEMBERED_MESSAGE
       ? `${wholeCharacters(message.slice(0, MAX_REMEMBERED_MESSAGE))}…`
       : message;
-    if (seat.rejects.push({ seq, code, message: kept }) > REMEMBERED_REFUSALS) {
+    // A client that numbers again from its last applied action can reuse the seq of a refusal
+    // the transport made: the latest refusal of a seq is the one a resume must repeat.
+    const earlier = seat.rejects.findIndex((r) => r.seq === seq);
+    if (earlier >= 0) {
+      seat.rejects[earlier] = { seq, code, message: kept };
+    } else if (seat.rejects.push({ seq, code, message: kept }) > REMEMBERED_REFUSALS) {
       seat.rejects.shift();
     }
     this.#changed("refusal");

@@ -264,6 +264,21 @@ Deno.test("refusals the transport made between two actions are remembered for re
   room.dispose();
 });
 
+Deno.test("a transport refusal of a seq the seat refused before replaces the old refusal", async () => {
+  const { room } = testRoom(counter);
+  const { members: [ann], seats: [seat] } = await seatPlayers(room, 2);
+  seat.act(1, "add", { by: 1 });
+  seat.act(2, "add", { by: "two" }); // refused by the room, remembered
+  // A client that numbers from its last applied action again (1): its new 2 is refused by
+  // the transport, and its 3 carries that refusal.
+  ann.reopen();
+  const back = await room.join({ resume: { session: seat.session, seq: 0 } }, ann);
+  const limited = { seq: 2, code: "rate_limited" as const, message: "slow down" };
+  back.act(3, "add", { by: 1 }, [limited]);
+  deepEqual(room.snapshot().seats[0]?.rejects, [limited]);
+  room.dispose();
+});
+
 Deno.test("actions can be named by their index in the welcome's list", async () => {
   const { room } = testRoom(counter);
   const { members, seats } = await seatPlayers(room, 2);
