@@ -154,6 +154,8 @@ export class DurableRooms {
   #refresher: ReturnType<typeof setInterval> | null = null;
   /** `close` was called: no save is scheduled anymore (a failing one would retry forever). */
   #closed = false;
+  /** Every save timer armed and not yet fired or cleared. */
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   /** Snapshots written and failed (metrics). */
   saves = 0;
   saveFailures = 0;
@@ -265,8 +267,7 @@ export class DurableRooms {
   forget(id: string): void {
     const tracked = this.#tracked.get(id);
     if (!tracked) return;
-    if (tracked.timer !== null) clearTimeout(tracked.timer);
-    tracked.timer = null;
+    this.#cancelTimer(tracked);
     tracked.closed = true;
     this.#tracked.delete(id);
     this.store.forget(id);
@@ -350,10 +351,10 @@ export class DurableRooms {
     this.#sweeper = null;
     if (this.#refresher !== null) clearInterval(this.#refresher);
     this.#refresher = null;
-    for (const tracked of this.#tracked.values()) {
-      if (tracked.timer !== null) clearTimeout(tracked.timer);
-      tracked.timer = null;
-    }
+    // Every armed timer, not only those of the rooms tracked now: none may outlive `close`.
+    for (const tracked of this.#tracked.values()) tracked.timer = null;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
     await Promise.all([
       ...[...this.#tracked.values()].map((t) => this.#settled(t)),
       ...this.#deletes,
@@ -440,8 +441,7 @@ export class DurableRooms {
   #disposed(room: Room, reason: DisposeReason): void {
     const tracked = this.#tracked.get(room.id);
     if (!tracked || tracked.room !== room) return;
-    if (tracked.timer !== null) clearTimeout(tracked.timer);
-    tracked.timer = null;
+    this.#cancelTimer(tracked);
     // Stopped for a restart: `flush` saves it. Closed for good: its data goes.
     if (reason === "server_restart") return;
     tracked.closed = true;
@@ -459,10 +459,20 @@ export class DurableRooms {
 
   #schedule(tracked: Tracked, ms: number): void {
     if (tracked.timer !== null || tracked.closed || this.#closed) return;
-    tracked.timer = setTimeout(() => {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
       tracked.timer = null;
       this.#save(tracked);
     }, ms);
+    tracked.timer = timer;
+    this.#timers.add(timer);
+  }
+
+  #cancelTimer(tracked: Tracked): void {
+    if (tracked.timer === null) return;
+    clearTimeout(tracked.timer);
+    this.#timers.delete(tracked.timer);
+    tracked.timer = null;
   }
 
   /** Starts a save now, or right after the one writing. */
@@ -472,8 +482,7 @@ export class DurableRooms {
       tracked.again = true;
       return;
     }
-    if (tracked.timer !== null) clearTimeout(tracked.timer);
-    tracked.timer = null;
+    this.#cancelTimer(tracked);
     tracked.dirty = false;
     tracked.actions = 0;
     tracked.writing = this.#saveSettled(tracked, this.#snapshotAndWrite(tracked), {
