@@ -13,7 +13,7 @@ import {
   type RoomSummary,
   type Value,
 } from "../protocol/mod.ts";
-import type { ActionsOf, GameDefinition, OptionsOf, ViewOf } from "../rooms/game.ts";
+import type { ActionsOf, GameDefinition, NameOf, OptionsOf, ViewOf } from "../rooms/game.ts";
 import { type ClientOptions, type JoinTarget, RoomConnection } from "./room.ts";
 
 /**
@@ -70,6 +70,24 @@ export type GameOptionsOf<G> = 0 extends 1 & G ? { [key: string]: Value }
   : { [key: string]: Value };
 
 /**
+ * The game names `create` and `joinOrCreate` accept: the game's own name when its type is given
+ * (`client.create<typeof connectFour>("connect_four")`, so a typo or the wrong game's name is a
+ * type error), any string without one.
+ *
+ * @example
+ * ```ts
+ * import type { GameNameOf } from "./client.ts";
+ * import type { connectFour } from "../games/mod.ts";
+ * const name: GameNameOf<typeof connectFour> = "connect_four";
+ * const any: GameNameOf<unknown> = "whatever_game";
+ * ```
+ */
+export type GameNameOf<G> = 0 extends 1 & G ? string
+  // deno-lint-ignore no-explicit-any
+  : [G] extends [GameDefinition<any, any, any, any>] ? NameOf<G>
+  : string;
+
+/**
  * Joins rooms on one Arbiter server.
  *
  * @example
@@ -99,7 +117,7 @@ export class ArbiterClient {
 
   /** Creates a new room of `game` with optional game options, and takes its first seat. */
   create<G = unknown>(
-    game: string,
+    game: GameNameOf<G>,
     gameOptions?: GameOptionsOf<G>,
     options?: ClientOptions,
   ): Promise<Room<G>> {
@@ -108,7 +126,7 @@ export class ArbiterClient {
 
   /** Joins the first open room of `game` with a free seat, or creates one. */
   joinOrCreate<G = unknown>(
-    game: string,
+    game: GameNameOf<G>,
     gameOptions?: GameOptionsOf<G>,
     options?: ClientOptions,
   ): Promise<Room<G>> {

@@ -18,6 +18,7 @@
 export {
   ArbiterClient,
   connect,
+  type GameNameOf,
   type GameOptionsOf,
   type Room,
   type RoomList,

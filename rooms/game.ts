@@ -202,9 +202,9 @@ export type PlayerHook<S, O = GameOptions> = (
  * Everything an author writes. `S` is the state, `A` maps action names to payload types, `V`
  * is what `view` returns, `O` the room options; all are inferred by {@linkcode defineGame}.
  */
-export interface GameConfig<S, A, V, O> {
+export interface GameConfig<S, A, V, O, N extends string = string> {
   /** Unique name, used to create rooms (lowercase letters, digits, `_` and `-`). */
-  name: string;
+  name: N;
   /**
    * Seats: the game runs once `min` are taken; nobody joins past `max`. Whole numbers with
    * 1 <= min <= max <= 1000: every room allocates its `max` seats when it is created.
@@ -289,12 +289,14 @@ export interface GameConfig<S, A, V, O> {
 
 /**
  * A checked game definition with its defaults filled in, as {@linkcode defineGame} returns.
- * The parameters are the state, the action payload map, the view and the options.
+ * The parameters are the state, the action payload map, the view, the options and the name
+ * (its literal type, so a typed client checks the name it creates rooms of).
  */
 // The options parameter defaults to `any` so that `GameDefinition<any, any, any>` matches
 // every game whatever its options type (the client library tests games against it).
 // deno-lint-ignore no-explicit-any
-export interface GameDefinition<S, A, V, O = any> extends GameConfig<S, A, V, O> {
+export interface GameDefinition<S, A, V, O = any, N extends string = string>
+  extends GameConfig<S, A, V, O, N> {
   readonly spectators: boolean;
   readonly lateJoin: boolean;
   readonly broadcast: BroadcastMode;
@@ -362,6 +364,20 @@ export type ActionsOf<G> = G extends GameDefinition<any, infer A, any, any>
 // deno-lint-ignore no-explicit-any
 export type OptionsOf<G> = G extends GameDefinition<any, any, any, infer O> ? O : never;
 
+/**
+ * The name of a game, as a literal type when {@linkcode defineGame} could infer it (a game
+ * whose type arguments were spelled out has `string`).
+ *
+ * @example
+ * ```ts
+ * import type { NameOf } from "./game.ts";
+ * import type { connectFour } from "../games/mod.ts";
+ * const name: NameOf<typeof connectFour> = "connect_four";
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export type NameOf<G> = G extends GameDefinition<any, any, any, any, infer N> ? N : never;
+
 const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 /** Seats per room: a room allocates all of them when it is created. */
@@ -427,9 +443,9 @@ function checkFunction(where: string, field: string, value: unknown, required = 
  * console.log(coin.actionNames); // ["call"]
  * ```
  */
-export function defineGame<S, A, V = S, O = GameOptions>(
-  config: GameConfig<S, A, V, O>,
-): GameDefinition<S, A, V, O> {
+export function defineGame<S, A, V = S, O = GameOptions, N extends string = string>(
+  config: GameConfig<S, A, V, O, N>,
+): GameDefinition<S, A, V, O, N> {
   const where = `defineGame(${JSON.stringify(config?.name)})`;
   if (typeof config.name !== "string" || !NAME.test(config.name)) {
     throw new TypeError(

@@ -45,6 +45,7 @@ export {
   type GameContext,
   type GameDefinition,
   type GameOptions,
+  type NameOf,
   type OptionsOf,
   type PlayerHook,
   type ReadContext,

@@ -93,6 +93,18 @@ function typedOptions(client: ArbiterClient): unknown[] {
   ];
 }
 
+/** Never called: a game's type also checks the name of the game to create a room of. */
+function typedNames(client: ArbiterClient): unknown[] {
+  return [
+    // @ts-expect-error a typo in the game's name
+    client.create<typeof connectFour>("connect4"),
+    // @ts-expect-error tic-tac-toe's name, connect four's type
+    client.joinOrCreate<typeof connectFour>("tic_tac_toe"),
+    // Without the game's type, any name (the server answers unknown_game).
+    client.joinOrCreate("connect4"),
+  ];
+}
+
 Deno.test("client types: Room<typeof game>.send refuses unknown actions and wrong payloads", () => {
   // The assertions above are the type check; this only keeps the functions referenced.
   assert.equal(typeof typedSends, "function");
@@ -100,5 +112,6 @@ Deno.test("client types: Room<typeof game>.send refuses unknown actions and wron
   assert.equal(typeof untypedSends, "function");
   assert.equal(typeof anyRoomFits, "function");
   assert.equal(typeof typedOptions, "function");
+  assert.equal(typeof typedNames, "function");
   assert.equal(typeof spectatorRooms, "function");
 });
