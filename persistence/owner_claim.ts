@@ -221,10 +221,42 @@ export class OwnerClaim {
       return;
     }
     if (commit.ok || this.#lost || this.#released) return;
+    const holder = await this.#kv.get<OwnerRecord>(this.#key).catch(() => null);
+    this.#loseTo(holder?.value ?? null);
+  }
+
+  /**
+   * Reads the claim back rather than waiting for the next heartbeat to find out: true while it
+   * is this process's. One taken over is reported as a failed heartbeat reports it (`onLost`,
+   * once; {@linkcode OwnerClaim.lost} turns true). A server confirms its claim once its restore
+   * is done: a restore can hold the process up long enough for another to take the KV over,
+   * and the heartbeat that would notice may not have run since.
+   *
+   * @example
+   * ```ts
+   * import { OwnerClaim } from "./owner_claim.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const claim = await OwnerClaim.take(kv);
+   * console.log(await claim.confirm()); // true
+   * await kv.set(["arbiter", "owner"], { instance: "other", pid: 4242, since: Date.now() });
+   * console.log(await claim.confirm(), claim.lost); // false true
+   * await claim.release();
+   * kv.close();
+   * ```
+   */
+  async confirm(): Promise<boolean> {
+    if (this.#lost) return false;
+    const entry = await this.#kv.get<OwnerRecord>(this.#key);
+    if (entry.versionstamp === this.#versionstamp) return true;
+    this.#loseTo(entry.value);
+    return false;
+  }
+
+  #loseTo(holder: OwnerRecord | null): void {
+    if (this.#lost || this.#released) return;
     this.#lost = true;
     clearInterval(this.#timer);
-    const holder = await this.#kv.get<OwnerRecord>(this.#key).catch(() => null);
-    this.#onLost?.(holder?.value ?? null);
+    this.#onLost?.(holder);
   }
 
   /**

@@ -279,7 +279,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let restored: RestoreReport;
   try {
     restored = await restoring;
-    // Taken over while restoring: every room write would fail from here on.
+    // Taken over while restoring (a long restore can look like a dead process to another):
+    // every room write would fail from here on. Read back, as no heartbeat may have run since.
+    if (claim && lostTo === undefined) await claim.confirm();
     if (lostTo !== undefined) throw new KvInUseError(lostTo);
   } catch (error) {
     try {

@@ -5,6 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { KvInUseError, OwnerClaim, type OwnerRecord } from "../persistence/mod.ts";
+import { defineGame } from "../rooms/mod.ts";
+import { TestMember } from "../rooms/testing.ts";
+import { loadConfig, silentLogger, startServer } from "../server/mod.ts";
+import { durableProcess } from "./support/durable_process.ts";
 import { spawnServer } from "./support/server_process.ts";
 
 const FAST = { heartbeatMs: 100 };
@@ -157,5 +161,91 @@ serversTest(
     const log = server.lines.join("\n");
     assert.match(log, /another process took over this KV; stopping/);
     assert.match(log, /The server stopped by itself; the log above says why\./);
+  },
+);
+
+/** What each replayed `step` does (nothing while the rooms are first played). */
+let onReplayedStep: (() => void) | null = null;
+
+/** A game in `log` mode whose actions the restore replays, through {@linkcode onReplayedStep}. */
+const replayed = defineGame({
+  name: "replayed",
+  players: { min: 1, max: 1 },
+  durability: "log",
+  setup: () => ({ steps: 0 }),
+  actions: {
+    step: {
+      apply(state) {
+        state.steps++;
+        onReplayedStep?.();
+      },
+    },
+  },
+});
+
+serversTest(
+  "owner claim: a server whose KV is taken over while it restores its rooms does not start",
+  async (path) => {
+    // Rooms with logged actions past their snapshots, as a crash leaves them.
+    const ROOMS = 3;
+    {
+      using kv = await Deno.openKv(path);
+      const before = await durableProcess(kv, { snapshotEveryActions: 1000 }, [replayed]);
+      const seats = [];
+      for (let i = 0; i < ROOMS; i++) {
+        seats.push(
+          await before.manager.join({ mode: "create", game: "replayed" }, new TestMember()),
+        );
+      }
+      await before.durable.idle(); // each room's snapshot, taken when its seat was
+      for (const seat of seats) {
+        for (let seq = 1; seq <= 3; seq++) seat.act(seq, "step", null);
+        await seat.room.idle(); // logged
+      }
+      await before.crash();
+    }
+    // While the first room replays, another process takes the KV over (to it, this one stalled
+    // long enough to look dead), before the restore goes on. The heartbeat runs every second:
+    // it does not run again before the restore is done.
+    const taker: OwnerRecord = { instance: "other", pid: 4242, since: Date.now() };
+    let tookOver = false;
+    onReplayedStep = () => {
+      if (tookOver) return;
+      tookOver = true;
+      const script = `const kv = await Deno.openKv(${JSON.stringify(path)});
+        await kv.set(["arbiter", "owner"], ${JSON.stringify(taker)});`;
+      const out = new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--unstable-kv", script],
+        stdout: "null",
+        stderr: "piped",
+      }).outputSync();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    };
+    try {
+      await assert.rejects(
+        startServer({
+          config: loadConfig({ PORT: "0", ARBITER_KV_PATH: path }),
+          games: [replayed],
+          log: silentLogger,
+        }),
+        (error) => {
+          assert.ok(error instanceof KvInUseError, String(error));
+          assert.match(error.message, /Another Arbiter process \(pid 4242,/);
+          return true;
+        },
+      );
+    } finally {
+      onReplayedStep = null;
+    }
+    assert.ok(tookOver, "the restore replayed a step");
+    // It let go of nothing that was not its own, and wrote nothing over the rooms.
+    using kv = await Deno.openKv(path);
+    assert.deepEqual((await kv.get(["arbiter", "owner"])).value, taker);
+    const after = await durableProcess(kv, {}, [replayed]);
+    assert.equal(after.report.restored.length, ROOMS);
+    for (const id of after.report.restored) {
+      assert.equal((after.manager.get(id)!.state as { steps: number }).steps, 3);
+    }
+    await after.crash();
   },
 );
