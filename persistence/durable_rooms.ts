@@ -493,14 +493,16 @@ export class DurableRooms {
 
   /**
    * Takes the snapshot synchronously (the room is between two steps, so it is consistent) and
-   * writes it. A state that is not data (game code wrote NaN) fails like storage would.
+   * writes it. A state that is not data (game code wrote NaN) fails like storage would, and is
+   * logged as `state_not_data`: the game's bug, not the storage's.
    */
   #snapshotAndWrite(tracked: Tracked): Promise<void> {
     let snapshot: ReturnType<Room["snapshot"]>;
     try {
       snapshot = tracked.room.snapshot();
     } catch (error) {
-      return Promise.reject(error);
+      const why = error instanceof Error ? error.message : String(error);
+      return Promise.reject(new PersistenceError("state_not_data", why));
     }
     return this.#write(tracked, snapshot);
   }

@@ -6,7 +6,8 @@
 
 /**
  * A typed failure of the store: a snapshot written by a newer release, stored data that does
- * not read back, a second writer, or an action too large to log.
+ * not read back, a second writer, an action too large to log, or a room whose state is not data
+ * (game code wrote `NaN`, say) and so cannot be stored.
  *
  * @example
  * ```ts
@@ -16,8 +17,13 @@
  * ```
  */
 export class PersistenceError extends Error {
-  /** `snapshot_version`, `snapshot_corrupt`, `log_conflict` or `log_entry_too_large`. */
-  readonly code: "snapshot_version" | "snapshot_corrupt" | "log_conflict" | "log_entry_too_large";
+  /** `snapshot_version`, `snapshot_corrupt`, `log_conflict`, `log_entry_too_large` or `state_not_data`. */
+  readonly code:
+    | "snapshot_version"
+    | "snapshot_corrupt"
+    | "log_conflict"
+    | "log_entry_too_large"
+    | "state_not_data";
   /** Creates the error. */
   constructor(code: PersistenceError["code"], message: string) {
     super(message);

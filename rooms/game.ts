@@ -406,6 +406,42 @@ function positiveInteger(n: unknown): n is number {
 }
 
 /** Throws unless `value` is a function, or absent when not `required`. */
+/**
+ * Every field a game's definition may have: any other is a typo (`onjoin`, `outcomes`) that
+ * would be ignored without a word. `actionNames` is what {@linkcode defineGame} adds, so a game
+ * made from another (`defineGame({ ...ticTacToe, name: "variant" })`) passes; it is recomputed.
+ */
+const GAME_FIELDS: ReadonlySet<string> = new Set(Object.keys(
+  {
+    name: true,
+    players: true,
+    spectators: true,
+    lateJoin: true,
+    broadcast: true,
+    durability: true,
+    options: true,
+    setup: true,
+    actions: true,
+    turn: true,
+    turnClock: true,
+    tick: true,
+    outcome: true,
+    view: true,
+    onJoin: true,
+    onLeave: true,
+    onDisconnect: true,
+    onReconnect: true,
+    onSeatExpired: true,
+    actionNames: true,
+  } satisfies Record<keyof AnyGame, true>,
+));
+
+function checkBoolean(where: string, field: string, value: unknown): void {
+  if (value === undefined || typeof value === "boolean") return;
+  const got = typeof value === "string" ? JSON.stringify(value) : typeof value;
+  throw new TypeError(`${where}: ${field} must be true or false, got ${got}`);
+}
+
 function checkFunction(where: string, field: string, value: unknown, required = false): void {
   if (typeof value === "function" || (!required && value == null)) return;
   throw new TypeError(`${where}: ${field} must be a function, got ${typeof value}`);
@@ -453,6 +489,16 @@ export function defineGame<S, A, V = S, O = GameOptions, N extends string = stri
         "letter or digit",
     );
   }
+  for (const field of Object.keys(config)) {
+    if (!GAME_FIELDS.has(field)) {
+      throw new TypeError(
+        `${where}: unknown field ${JSON.stringify(field)}; a game's fields are ` +
+          [...GAME_FIELDS].filter((known) => known !== "actionNames").join(", "),
+      );
+    }
+  }
+  checkBoolean(where, "spectators", config.spectators);
+  checkBoolean(where, "lateJoin", config.lateJoin);
   const { min, max } = config.players ?? {};
   if (!positiveInteger(min) || !positiveInteger(max) || max < min || max > MAX_PLAYERS) {
     throw new TypeError(
@@ -478,14 +524,7 @@ export function defineGame<S, A, V = S, O = GameOptions, N extends string = stri
       throw new TypeError(`${where}: action ${JSON.stringify(name)} needs an apply function`);
     }
     checkFunction(where, `action ${JSON.stringify(name)} validate`, action.validate);
-    if (action.anyTurn !== undefined && typeof action.anyTurn !== "boolean") {
-      throw new TypeError(
-        `${where}: action ${JSON.stringify(name)} anyTurn must be true or false, got ` +
-          (typeof action.anyTurn === "string"
-            ? JSON.stringify(action.anyTurn)
-            : typeof action.anyTurn),
-      );
-    }
+    checkBoolean(where, `action ${JSON.stringify(name)} anyTurn`, action.anyTurn);
     // A plain object of schemas (`{ cell: t.int() }`) would only fail at the first action.
     if (action.payload != null && typeof action.payload.check !== "function") {
       throw new TypeError(

@@ -589,6 +589,10 @@ Deno.test("a room whose state turned NaN is not saved, and its save timer does n
   await spoiler.send({ kind: "action", seq: 1, name: "spoil", payload: null });
   await spoiler.closedWithin(5000);
   await waitFor(() => lines.some((l) => l.msg === "room not saved"), "a failed save logged");
+  const notSaved = lines.find((l) => l.msg === "room not saved")!;
+  // The game's bug, not the storage's: an operator must not go looking at KV.
+  assert.equal(notSaved.code, "state_not_data");
+  assert.match(String(notSaved.error), /state\.level: NaN is not a finite number/);
   const { ann, bob } = await ticTacToePair(t);
   await ann.send("place", { cell: 0 });
   ann.leave();

@@ -47,6 +47,22 @@ Deno.test("defineGame refuses definitions that cannot work, saying why", () => {
   );
 });
 
+Deno.test("defineGame refuses unknown fields and flags that are not booleans (plain JavaScript)", () => {
+  throws(
+    () => loose({ ...minimal, onjoin() {} }),
+    /^TypeError: defineGame\("g"\): unknown field "onjoin"; a game's fields are name, players, .*onJoin/,
+  );
+  throws(() => loose({ ...minimal, lateJoin: "no" }), /lateJoin must be true or false, got "no"/);
+  throws(
+    () => loose({ ...minimal, spectators: 0 }),
+    /spectators must be true or false, got number/,
+  );
+  // A game made from another carries the fields defineGame added: they are recomputed.
+  const variant = defineGame({ ...ticTacToe, name: "tic_tac_toe_variant", lateJoin: true });
+  deepEqual(variant.actionNames, ticTacToe.actionNames);
+  equal(variant.lateJoin, true);
+});
+
 Deno.test("defineGame caps players.max at 1000: a room allocates every seat when created", () => {
   equal(defineGame({ ...minimal, players: { min: 1, max: 1000 } }).players.max, 1000);
   for (const max of [1001, 1e8, 2 ** 32]) {
