@@ -88,6 +88,26 @@ export type GameNameOf<G> = 0 extends 1 & G ? string
   : string;
 
 /**
+ * What {@linkcode ArbiterClient.create} takes besides the game and its options: the room
+ * handle's {@linkcode ClientOptions}, and whether the room is private.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "./mod.ts";
+ * const room = await connect("ws://localhost:8000/ws").create("tic_tac_toe", {}, { private: true });
+ * console.log(room.roomId.length); // 16: share it to invite
+ * ```
+ */
+export interface CreateOptions extends ClientOptions {
+  /**
+   * A private room: left out of room lists (`GET /api/rooms`, {@linkcode ArbiterClient.listRooms})
+   * and of `joinOrCreate`; its id, the invitation, has 16 characters (8 for public ones) so that
+   * it cannot be guessed. Default false.
+   */
+  private?: boolean;
+}
+
+/**
  * Joins rooms on one Arbiter server.
  *
  * @example
@@ -115,13 +135,19 @@ export class ArbiterClient {
     return this.#open<Room<G>>({ mode: "join", room: roomId }, options);
   }
 
-  /** Creates a new room of `game` with optional game options, and takes its first seat. */
+  /**
+   * Creates a new room of `game` with optional game options, and takes its first seat;
+   * `{ private: true }` makes it private (invitation only: see {@linkcode CreateOptions}).
+   */
   create<G = unknown>(
     game: GameNameOf<G>,
     gameOptions?: GameOptionsOf<G>,
-    options?: ClientOptions,
+    options?: CreateOptions,
   ): Promise<Room<G>> {
-    return this.#open<Room<G>>({ mode: "create", game, options: asOptions(gameOptions) }, options);
+    const { private: isPrivate, ...roomOptions } = options ?? {};
+    const target: JoinTarget = { mode: "create", game, options: asOptions(gameOptions) };
+    if (isPrivate) target.private = true;
+    return this.#open<Room<G>>(target, roomOptions);
   }
 
   /** Joins the first open room of `game` with a free seat, or creates one. */

@@ -18,6 +18,7 @@
 export {
   ArbiterClient,
   connect,
+  type CreateOptions,
   type GameNameOf,
   type GameOptionsOf,
   type Room,

@@ -92,6 +92,8 @@ export interface JoinTarget {
   game?: string;
   options?: { [key: string]: Value };
   spectator?: boolean;
+  /** `create` only: a private room (out of room lists; its 16-character id is the invitation). */
+  private?: boolean;
   /** Resume this seat (a session token kept from an earlier `welcome`) in `room`. */
   session?: string;
 }

@@ -205,7 +205,7 @@ export class Router {
    */
   async #create(request: JoinRequest, member: Member): Promise<Seat> {
     const { manager } = this.#o;
-    const room = manager.create(request.game!, request.options);
+    const room = manager.create(request.game!, request.options, { private: request.private });
     await this.#o.claimed(room.id);
     // Remembered before the join lands (a retry racing it then queues behind it in the room),
     // but only once claimed: routing to a room whose lease is not stored yet would adopt it.

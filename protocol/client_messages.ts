@@ -70,6 +70,7 @@ function writeJoinBody(w: CborWriter, msg: JoinMessage): void {
   if (msg.token !== undefined) n++;
   if (msg.resume !== undefined) n++;
   if (msg.spectator !== undefined) n++;
+  if (msg.private !== undefined) n++;
   if (msg.key !== undefined) n++;
   w.head(5, n);
   w.text("m");
@@ -104,6 +105,10 @@ function writeJoinBody(w: CborWriter, msg: JoinMessage): void {
   if (msg.spectator !== undefined) {
     w.text("w");
     w.value(asBoolean(msg.spectator, "join.spectator"));
+  }
+  if (msg.private !== undefined) {
+    w.text("p");
+    w.value(asBoolean(msg.private, "join.private"));
   }
   if (msg.key !== undefined) {
     w.text("k");
@@ -196,6 +201,7 @@ function readJoin(c: FrameCursor, limits: Required<DecodeLimits>): JoinMessage {
     };
   }
   if (body.w !== undefined) msg.spectator = asBoolean(body.w, "join.spectator (w)");
+  if (body.p !== undefined) msg.private = asBoolean(body.p, "join.private (p)");
   if (body.k !== undefined) msg.key = asJoinKey(body.k, "join.key (k)");
   return msg;
 }
@@ -242,6 +248,7 @@ const JOIN_FIELDS: Readonly<Record<string, [name: string, want: string]>> = {
   k: ["join.key (k)", JOIN_KEY_WANT],
   m: ["join.mode (m)", JOIN_MODE_WANT],
   w: ["join.spectator (w)", "a boolean"],
+  p: ["join.private (p)", "a boolean"],
 };
 
 /** `bad_field` for a join field holding a string over the decoder's limit (unknown keys: as is). */

@@ -119,6 +119,11 @@ export interface JoinMessage {
   /** Join without a seat; spectators see the spectator view and cannot act. */
   spectator?: boolean;
   /**
+   * `create` only: a private room, left out of room lists and of `join_or_create`, with a
+   * 16-character id (its invitation) instead of 8.
+   */
+  private?: boolean;
+  /**
    * An id the client picks for this join attempt series (16-64 chars of `[A-Za-z0-9_-]`,
    * random and kept secret like a session token): a join repeated with the same key, because
    * its welcome was lost, gets the seat (and room) the first one took instead of another.

@@ -49,6 +49,8 @@ export interface JoinRequest {
   name?: string;
   /** Watch without a seat (`join` only). */
   spectator?: boolean;
+  /** Make the room private (`create` only): out of room lists and `join_or_create`. */
+  private?: boolean;
   /** Resume a seat; the room is found by `room`, or by the token alone. */
   resume?: { session: string; seq: number };
   /** From authentication: the seat belongs to this user; nobody else can take or resume it. */
@@ -85,6 +87,13 @@ export function checkJoinFields(request: JoinRequest): void {
     throw new ArbiterError(
       "bad_field",
       "A join key (k) must be 16 to 64 characters of A-Z, a-z, 0-9, _ and -.",
+    );
+  }
+  if (request.private !== undefined && (request.mode !== "create" || request.resume)) {
+    throw new ArbiterError(
+      "bad_field",
+      `p (private) is for a create join; a ${request.resume ? "resume" : request.mode} ` +
+        "cannot make a room private (join_or_create never picks or makes a private room).",
     );
   }
   if (request.resume) return;
@@ -372,7 +381,7 @@ export class RoomManager {
         const game = this.#gameName(request);
         const again = await this.#joinKeyed(game, request, member);
         if (again) return again;
-        const room = this.create(game, request.options);
+        const room = this.create(game, request.options, { private: request.private });
         // Remembered before the join lands: a retry racing it then queues behind it in the room.
         this.rememberJoinKey(request, game, room.id);
         return await this.#enter(room, { ...roomJoin, spectator: false }, member);

@@ -347,6 +347,7 @@ export class SocketSession implements Member {
         options: message.options,
         name: user?.name ?? message.name,
         spectator: message.spectator,
+        private: message.private,
         resume: message.resume,
         user: user ?? undefined,
         key: message.key,

@@ -421,6 +421,28 @@ Deno.test("the room list filters and pages over HTTP and through the client's li
   for (const room of [ann, bob, waiting, joined]) room.leave();
 });
 
+Deno.test("a client creates a private room over its socket: unlisted, not matched, joined by id", async () => {
+  await using t = await startTestServer();
+  const ann = await t.client({ name: "ann" })
+    .create<typeof ticTacToe>("tic_tac_toe", undefined, { private: true });
+  assert.equal(ann.roomId.length, 16, "a private room's id is its invitation");
+  assert.deepEqual(await t.client().listRooms(), { rooms: [], total: 0 });
+  const cy = await t.client({ name: "cy" }).joinOrCreate<typeof ticTacToe>("tic_tac_toe");
+  assert.notEqual(cy.roomId, ann.roomId, "join_or_create does not pick a private room");
+  assert.equal(cy.roomId.length, 8);
+  assert.deepEqual((await t.client().listRooms()).rooms.map((r) => r.id), [cy.roomId]);
+  const bob = await t.client({ name: "bob" }).join<typeof ticTacToe>(ann.roomId);
+  assert.equal(bob.player, "p2");
+  await ann.send("place", { cell: 4 });
+  assert.equal(t.server.manager.get(ann.roomId)!.private, true);
+  // Only a create makes a room private, and a join that asks otherwise is told so.
+  using raw = await openRaw(t.server.wsUrl);
+  const refused = await raw.join({ mode: "join_or_create", game: "tic_tac_toe", private: true })
+    .then(() => "joined", (e: Error) => e.message);
+  assert.match(refused, /^join refused: bad_field p \(private\) is for a create join;/);
+  for (const room of [ann, bob, cy]) room.leave();
+});
+
 Deno.test("the room listing reflects joins and leaves", async () => {
   await using t = await startTestServer();
   const listing = async () => {

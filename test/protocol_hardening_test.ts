@@ -234,6 +234,10 @@ Deno.test("a join string over the string budget is refused as its field, still u
     refusal(join({ m: 0, r: "r", w: long })),
     "bad_field: join.spectator (w) must be a boolean",
   );
+  assert.equal(
+    refusal(join({ m: 1, g: "g", p: long })),
+    "bad_field: join.private (p) must be a boolean",
+  );
   const inside = (field: string) =>
     `bad_field: ${field} must be free of strings over 8192 bytes (UTF-8); one has 9000`;
   assert.equal(refusal(join({ m: 0, r: "r", s: [long, 1] })), inside("join.resume (s)"));

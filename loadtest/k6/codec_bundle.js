@@ -967,6 +967,7 @@ function writeJoinBody(w, msg) {
   if (msg.token !== void 0) n++;
   if (msg.resume !== void 0) n++;
   if (msg.spectator !== void 0) n++;
+  if (msg.private !== void 0) n++;
   if (msg.key !== void 0) n++;
   w.head(5, n);
   w.text("m");
@@ -1001,6 +1002,10 @@ function writeJoinBody(w, msg) {
   if (msg.spectator !== void 0) {
     w.text("w");
     w.value(asBoolean(msg.spectator, "join.spectator"));
+  }
+  if (msg.private !== void 0) {
+    w.text("p");
+    w.value(asBoolean(msg.private, "join.private"));
   }
   if (msg.key !== void 0) {
     w.text("k");
@@ -1084,6 +1089,7 @@ function readJoin(c, limits) {
     };
   }
   if (body.w !== void 0) msg.spectator = asBoolean(body.w, "join.spectator (w)");
+  if (body.p !== void 0) msg.private = asBoolean(body.p, "join.private (p)");
   if (body.k !== void 0) msg.key = asJoinKey(body.k, "join.key (k)");
   return msg;
 }
@@ -1141,6 +1147,10 @@ var JOIN_FIELDS = {
   ],
   w: [
     "join.spectator (w)",
+    "a boolean"
+  ],
+  p: [
+    "join.private (p)",
     "a boolean"
   ]
 };
