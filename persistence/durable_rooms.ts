@@ -83,11 +83,16 @@ export interface RestoreReport {
 
 /** What {@linkcode DurableRooms.flush} did. */
 export interface FlushReport {
+  /** Saves completed while it ran. */
   saved: number;
+  /** Rooms whose last save failed: storage refused until the time ran out, or the state is not data. */
   failed: number;
-  /** True when the time ran out with saves still writing. */
+  /** True when the time ran out with rooms still writing or unsaved. */
   timedOut: boolean;
 }
+
+/** The first wait before `flush` saves again a room storage refused, ms; it doubles up to 1 s. */
+const FLUSH_RETRY_MS = 50;
 
 interface Tracked {
   readonly room: Room;
@@ -113,7 +118,10 @@ interface Tracked {
   expiresAt: number;
   /** Disposed for good: its data is being deleted. */
   closed: boolean;
+  /** Failed saves in a row. */
   failures: number;
+  /** The last save failed in a way another try repeats (a typed {@linkcode PersistenceError}). */
+  hopeless: boolean;
 }
 
 /**
@@ -277,25 +285,36 @@ export class DurableRooms {
    * Saves every room with unsaved changes or a stored expiry less than half of
    * `roomDataTtlMs` away (live or stopped for a restart), and waits for all writes, for at
    * most `timeoutMs`: after a graceful shutdown every room's data outlives the downtime by at
-   * least half of `roomDataTtlMs`.
+   * least half of `roomDataTtlMs`. A save that storage refused (a KV file locked for longer
+   * than a commit's own retries last) is tried again, after waits growing from 50 ms to 1 s,
+   * until it lands or the time runs out.
    */
   async flush(timeoutMs = 5000): Promise<FlushReport> {
-    const failuresBefore = this.saveFailures;
     const savesBefore = this.saves;
-    const pending: Promise<void>[] = [];
-    for (const tracked of this.#tracked.values()) {
-      if (tracked.dirty || this.#expiresSoon(tracked)) this.#save(tracked);
-      pending.push(this.#settled(tracked));
+    const deadline = performance.now() + timeoutMs;
+    const attempted = new Set<Tracked>();
+    // A save already writing is watched too: if it fails, it is tried again like the others.
+    let due = [...this.#tracked.values()].filter((t) =>
+      t.dirty || t.writing !== null || this.#expiresSoon(t)
+    );
+    let timedOut = false;
+    for (let waitMs = FLUSH_RETRY_MS;; waitMs = Math.min(waitMs * 2, 1000)) {
+      for (const tracked of due) {
+        attempted.add(tracked);
+        this.#save(tracked);
+      }
+      timedOut = !(await settledBy(this.idle(), deadline));
+      due = [...attempted].filter((t) => t.failures > 0 && !t.hopeless && !t.closed && t.dirty);
+      if (timedOut || due.length === 0) break;
+      if (deadline - performance.now() <= waitMs) {
+        timedOut = true;
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = await Promise.race([
-      Promise.all([...pending, ...this.#deletes]).then(() => false),
-      new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), timeoutMs)),
-    ]);
-    clearTimeout(timer);
     return {
       saved: this.saves - savesBefore,
-      failed: this.saveFailures - failuresBefore,
+      failed: [...attempted].filter((t) => t.failures > 0).length,
       timedOut,
     };
   }
@@ -417,6 +436,7 @@ export class DurableRooms {
       expiresAt: this.#restoring?.expiresAt ?? 0,
       closed: false,
       failures: 0,
+      hopeless: false,
     };
     // A restored room's ceiling was stored before it went live (`restoreRoom`).
     if (this.#restoring) tracked.ceiling = this.#restoring.ceiling;
@@ -516,11 +536,13 @@ export class DurableRooms {
     return written.then(() => {
       this.saves++;
       tracked.failures = 0;
+      tracked.hopeless = false;
       tracked.seatsSaved = Math.max(tracked.seatsSaved, covered.seatChanges);
       tracked.ticksSaved = Math.max(tracked.ticksSaved, covered.ticksRun);
     }, (error) => {
       this.saveFailures++;
       tracked.failures++;
+      tracked.hopeless = error instanceof PersistenceError;
       tracked.dirty = true;
       const code = error instanceof PersistenceError ? error.code : "kv_error";
       this.#log?.error("room not saved", { room: tracked.room.id, code, error: String(error) });
@@ -565,5 +587,20 @@ export class DurableRooms {
   /** Resolves once no save of `tracked` is writing or queued. */
   async #settled(tracked: Tracked): Promise<void> {
     while (tracked.writing) await tracked.writing;
+  }
+}
+
+/** Waits for `work` until `deadline` (a `performance.now()` time): false if time ran out first. */
+async function settledBy(work: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      work.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()));
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -317,3 +317,47 @@ Deno.test("a room whose state stops being data fails its save, not the shutdown"
   equal(report.timedOut, false);
   await p.durable.close();
 });
+
+/** A store that refuses `refusals` snapshot writes the way a KV file locked too long does. */
+class RefusingStore extends KvRoomStore {
+  refusals = 0;
+  override saveSnapshot(...args: Parameters<KvRoomStore["saveSnapshot"]>) {
+    if (this.refusals <= 0) return super.saveSnapshot(...args);
+    this.refusals--;
+    return Promise.reject(new TypeError("database is locked"));
+  }
+}
+
+Deno.test("a shutdown saves again a room whose save storage refused, until it lands or time is up", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const store = new RefusingStore(kv);
+  const p = await durableProcess(kv, { snapshotEveryMs: 600_000 }, exampleGames, undefined, store);
+  const a = await p.manager.join({ mode: "create", game: "tic_tac_toe" }, new TestMember());
+  await p.manager.join({ mode: "join", room: a.room.id }, new TestMember());
+  await p.durable.idle();
+  a.act(1, "place", { cell: 4 });
+  await a.room.idle();
+  store.refusals = 3;
+  p.manager.dispose("server_restart");
+  deepEqual(await p.durable.flush(5000), { saved: 1, failed: 0, timedOut: false });
+  equal((await new KvRoomStore(kv).loadSnapshot(a.room.id))?.meta.seq, a.room.seq);
+
+  await p.durable.close();
+
+  // Storage that never answers again: the flush gives up at its deadline and says so.
+  using kv2 = await Deno.openKv(":memory:");
+  const never = new RefusingStore(kv2);
+  const q = await durableProcess(kv2, {}, exampleGames, undefined, never);
+  const b = await q.manager.join({ mode: "create", game: "tic_tac_toe" }, new TestMember());
+  await q.manager.join({ mode: "join", room: b.room.id }, new TestMember());
+  await q.durable.idle();
+  const stored = b.room.seq;
+  b.act(1, "place", { cell: 4 });
+  await b.room.idle();
+  never.refusals = Infinity;
+  q.manager.dispose("server_restart");
+  deepEqual(await q.durable.flush(300), { saved: 0, failed: 1, timedOut: true });
+  equal((await new KvRoomStore(kv2).loadSnapshot(b.room.id))?.meta.seq, stored);
+  ok(b.room.seq > stored);
+  await q.durable.close();
+});

@@ -124,7 +124,10 @@ Deno.test({
     const saved = lines.flatMap((line) => line.startsWith("{") ? [JSON.parse(line)] : [])
       .find((line) => line.msg === "rooms saved");
     assert.equal(saved?.timedOut, false, lines.join("\n"));
-    assert.ok(saved.saved >= 1, "the unsaved move was saved once KV answered");
+    assert.ok(
+      saved.saved >= 1,
+      `the unsaved move was saved once KV answered:\n${lines.join("\n")}`,
+    );
   },
 });
 
