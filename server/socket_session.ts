@@ -374,7 +374,8 @@ export class SocketSession implements Member {
       // encoded (a game's state or view), and its code would blame the client's frame.
       const known = error instanceof ArbiterError && !(error instanceof ProtocolError);
       const code: ErrorCode = known ? error.code : "internal";
-      if (code === "internal") {
+      // An `internal` ArbiterError was logged where it was made (the manager's `room error`).
+      if (!known) {
         const game = message.game ?? manager.get(message.room ?? "")?.game.name;
         this.#log("error", "join failed", {
           game,

@@ -195,9 +195,15 @@ Deno.test("ws: game code that throws reaches the client as a bare internal code"
   const close = await broken.closedWithin(5000);
   assert.equal(close.code, 1011);
   assert.ok(!JSON.stringify(broken.messages).includes(INTERNAL_SECRET));
-  assert.ok(s.errors().some((l) => l.msg === "join failed"));
+  // Logged once, with the game's name and the stack, not again as a bare "join failed".
+  await waitFor(() => s.errors().length >= 2, "the setup's error logged");
+  assert.deepEqual(s.errors().map((l) => l.msg), ["room error", "room error"]);
+  const setupError = s.errors()[1];
+  assert.equal(setupError.msg, "room error");
+  assert.equal(setupError.game, "faulty");
+  assert.ok(String(setupError.error).includes(`${INTERNAL_SECRET}\n    at `));
   raw.abort();
-  await s.finish({ expectedErrors: ["room error", "join failed"] });
+  await s.finish({ expectedErrors: ["room error"] });
 });
 
 Deno.test("ws: the upgrade answers Sec-WebSocket-Protocol arbiter.v1 only when it was offered", async () => {
