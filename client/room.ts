@@ -387,9 +387,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
    * `code` says why it was refused. A payload that is not a {@linkcode Value} (`NaN`, a `Date`,
    * nesting deeper than 64) rejects at once with `bad_field` (or `forbidden_key`) and is not
    * sent. An action whose payload may be null (`t.literal(null)`, or no payload schema) can
-   * leave it out: `room.send("resign")` sends null. The move that ends the game resolves just
-   * before {@linkcode RoomConnection.outcome} is set (the `game_over` message follows the delta
-   * that acknowledges it): react to the end in {@linkcode RoomConnection.onGameOver}.
+   * leave it out: `room.send("resign")` sends null. The move that ends the game resolves with
+   * {@linkcode RoomConnection.outcome} already set (the server acknowledges it after `game_over`).
    */
   send<K extends keyof A & string>(
     name: K,

@@ -43,6 +43,9 @@ export interface TurnsConfig {
   thinkMs: number;
 }
 
+/** How long a finished game waits for the ack of its last move before counting it lost, ms. */
+const ACK_AFTER_END_MS = 2000;
+
 interface Shared {
   counters: Counters;
   latency: Samples;
@@ -172,7 +175,9 @@ class TurnBot {
             );
             this.#inFlight = false;
           }
-          this.maybeMove();
+          // The ack of the move that ended the game follows game_over.
+          if (this.outcome) this.onOver?.();
+          else this.maybeMove();
           return;
         }
         case "reject":
@@ -327,6 +332,7 @@ export class TurnsSlice implements SliceRunner {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        clearTimeout(settling);
         if (failure) {
           note(shared, failure);
           if (joined ?? (a.room !== "" && b.player !== null)) counters.disconnects++;
@@ -351,8 +357,19 @@ export class TurnsSlice implements SliceRunner {
         a.maybeMove();
         b.maybeMove();
       };
+      let settling: ReturnType<typeof setTimeout> | undefined;
       const over = () => {
-        if (!a.outcome || !b.outcome) return;
+        if (!a.outcome || !b.outcome || done) return;
+        // The winning move's ack comes right after game_over; one that never comes is lost.
+        if (a.acks.outstanding + b.acks.outstanding > 0) {
+          settling ??= setTimeout(settled, ACK_AFTER_END_MS);
+          return;
+        }
+        settled();
+      };
+      const settled = () => {
+        if (done || !a.outcome) return;
+        clearTimeout(settling);
         counters.games_finished++;
         if (measured && clock.measuring) this.#bump("games_measured");
         if (clock.measuring) this.#bump("games_finished_in_window");

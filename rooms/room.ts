@@ -1230,7 +1230,7 @@ export class Room {
     this.#updatedAt = this.#now;
     const ended = this.#checkOutcome();
     this.#syncTimers(false);
-    const sent = this.#broadcast();
+    const sent = this.#broadcast(ended);
     this.#flushEvents();
     if (ended) this.#announceEnd();
     // Without views the broadcast diffs the whole state: no broadcast, no change, and nothing
@@ -1382,7 +1382,7 @@ export class Room {
     // Tick mode coalesces: the next tick broadcasts. Otherwise (or at the end), now.
     const coalesce = this.game.broadcast === "tick" && this.#ticking;
     if (!coalesce) {
-      this.#broadcast();
+      this.#broadcast(ended);
       this.#flushEvents();
     }
     if (ended) this.#announceEnd();
@@ -1423,11 +1423,17 @@ export class Room {
     return true;
   }
 
+  /**
+   * The final state (if not broadcast yet), its events, `game_over`, and only then the acks of
+   * the actions that ended the game: a client's `send` of the winning move resolves with the
+   * outcome known.
+   */
   #announceEnd(): void {
-    this.#broadcast();
+    this.#broadcast(true);
     this.#flushEvents();
     const frame = encodeServerMessage({ kind: "game_over", outcome: this.#outcome! });
     for (const conn of this.#connections) this.#send(conn, frame);
+    this.#broadcast();
     this.#scheduleRetention(this.#retentionMs);
     this.#changed("finished");
   }
@@ -1457,9 +1463,9 @@ export class Room {
   /**
    * One broadcast, if anything changed for anyone (state or acks): the sequence grows by one
    * and every member gets a frame, an empty delta when its view did not change. Returns
-   * whether there was one.
+   * whether there was one. `holdAcks`: acks wait for the next broadcast (and do not make one).
    */
-  #broadcast(): boolean {
+  #broadcast(holdAcks = false): boolean {
     const audiences = this.#audiences();
     const bodies = this.#bodies;
     let changed = false;
@@ -1476,7 +1482,7 @@ export class Room {
       bodies[i] = body;
       if (body === null || body.length > 0) changed = true;
     }
-    if (!changed && !this.#seats.some((s) => s && s.ack !== s.ackBroadcast)) {
+    if (!changed && (holdAcks || !this.#seats.some((s) => s && s.ack !== s.ackBroadcast))) {
       bodies.length = 0;
       return false;
     }
@@ -1496,7 +1502,7 @@ export class Room {
       const frames = this.#deltaFrames;
       for (const conn of audience.members) {
         const seat = conn.seat;
-        const ackDelta = seat ? seat.ack - conn.ackSent : 0;
+        const ackDelta = seat && !holdAcks ? seat.ack - conn.ackSent : 0;
         conn.ackSent += ackDelta;
         let frame = ackDelta < SHARED_ACK_FRAMES ? frames[ackDelta] : undefined;
         if (frame === undefined) {
@@ -1508,7 +1514,9 @@ export class Room {
       frames.length = 0;
     }
     bodies.length = 0;
-    for (const seat of this.#seats) if (seat) seat.ackBroadcast = seat.ack;
+    if (!holdAcks) {
+      for (const seat of this.#seats) if (seat) seat.ackBroadcast = seat.ack;
+    }
     return true;
   }
 

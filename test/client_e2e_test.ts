@@ -341,7 +341,7 @@ Deno.test("client: an abrupt connection loss (no close frame) is resumed and the
   await identical(ann, bob);
 });
 
-Deno.test("client: onGameOver fires once, also when the client resumes into the finished game", async () => {
+Deno.test("client: the winning send resolves with the outcome set; onGameOver fires once, also on a resume into the finished game", async () => {
   await using t = await startTestServer({ GRACE_MS: "30000" });
   using rooms = new DisposableStack();
   const { ann, bob } = await pair(t, rooms, {});
@@ -350,6 +350,9 @@ Deno.test("client: onGameOver fires once, also when the client resumes into the 
   for (const [room, cell] of [[ann, 0], [bob, 3], [ann, 1], [bob, 4], [ann, 2]] as const) {
     await room.send("place", { cell });
   }
+  // The winning move's send resolves with the outcome known: its ack follows game_over.
+  assert.deepEqual(ann.outcome, { winners: ["p1"], reason: ann.outcome?.reason });
+  assert.equal(ann.state.board[2], "p1");
   await waitFor(() => endings.length === 1, "bob told the game is over");
   const [outcome] = endings;
   assert.deepEqual((outcome as { winners?: string[] }).winners, ["p1"]);

@@ -46,6 +46,8 @@ for (const game of GAMES) if (!TURN_GAMES[game]) throw new Error(`no bot rules f
  * so that a game stuck when the run ends is still counted instead of cut off unreported.
  */
 const GAME_TIMEOUT_MS = num("GAME_TIMEOUT_MS", 12000);
+/** How long a finished game waits for the ack of its last move before counting it lost, ms. */
+const ACK_AFTER_END_MS = 2000;
 if (!(GAME_TIMEOUT_MS > 0 && GAME_TIMEOUT_MS <= GRACEFUL_STOP_MS - 2000)) {
   throw new Error(
     `GAME_TIMEOUT_MS must be from 1 to ${GRACEFUL_STOP_MS - 2000} (k6's graceful stop, ` +
@@ -90,6 +92,7 @@ export default function () {
     if (over) return;
     over = true;
     clearTimeout(watchdog);
+    clearTimeout(settling);
     if (problem) gamesAborted.add(1, { reason: problem });
     for (const bot of bots) {
       clearTimeout(bot.joinTimer);
@@ -105,8 +108,18 @@ export default function () {
   // A game that never ends is reported, not waited on forever.
   const watchdog = setTimeout(() => end("timeout"), GAME_TIMEOUT_MS);
 
+  // The winning move's ack comes right after game_over; one that never comes is lost.
+  let settling = null;
   const checkOver = () => {
-    if (bots.length < 2 || !bots[0].outcome || !bots[1].outcome) return;
+    if (over || bots.length < 2 || !bots[0].outcome || !bots[1].outcome) return;
+    if (bots[0].acks.outstanding() + bots[1].acks.outstanding() > 0) {
+      if (settling === null) settling = setTimeout(settled, ACK_AFTER_END_MS);
+      return;
+    }
+    settled();
+  };
+  const settled = () => {
+    if (over) return;
     gamesFinished.add(1, { game: rules.name });
     gameDuration.add(Date.now() - started, { game: rules.name });
     const [a, b] = bots;
@@ -180,7 +193,8 @@ export default function () {
           bot.acks.ackTo(bot.acks.acked + msg.ackDelta, now, (ms) => actionLatency.add(ms));
           bot.inFlight = false;
         }
-        bot.move();
+        if (bot.outcome) checkOver();
+        else bot.move();
       } else if (msg.kind === "welcome" && !over) {
         // (Too late, after the join timer gave up, it would start a second bot for nothing.)
         clearTimeout(bot.joinTimer);
