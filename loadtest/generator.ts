@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { cores, CpuMeter, type CpuWindow, machineCpuSeconds } from "./proc.ts";
+import { cores, CpuMeter, type CpuWindow, machineCpuSeconds, serverProcess } from "./proc.ts";
 import { Progress } from "./progress.ts";
 import { type ServerProcess, spawnServer } from "./server_process.ts";
 import { type LatencySummary, round, Samples } from "./stats.ts";
@@ -414,7 +414,11 @@ export async function runLoad(
       });
       wsUrl = server.wsUrl;
     }
-    const serverPid = server?.pid ?? options.serverPid;
+    // The pid of `npx deno task dev` is npm's launcher: measure the Deno server below it.
+    const serverPid = server?.pid ?? (options.serverPid && serverProcess(options.serverPid));
+    if (!server && serverPid !== options.serverPid) {
+      progress?.log(`--server-pid ${options.serverPid} is a launcher: measuring pid ${serverPid}`);
+    }
     const serverMeter = serverPid ? new CpuMeter(serverPid) : null;
     const selfMeter = new CpuMeter(Deno.pid);
 
@@ -690,7 +694,8 @@ const USAGE = `deno task loadtest [flags]
   --hold-ms MIN,MAX  join_storm: how long each session stays (default 500,2000)
   --max-games N      turns: most games / join_storm: most sessions
   --join-timeout MS  per-join timeout (default 10000)
-  --server-pid PID   with --url: read this process's CPU and RSS
+  --server-pid PID   with --url: read this process's CPU and RSS (a launcher's, such
+                     as npx deno task dev: the Deno server below it)
   --json PATH        write the result as JSON
   --profile PATH     CPU-profile the server over the window (.cpuprofile, via --inspect)
   --quiet            no progress line`;

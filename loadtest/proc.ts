@@ -54,6 +54,62 @@ export function rssBytes(pid: number): number | null {
   return match ? Number(match[1]) * 1024 : null;
 }
 
+/**
+ * The process that serves, given the pid a user knows: the pid itself, unless it is a
+ * launcher (npm's `deno` wrapper, which is Node, or `deno task`) with exactly one Deno process
+ * below it that runs a program (`deno run`, `deno serve`); then that one. A launcher's own CPU and RSS
+ * say nothing about the server. Without `/proc`, the pid itself.
+ *
+ * @example
+ * ```ts
+ * import { serverProcess } from "./proc.ts";
+ * console.log(typeof serverProcess(Deno.pid)); // "number"
+ * ```
+ */
+export function serverProcess(pid: number): number {
+  if (serves(pid)) return pid;
+  const children = new Map<number, number[]>();
+  try {
+    for (const entry of Deno.readDirSync("/proc")) {
+      const child = Number(entry.name);
+      if (!Number.isInteger(child)) continue;
+      const parent = parentPid(child);
+      if (parent !== null) children.set(parent, [...(children.get(parent) ?? []), child]);
+    }
+  } catch {
+    return pid;
+  }
+  const below: number[] = [];
+  for (let queue = [pid]; queue.length > 0;) {
+    const next = children.get(queue.pop()!) ?? [];
+    below.push(...next);
+    queue = [...queue, ...next];
+  }
+  const servers = below.filter(serves);
+  return servers.length === 1 ? servers[0] : pid;
+}
+
+/** Whether the process is Deno running a program (not a launcher such as `deno task`). */
+function serves(pid: number): boolean {
+  let args: string[];
+  try {
+    args = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+  } catch {
+    return false;
+  }
+  const program = args[0].slice(args[0].lastIndexOf("/") + 1);
+  return program === "deno" && args.length > 1 && args[1] !== "task";
+}
+
+function parentPid(pid: number): number | null {
+  try {
+    const text = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return null;
+  }
+}
+
 /** CPU use of a process over a window. */
 export interface CpuWindow {
   /** Percent of one core (100 = one core busy the whole window). */
