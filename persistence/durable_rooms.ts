@@ -120,7 +120,7 @@ interface Tracked {
   closed: boolean;
   /** Failed saves in a row. */
   failures: number;
-  /** The last save failed in a way another try repeats (a typed {@linkcode PersistenceError}). */
+  /** The last save failed in a way a retry cannot fix (a typed {@linkcode PersistenceError}). */
   hopeless: boolean;
 }
 

@@ -373,8 +373,15 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       if (!options.kv) {
         // Closing waits for the commit in flight, which SQLite holds on a locked file for up
         // to 5 s: when late, the KV closes once its writes are done, without this waiting.
-        if (late) void released.finally(() => kv.close());
-        else kv.close();
+        const close = () => {
+          try {
+            kv.close();
+          } catch {
+            // Closed already: nothing left to release.
+          }
+        };
+        if (late) void released.finally(close);
+        else close();
       }
       await server.shutdown();
     })();
