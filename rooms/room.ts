@@ -332,6 +332,8 @@ export class Room {
   #started = false;
   #outcome: Outcome | null = null;
   #finishedAt: number | null = null;
+  /** The seq of the broadcast `game_over` followed (0: not over, or over before a restore). */
+  #endSeq = 0;
   #updatedAt: number;
   #now: number;
   #disposed = false;
@@ -1194,7 +1196,8 @@ export class Room {
     if (this.#disposed || this.#outcome || generation !== this.#turnGeneration) return;
     this.#begin();
     this.#turnTimer = null;
-    this.#turnDeadline = null;
+    // The deadline stays until the outcome of the timeout replaces it: clients were told it, and
+    // a game the timeout ends must tell them the clock stopped.
     const clock = this.game.turnClock!;
     const entry: JournalEntry = {
       index: this.#actionIndex + 1,
@@ -1431,11 +1434,16 @@ export class Room {
   #announceEnd(): void {
     this.#broadcast(true);
     this.#flushEvents();
-    const frame = encodeServerMessage({ kind: "game_over", outcome: this.#outcome! });
+    this.#endSeq = this.#seq;
+    const frame = this.#gameOverFrame();
     for (const conn of this.#connections) this.#send(conn, frame);
     this.#broadcast();
     this.#scheduleRetention(this.#retentionMs);
     this.#changed("finished");
+  }
+
+  #gameOverFrame(): Uint8Array {
+    return encodeServerMessage({ kind: "game_over", outcome: this.#outcome! });
   }
 
   #scheduleRetention(ms: number): void {
@@ -1622,21 +1630,24 @@ export class Room {
       players: this.#playerList() as PlayerInfo[],
       actions: this.#actionNames,
       resumed,
-      ...(this.#outcome ? { outcome: this.#outcome } : {}),
       ...(resumed && seat?.rejects.length ? { rejected: seat.rejects } : {}),
     };
+    const outcome = this.#outcome ? { outcome: this.#outcome } : {};
     // Sequence 0 is how a client asks for the full state (its mirror is in doubt).
     const replay = since !== undefined && since > 0 && seat?.welcomedHere
       ? audience.replay(since, this.#seq, this.#time)
       : null;
     if (replay) {
       // The acknowledgement rides on the last replayed delta, so the client settles its actions
-      // only once its mirror shows them.
+      // only once its mirror shows them. A game that ended in the replayed span gets its
+      // `game_over` where it was live, after the final state, not in the welcome before it.
       const last = replay.entries.length - 1;
+      const endReplayed = this.#endSeq > since!;
       this.#send(
         conn,
         encodeServerMessage({
           ...common,
+          ...(endReplayed ? {} : outcome),
           ack: last < 0 ? conn.ackSent : 0,
           seq: since!,
           time: replay.time,
@@ -1649,10 +1660,12 @@ export class Room {
       for (let i = 0; i <= last; i++) {
         const { seq, dt, body } = replay.entries[i];
         this.#send(conn, encodeDeltaFrame(seq, dt, i === last ? conn.ackSent : 0, body));
+        if (endReplayed && seq === this.#endSeq) this.#send(conn, this.#gameOverFrame());
       }
     } else {
       const frame = encodeServerMessage({
         ...common,
+        ...outcome,
         seq: this.#seq,
         time: this.#time,
         state: audience.state,

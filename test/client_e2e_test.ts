@@ -368,6 +368,33 @@ Deno.test("client: the winning send resolves with the outcome set; onGameOver fi
   assert.equal(endings.length, 1, "announced once, not again per resume");
 });
 
+Deno.test("client: a resume that replays the end of the game applies the final state before onGameOver", async () => {
+  await using t = await startTestServer({ GRACE_MS: "30000" });
+  await using proxy = new TcpProxy({ port: t.server.port });
+  using rooms = new DisposableStack();
+  const ann = await t.client({ name: "ann" }).create<typeof ticTacToe>("tic_tac_toe");
+  rooms.defer(() => ann.leave());
+  const bob = await connect(proxy.wsUrl, { name: "bob", pingIntervalMs: 0, ...RECONNECT })
+    .join<typeof ticTacToe>(ann.roomId);
+  rooms.defer(() => bob.leave());
+  for (const [room, cell] of [[ann, 0], [bob, 3], [ann, 1], [bob, 4]] as const) {
+    await room.send("place", { cell });
+  }
+  await identical(ann, bob);
+  const boardsAtEnd: (string | null)[][] = [];
+  bob.onGameOver(() => boardsAtEnd.push([...bob.state.board]));
+  // Bob is away while Ann wins; he comes back with a replay of what he missed.
+  proxy.offline = true;
+  proxy.cut();
+  await waitFor(() => bob.status !== "connected", "bob noticed the loss");
+  await ann.send("place", { cell: 2 });
+  proxy.offline = false;
+  await waitFor(() => boardsAtEnd.length === 1, "bob told the game is over", 15_000);
+  assert.deepEqual(bob.resumes, { replayed: 1, full: 0 });
+  assert.equal(boardsAtEnd[0][2], "p1", "the winning move is on the board onGameOver shows");
+  await identical(ann, bob);
+});
+
 Deno.test("client: a first join that reaches no server rejects with unreachable, not hangs", async () => {
   await using t = await startTestServer();
   const down = closedPort();

@@ -428,7 +428,7 @@ Deno.test("a failing journal refuses the action with internal and changes nothin
   room.dispose();
 });
 
-Deno.test("a turn timeout the journal refuses runs again a second later, and clients hear the new deadline at once", async () => {
+Deno.test("a turn timeout the journal refuses runs again a second later, clients hear the new deadline at once, and the stop when it ends the game", async () => {
   let failing = true;
   const { room, clock, errors } = testRoom(connectFour, {
     options: { turnMs: 10_000 },
@@ -455,6 +455,9 @@ Deno.test("a turn timeout the journal refuses runs again a second later, and cli
   await new Promise((r) => setTimeout(r, 0));
   deepEqual(room.outcome, { reason: "timeout", winners: ["p2"] });
   equal(room.actionIndex, 1);
+  // The game it ended stops the clock, and clients are told so.
+  equal(room.snapshot().turnDeadline, null);
+  equal(deadlines().at(-1), null);
   room.dispose();
 });
 
@@ -556,6 +559,30 @@ Deno.test("game over: the final delta, then game_over to everyone, then the winn
   deepEqual(members[0].closed, { code: 4005, reason: "room_closed" });
   equal(members[0].messages.at(-1)!.kind, "error");
   equal(clock.pending, 0);
+});
+
+Deno.test("a replaying resume across the end gets game_over where it was live: after the final state, before the ack", async () => {
+  const { room } = testRoom(counter, { graceMs: 10_000 });
+  const { members, seats } = await seatPlayers(room, 2);
+  const away = members[1];
+  const lastSeen = away.seq;
+  seats[1].act(1, "win", null); // applied, but the link drops before the frames arrive
+  seats[1].disconnect();
+  away.reopen();
+  const from = away.messages.length;
+  await room.join({ resume: { session: seats[1].session, seq: lastSeen } }, away);
+  const got = away.messages.slice(from);
+  deepEqual(got.map((m) => m.kind), ["welcome", "delta", "game_over", "delta"]);
+  const welcome = away.welcomes.at(-1)!;
+  equal(welcome.replay, true);
+  equal(welcome.outcome, undefined, "not before the final state");
+  deepEqual(got.map((m) => m.kind === "delta" ? m.ackDelta : null), [null, 0, null, 1]);
+  // A resume from after the end (the final state seen, game_over lost) gets it in the welcome.
+  const seen = away.seq - 1;
+  away.reopen();
+  await room.join({ resume: { session: seats[1].session, seq: seen } }, away);
+  deepEqual(away.welcomes.at(-1)!.outcome, { winners: ["p1"], reason: "reached 100" });
+  room.dispose();
 });
 
 Deno.test("a dropped player keeps the seat for the grace window and resumes with a replay", async () => {
@@ -799,7 +826,12 @@ Deno.test("the turn clock times out the player to move (connect four forfeits)",
   clock.advance(1);
   deepEqual(room.outcome, { winners: ["p1"], reason: "timeout" });
   for (const m of members) {
-    deepEqual(m.messages.slice(-2).map((x) => x.kind), ["delta", "game_over"]);
+    // The clock stopped: clients that show a countdown are told so.
+    deepEqual(m.messages.slice(-3).map((x) => x.kind === "event" ? x.data : x.kind), [
+      "delta",
+      { deadline: null },
+      "game_over",
+    ]);
   }
   assertInSync(room, members);
   equal(room.actionIndex, 2, "the timeout counts as a system action");
