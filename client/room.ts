@@ -459,17 +459,75 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   /**
    * Leaves the room deliberately: the seat is given up (not held for a resume). While
    * reconnecting, a short-lived socket resumes the seat only to leave it; if the server cannot
-   * be reached the seat is freed when its grace period (`GRACE_MS`) ends.
+   * be reached the seat is freed when its grace period (`GRACE_MS`) ends. Actions already sent
+   * reach the server before the leave and settle from its answer (`send("resign")` then
+   * `leave()` resolves); those not sent yet reject with `not_joined`.
    */
   leave(): void {
     if (this.#status === "closed") return;
     // A `leave` before this socket's join (still fetching a token) would give up nothing.
     if (this.#socket?.readyState === OPEN && this.#joinSent) {
       this.#socket.send(encodeClientMessage({ kind: "leave" }));
+      if (this.#welcomedAt !== 0) this.#settleWhileLeaving(this.#socket);
     } else if (this.#welcomed && this.#player !== null) {
       this.#openSocket(true);
     }
     this.#close(new ArbiterError("not_joined", "Left the room."), CLOSE_CODES.normal);
+  }
+
+  /**
+   * Hands the actions sent on `socket` over to it: they settle from the acks and refusals the
+   * server sends before it closes the socket for the leave (its close, or `joinTimeoutMs`
+   * without one, rejects the rest with `not_joined`). The room is closed meanwhile.
+   */
+  #settleWhileLeaving(socket: WebSocket): void {
+    const sent = new Map<number, PendingAction>();
+    for (const [seq, action] of this.#pending) {
+      if (seq > this.#sentThrough) break;
+      sent.set(seq, action);
+      this.#pending.delete(seq);
+    }
+    this.#socket = null;
+    if (sent.size === 0) return void socket.close(CLOSE_CODES.normal, "closing");
+    let ack = this.#ack;
+    const finish = () => {
+      clearTimeout(timer);
+      socket.onmessage = socket.onclose = null;
+      const error = new ArbiterError(
+        "not_joined",
+        "Left the room before the server said whether this action was applied.",
+      );
+      for (const action of sent.values()) action.reject(error);
+      sent.clear();
+      if (socket.readyState <= OPEN) socket.close(CLOSE_CODES.normal, "closing");
+    };
+    const timer = setTimeout(finish, this.#options.joinTimeoutMs ?? 10_000);
+    socket.onclose = finish;
+    socket.onmessage = (event) => {
+      if (!(event.data instanceof ArrayBuffer)) return;
+      let message: ServerMessage;
+      try {
+        message = decodeServerMessage(
+          new Uint8Array(event.data),
+          this.#options.limits ?? DEFAULT_OUTBOUND_LIMITS,
+        );
+      } catch {
+        return finish();
+      }
+      if (message.kind === "delta") {
+        ack += message.ackDelta;
+        for (const [seq, action] of sent) {
+          if (seq > ack) break;
+          sent.delete(seq);
+          action.resolve();
+        }
+      } else if (message.kind === "reject") {
+        const action = sent.get(message.seq);
+        sent.delete(message.seq);
+        action?.reject(new ArbiterError(message.code, message.message));
+      }
+      if (sent.size === 0) finish();
+    };
   }
 
   /**

@@ -59,8 +59,11 @@ export interface Seat {
     payload: Value,
     refusedBefore?: readonly SettledReject[],
   ): void;
-  /** Gives up the seat deliberately (spectators just stop watching). */
-  leave(): void;
+  /**
+   * Gives up the seat deliberately (spectators just stop watching). May return a promise that
+   * resolves once the room has processed it, every action submitted before it settled.
+   */
+  leave(): void | Promise<void>;
   /** The connection is gone without a leave: the seat is held for the grace window. */
   disconnect(): void;
 }

@@ -1745,9 +1745,12 @@ export class Room {
       room.#post(conn, () => room.#act(conn, clientSeq, name, payload, refusedBefore));
     }
 
-    leave(): void {
+    leave(): Promise<void> {
       const conn = this.#conn;
-      this.room.#post(conn, () => this.room.#leave(conn));
+      const room = this.room;
+      if (!conn.attached || room.#disposed) return Promise.resolve();
+      // Settled either way: a room disposed meanwhile has let the seat go too.
+      return room.#mailbox.call(() => room.#leave(conn)).catch(() => {});
     }
 
     disconnect(): void {

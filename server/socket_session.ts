@@ -304,13 +304,17 @@ export class SocketSession implements Member {
           serverTime: Date.now(),
         }));
         return;
-      case "leave":
+      case "leave": {
         // A leave while the join is in flight gives up the seat once the join lands.
         if (this.#joining) this.#leaving = true;
-        this.#seat?.leave();
+        const left = this.#seat?.leave();
         this.#seat = null;
-        this.#closeSocket(CLOSE_CODES.normal, "left");
+        // Closed once the room processed the leave: the acks of actions sent before it (a
+        // `log` room may still be storing one) reach the client first.
+        if (left) void left.finally(() => this.#closeSocket(CLOSE_CODES.normal, "left"));
+        else this.#closeSocket(CLOSE_CODES.normal, "left");
         return;
+      }
     }
   }
 

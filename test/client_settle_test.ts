@@ -273,6 +273,31 @@ Deno.test("settle: onGameOver added after the game ended fires once (spectator, 
   }
 });
 
+Deno.test("settle: leave() right after send() settles what was sent from the server's answer", async () => {
+  for (const durability of ["snapshot", "log"]) {
+    await using t = await startTestServer({ GRACE_MS: "30000", ARBITER_DURABILITY: durability });
+    const pair = async () => {
+      const ann = await t.client({ name: "ann" }).create<typeof ticTacToe>("tic_tac_toe");
+      const bob = await t.client({ name: "bob" }).join<typeof ticTacToe>(ann.roomId);
+      return { ann, bob, room: t.server.manager.get(ann.roomId)! };
+    };
+    // Applied, then the leave: the send resolves (it used to reject with not_joined).
+    const first = await pair();
+    const applied = first.ann.send("place", { cell: 4 });
+    first.ann.leave();
+    assert.equal(await settledWithin(applied, 5000), "resolved", durability);
+    assert.equal((first.room.state as Board).board[4], "p1");
+    first.bob.leave();
+    // Refused, then the leave: the refusal's own code.
+    const second = await pair();
+    const refused = second.bob.send("place", { cell: 4 });
+    second.bob.leave();
+    const got = await settledWithin(refused, 5000);
+    assert.equal(got, "rejected not_your_turn", `${durability}: ${got}`);
+    second.ann.leave();
+  }
+});
+
 Deno.test("settle: leave() while reconnecting gives the seat up at once", async () => {
   await using t = await startTestServer({ GRACE_MS: "30000" });
   const ann = await t.client({ name: "ann" }).create("tic_tac_toe");

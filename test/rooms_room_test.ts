@@ -412,6 +412,25 @@ Deno.test("actions are applied one at a time, in arrival order, after the journa
   room.dispose();
 });
 
+Deno.test("leave() resolves once the room processed it, after the actions submitted before it", async () => {
+  let store: () => void = () => {};
+  const { room } = testRoom(counter, {
+    journal: { append: () => new Promise<void>((resolve) => store = resolve) },
+  });
+  const { members, seats } = await seatPlayers(room, 2);
+  seats[0].act(1, "add", { by: 1 });
+  let left = false;
+  const leaving = Promise.resolve(seats[0].leave()).then(() => left = true);
+  await new Promise((r) => setTimeout(r, 0));
+  equal(left, false, "the action is still being stored");
+  equal(members[0].ack, 0);
+  store();
+  await leaving;
+  equal(members[0].ack, 1, "acknowledged before the leave went through");
+  equal(room.players[0].presence, "left");
+  room.dispose();
+});
+
 Deno.test("a failing journal refuses the action with internal and changes nothing", async () => {
   const { room, errors } = testRoom(counter, {
     journal: { append: () => Promise.reject(new Error("disk full")) },
