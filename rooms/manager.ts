@@ -379,7 +379,10 @@ export class RoomManager {
       }
       case "create": {
         const game = this.#gameName(request);
-        const again = await this.#joinKeyed(game, request, member);
+        // Awaited only when the key names a room: from the lookup to `rememberJoinKey` nothing
+        // else runs, so a retry with the same key arriving in the same tick finds this room.
+        const keyed = this.#joinKeyed(game, request, member);
+        const again = keyed && await keyed;
         if (again) return again;
         const room = this.create(game, request.options, { private: request.private });
         // Remembered before the join lands: a retry racing it then queues behind it in the room.
@@ -454,22 +457,18 @@ export class RoomManager {
   /**
    * Joins the room an earlier `create` / `join_or_create` with the request's join key went to,
    * where the key gets back the seat that join took. Null when no such room runs here or it no
-   * longer takes the player: the caller goes on as for a new join.
+   * longer takes the player: the caller goes on as for a new join. Null at once (not a promise)
+   * when no such room runs here.
    */
-  async #joinKeyed(game: string, request: JoinRequest, member: Member): Promise<Seat | null> {
+  #joinKeyed(game: string, request: JoinRequest, member: Member): Promise<Seat | null> | null {
     const id = this.joinKeyRoom(request, game);
     const room = id === undefined ? undefined : this.#rooms.get(id);
     if (!room) return null;
-    try {
-      return await this.#enter(
-        room,
-        { name: request.name, user: request.user, key: request.key },
-        member,
-      );
-    } catch (error) {
-      if (error instanceof ArbiterError && RETRYABLE.has(error.code)) return null;
-      throw error;
-    }
+    return this.#enter(room, { name: request.name, user: request.user, key: request.key }, member)
+      .catch((error) => {
+        if (error instanceof ArbiterError && RETRYABLE.has(error.code)) return null;
+        throw error;
+      });
   }
 
   async #joinOrCreate(game: string, request: JoinRequest, member: Member): Promise<Seat> {

@@ -249,6 +249,19 @@ Deno.test("join key: a seat forgets its key once its holder acts or resumes by s
   room.dispose();
 });
 
+Deno.test("join key: two creates with one key in the same tick make one room", async () => {
+  const manager = new RoomManager({ games: exampleGames, seed: "same-tick" });
+  const create = { mode: "create", game: "tic_tac_toe", key: KEY } as const;
+  const [a, b] = await Promise.all([
+    manager.join(create, new TestMember()),
+    manager.join(create, new TestMember()),
+  ]);
+  assert.equal(b.room, a.room);
+  assert.equal(b.player, a.player, "the retry takes the first one's seat");
+  assert.equal(manager.size, 1);
+  manager.dispose();
+});
+
 Deno.test("join key: the manager remembers a key's room for 60 s and at most 10 000 keys", async () => {
   const clock = new ManualClock();
   const manager = new RoomManager({ games: exampleGames, clock, seed: "keys" });
