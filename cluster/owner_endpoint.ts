@@ -90,7 +90,7 @@ export class OwnerEndpoint {
           return;
         }
         this.#relayed.delete(key);
-        if (message.t === "leave") relayed.seat.leave();
+        if (message.t === "leave") this.#leave(relayed, relayed.seat);
         else relayed.seat.disconnect();
         return;
       }
@@ -110,6 +110,22 @@ export class OwnerEndpoint {
       if (!relayed.seat) relayed.gone = "drop";
       this.#closeRelayed(source, relayed.c);
     }
+  }
+
+  /**
+   * Gives the seat up, then closes the relayed connection as a local session closes its
+   * socket: once the room processed the leave, after the acks of the actions before it.
+   */
+  #leave(relayed: Relayed, seat: Seat): void {
+    const close = () => {
+      if (relayed.closed) return;
+      relayed.closed = true;
+      this.#mail.send(
+        relayed.source,
+        toMail({ t: "close", c: relayed.c, code: CLOSE_CODES.normal, reason: "left" }),
+      );
+    };
+    Promise.resolve(seat.leave()).then(close, close);
   }
 
   /** Tells relay `source` to close its connection `c` with 1012, as a restart would. */
@@ -147,7 +163,7 @@ export class OwnerEndpoint {
         source,
         toMail({ t: "joined", c, room: seat.room.id, player: seat.player, session: seat.session }),
       );
-      if (relayed.gone === "leave") seat.leave();
+      if (relayed.gone === "leave") this.#leave(relayed, seat);
       else if (relayed.gone === "drop") seat.disconnect();
       if (relayed.gone) this.#relayed.delete(key);
     } catch (error) {

@@ -52,6 +52,8 @@ interface Conn {
    */
   held: Uint8Array[];
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** Resolves the `leave` sent, once the owner closed the connection (or gave no sign). */
+  left: (() => void) | null;
 }
 
 /**
@@ -112,6 +114,7 @@ export class Relay {
         member,
         joining: { resolve, reject },
         held: [],
+        left: null,
         timer: setTimeout(
           () => this.#fail(conn, `Room ${room}'s instance did not answer; retry.`),
           this.#joinTimeoutMs,
@@ -140,6 +143,7 @@ export class Relay {
       case "close": {
         const joining = conn.joining;
         this.#forget(conn);
+        conn.left?.();
         // Closed before its join settled: the session waiting on the join must hear of it.
         joining?.reject(new ArbiterError("server_restart", `Room ${conn.room} closed; retry.`));
         conn.member.close(message.code, message.reason);
@@ -216,10 +220,18 @@ export class Relay {
       session: joined.session,
       act: (seq, name, payload, refused) =>
         send({ t: "act", c: conn.c, seq, name, payload, refused }),
-      leave: () => {
-        send({ t: "leave", c: conn.c });
-        this.#forget(conn);
-      },
+      // The connection stays until the owner closes it: the acks of actions sent before the
+      // leave still reach the client. An owner that says nothing is given up on.
+      leave: () =>
+        new Promise<void>((resolve) => {
+          send({ t: "leave", c: conn.c });
+          clearTimeout(conn.timer);
+          conn.left = () => {
+            this.#forget(conn);
+            resolve();
+          };
+          conn.timer = setTimeout(conn.left, this.#joinTimeoutMs);
+        }),
       disconnect: () => {
         send({ t: "drop", c: conn.c });
         this.#forget(conn);

@@ -89,7 +89,10 @@ export function serverProcess(pid: number): number {
   return servers.length === 1 ? servers[0] : pid;
 }
 
-/** Whether the process is Deno running a program (not a launcher such as `deno task`). */
+/**
+ * Whether the process is Deno running a program (`deno run`, `deno serve`, or a script given
+ * directly), not a launcher such as `deno task`.
+ */
 function serves(pid: number): boolean {
   let args: string[];
   try {
@@ -98,7 +101,10 @@ function serves(pid: number): boolean {
     return false;
   }
   const program = args[0].slice(args[0].lastIndexOf("/") + 1);
-  return program === "deno" && args.length > 1 && args[1] !== "task";
+  // The first word that is not a flag is the subcommand, or the script itself.
+  const command = args.slice(1).find((arg) => !arg.startsWith("-"));
+  return program === "deno" && command !== undefined &&
+    (command === "run" || command === "serve" || /\.[cm]?[jt]sx?$/.test(command));
 }
 
 function parentPid(pid: number): number | null {

@@ -271,6 +271,8 @@ export class TurnsSlice implements SliceRunner {
   readonly #extra: Record<string, number> = {};
   #started = 0;
   #active = new Set<TurnBot>();
+  /** Stops each running match from counting anything more (its timers too). */
+  #stops = new Set<() => void>();
 
   constructor(config: TurnsConfig) {
     for (const name of config.games) {
@@ -302,6 +304,8 @@ export class TurnsSlice implements SliceRunner {
       }
     });
     await Promise.race([Promise.all(lanes), clock.until("done")]);
+    // Matches still running (or waiting for their last ack) stop counting: counted here.
+    for (const stop of this.#stops) stop();
     for (const bot of this.#active) {
       this.#shared.counters.lost_acks += bot.acks.outstanding;
       bot.close();
@@ -327,12 +331,17 @@ export class TurnsSlice implements SliceRunner {
     this.#active.add(b);
     return new Promise<void>((resolve) => {
       let done = false;
-      // `joined`: whether the bot that failed had been welcomed (undefined: neither failed).
-      const end = (failure: string | null, joined?: boolean) => {
-        if (done) return;
+      const stop = () => {
         done = true;
         clearTimeout(timer);
         clearTimeout(settling);
+      };
+      this.#stops.add(stop);
+      // `joined`: whether the bot that failed had been welcomed (undefined: neither failed).
+      const end = (failure: string | null, joined?: boolean) => {
+        if (done) return;
+        stop();
+        this.#stops.delete(stop);
         if (failure) {
           note(shared, failure);
           if (joined ?? (a.room !== "" && b.player !== null)) counters.disconnects++;

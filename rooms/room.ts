@@ -855,6 +855,12 @@ export class Room {
   #leave(conn: Connection): void {
     if (!conn.attached || this.#disposed) return;
     this.#begin();
+    // A game that broadcasts on its tick has not acknowledged the seat's latest actions yet:
+    // the leaving client hears them now, or never.
+    if (conn.seat && conn.seat.ack !== conn.ackSent) {
+      this.#broadcast();
+      this.#flushEvents();
+    }
     this.#detach(conn);
     const seat = conn.seat;
     if (!seat) return this.#spectatorGone(conn);
@@ -1749,8 +1755,10 @@ export class Room {
       const conn = this.#conn;
       const room = this.room;
       if (!conn.attached || room.#disposed) return Promise.resolve();
-      // Settled either way: a room disposed meanwhile has let the seat go too.
-      return room.#mailbox.call(() => room.#leave(conn)).catch(() => {});
+      return room.#mailbox.call(() => room.#leave(conn)).catch((error) => {
+        // Dropped by a dispose: the room let the seat go too. Anything else is a fault.
+        if (!room.#disposed) room.#onError(error);
+      });
     }
 
     disconnect(): void {

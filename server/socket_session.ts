@@ -110,6 +110,8 @@ export class SocketSession implements Member {
   #joining = false;
   /** A `leave` came while the join was in flight. */
   #leaving = false;
+  /** A `leave` came: nothing the client sends after it counts (the socket closes soon). */
+  #left = false;
   /** The join in flight (or done) asked to resume a seat. */
   #resuming = false;
   #opened = false;
@@ -241,7 +243,7 @@ export class SocketSession implements Member {
   }
 
   #onMessage(data: unknown): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#left) return;
     if (!(data instanceof ArrayBuffer)) {
       this.#fail(
         "text_frame",
@@ -307,12 +309,14 @@ export class SocketSession implements Member {
       case "leave": {
         // A leave while the join is in flight gives up the seat once the join lands.
         if (this.#joining) this.#leaving = true;
+        this.#left = true;
         const left = this.#seat?.leave();
         this.#seat = null;
         // Closed once the room processed the leave: the acks of actions sent before it (a
         // `log` room may still be storing one) reach the client first.
-        if (left) void left.finally(() => this.#closeSocket(CLOSE_CODES.normal, "left"));
-        else this.#closeSocket(CLOSE_CODES.normal, "left");
+        const close = () => this.#closeSocket(CLOSE_CODES.normal, "left");
+        if (left) left.then(close, close);
+        else close();
         return;
       }
     }

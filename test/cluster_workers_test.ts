@@ -101,6 +101,21 @@ Deno.test("cluster: players on different workers play a full game through the re
   );
 });
 
+Deno.test("cluster: a relayed player's send() then leave() resolves once the owner applied it", async () => {
+  // The ack comes from the owner through the relay, which keeps the connection until the owner
+  // closed it for the leave (log mode: the owner acknowledges once the action is stored).
+  await using c = await cluster({ ARBITER_DURABILITY: "log" });
+  const ann = c.track(await c.client("ann", [0]).create<typeof ticTacToe>("tic_tac_toe"));
+  const bob = await c.client("bob", [1]).join<typeof ticTacToe>(ann.roomId);
+  assert.deepEqual(await c.workers[1].rooms(), [], "the room does not run on bob's worker");
+  await ann.send("place", { cell: 0 });
+  await waitFor(() => bob.state.board[0] === "p1", "bob sees ann's move");
+  const applied = bob.send("place", { cell: 4 });
+  bob.leave();
+  await applied;
+  await waitFor(() => ann.state.board[4] === "p2", "ann sees bob's last move");
+});
+
 Deno.test("cluster: a relayed player's action refused at its worker settles as refused after a resume", async () => {
   await using c = await cluster(TWO_ACTIONS_A_SECOND);
   const ann = c.track(await c.client("ann", [0]).create<typeof arena>("arena"));

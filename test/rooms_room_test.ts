@@ -431,6 +431,17 @@ Deno.test("leave() resolves once the room processed it, after the actions submit
   room.dispose();
 });
 
+Deno.test("leave() in a game that broadcasts on its tick acknowledges the seat's last actions first", async () => {
+  const { room } = testRoom(arena);
+  const { members, seats } = await seatPlayers(room, 2);
+  seats[0].act(1, "move", { dx: 1, dy: 0, seq: 1 });
+  equal(members[0].ack, 0, "waits for the tick");
+  await seats[0].leave();
+  equal(members[0].ack, 1, "told before the seat went");
+  assertInSync(room, members.slice(1));
+  room.dispose();
+});
+
 Deno.test("a failing journal refuses the action with internal and changes nothing", async () => {
   const { room, errors } = testRoom(counter, {
     journal: { append: () => Promise.reject(new Error("disk full")) },
@@ -926,6 +937,31 @@ Deno.test("spectators per room are capped (maxSpectators): one more is room_full
   first.leave();
   await watch();
   equal(room.spectatorCount, 2);
+  room.dispose();
+});
+
+Deno.test("a game that ends on its tick acks the actions of that tick after game_over", async () => {
+  const race = defineGame({
+    name: "race",
+    players: { min: 2, max: 2 },
+    broadcast: "tick",
+    setup: () => ({ steps: 0, over: false }),
+    actions: { step: { apply: (state) => void state.steps++ } },
+    tick: { hz: 20, update: (state) => void (state.over = state.steps > 0) },
+    outcome: (state) => state.over ? { winners: ["p1"], reason: "first step" } : undefined,
+  });
+  const { room, clock } = testRoom(race);
+  const { members, seats } = await seatPlayers(room, 2);
+  seats[1].act(1, "step", null);
+  equal(members[1].ack, 0, "coalesced: acknowledged on the tick");
+  clock.advance(50); // the tick ends the game
+  for (const m of members) {
+    deepEqual(m.messages.slice(-3).map((x) => x.kind), ["delta", "game_over", "delta"]);
+  }
+  deepEqual(
+    members[1].messages.slice(-3).map((x) => x.kind === "delta" ? x.ackDelta : null),
+    [0, null, 1],
+  );
   room.dispose();
 });
 
