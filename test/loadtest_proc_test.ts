@@ -54,10 +54,10 @@ Deno.test({
         `${dir}/deno.json`,
         JSON.stringify({ tasks: { dev: `deno run ${script}` } }),
       );
-      {
-        await using task = await launch([deno, "task", "dev"], dir);
+      for (const launcher of [["task", "dev"], ["--quiet", "task", "dev"]]) {
+        await using task = await launch([deno, ...launcher], dir);
         const args = Deno.readTextFileSync(`/proc/${task.server}/cmdline`).split("\0");
-        assert.deepEqual(args.slice(1, 3), ["run", script]);
+        assert.deepEqual(args.slice(1, 3), ["run", script], launcher.join(" "));
       }
       // npm's `deno` launcher (Node), where the repo installed Deno from npm (as CI does).
       const npmDeno = new URL("../.tools/node_modules/.bin/deno", import.meta.url).pathname;

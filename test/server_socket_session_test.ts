@@ -94,3 +94,45 @@ async function waitForRooms(manager: RoomManager) {
   await new Promise((resolve) => setTimeout(resolve, 5));
   return manager.list();
 }
+
+Deno.test("after a leave the socket stays until the room processed it, and nothing sent after counts", async () => {
+  const manager = new RoomManager({ games: exampleGames });
+  let joins = 0;
+  let processed!: () => void;
+  const socket = new ScriptedSocket();
+  new SocketSession(socket as unknown as WebSocket, {
+    manager,
+    config: loadConfig({}),
+    log: silentLogger,
+    metrics: new Metrics(),
+    verifyToken: null,
+    user: null,
+    join: async (request, member) => {
+      joins++;
+      const seat = await manager.join(request, member);
+      // A room still busy with an earlier action (a `log` room storing it, say).
+      return Object.assign(Object.create(seat), {
+        leave: () => new Promise<void>((resolve) => processed = () => (seat.leave(), resolve())),
+      });
+    },
+  });
+  socket.open();
+  const join = encodeClientMessage({
+    kind: "join",
+    version: PROTOCOL_VERSION,
+    mode: "create",
+    game: "tic_tac_toe",
+  });
+  socket.receive(join);
+  for (let i = 0; i < 100 && joins === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 5));
+  socket.receive(encodeClientMessage({ kind: "leave" }));
+  socket.receive(join);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(socket.closedWith, null, "open until the room processed the leave");
+  assert.equal(joins, 1, "the join after the leave was ignored");
+  processed();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(socket.closedWith, [1000, "left"]);
+  manager.dispose();
+});
