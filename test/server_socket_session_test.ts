@@ -32,6 +32,22 @@ class ScriptedSocket extends EventTarget {
   }
 }
 
+/** A session on a scripted socket, opened; `context` overrides the defaults. */
+function scriptedSession(manager: RoomManager, context: Partial<SessionContext>): ScriptedSocket {
+  const socket = new ScriptedSocket();
+  new SocketSession(socket as unknown as WebSocket, {
+    manager,
+    config: loadConfig({}),
+    log: silentLogger,
+    metrics: new Metrics(),
+    verifyToken: null,
+    user: null,
+    ...context,
+  });
+  socket.open();
+  return socket;
+}
+
 /**
  * A session whose `create` join is held up by `hold` (the token check or the routing, as
  * `context` says) while a `leave` comes in and closes the socket; `release` lets it go on.
@@ -42,17 +58,7 @@ function leaveDuringJoin(
   const manager = new RoomManager({ games: exampleGames });
   let release!: () => void;
   const hold = new Promise<void>((resolve) => release = resolve);
-  const socket = new ScriptedSocket();
-  new SocketSession(socket as unknown as WebSocket, {
-    manager,
-    config: loadConfig({}),
-    log: silentLogger,
-    metrics: new Metrics(),
-    verifyToken: null,
-    user: null,
-    ...context(hold, manager),
-  });
-  socket.open();
+  const socket = scriptedSession(manager, context(hold, manager));
   socket.receive(encodeClientMessage({
     kind: "join",
     version: PROTOCOL_VERSION,
@@ -99,14 +105,7 @@ Deno.test("after a leave the socket stays until the room processed it, and nothi
   const manager = new RoomManager({ games: exampleGames });
   let joins = 0;
   let processed!: () => void;
-  const socket = new ScriptedSocket();
-  new SocketSession(socket as unknown as WebSocket, {
-    manager,
-    config: loadConfig({}),
-    log: silentLogger,
-    metrics: new Metrics(),
-    verifyToken: null,
-    user: null,
+  const socket = scriptedSession(manager, {
     join: async (request, member) => {
       joins++;
       const seat = await manager.join(request, member);
@@ -116,7 +115,6 @@ Deno.test("after a leave the socket stays until the room processed it, and nothi
       });
     },
   });
-  socket.open();
   const join = encodeClientMessage({
     kind: "join",
     version: PROTOCOL_VERSION,
