@@ -461,7 +461,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
    * reconnecting, a short-lived socket resumes the seat only to leave it; if the server cannot
    * be reached the seat is freed when its grace period (`GRACE_MS`) ends. Actions already sent
    * reach the server before the leave and settle from its answer (`send("resign")` then
-   * `leave()` resolves); those not sent yet reject with `not_joined`.
+   * `leave()` resolves, and `state` and `outcome` show it by then, though listeners no longer
+   * hear it); those not sent yet reject with `not_joined`.
    */
   leave(): void {
     if (this.#status === "closed") return;
@@ -515,12 +516,22 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
         return finish();
       }
       if (message.kind === "delta") {
+        // The room is closed, so no listener hears it, but `state` shows what settles.
+        if (message.seq === this.#seq + 1) {
+          try {
+            this.#applyDelta(message);
+          } catch {
+            return finish();
+          }
+        }
         ack += message.ackDelta;
         for (const [seq, action] of sent) {
           if (seq > ack) break;
           sent.delete(seq);
           action.resolve();
         }
+      } else if (message.kind === "game_over") {
+        this.#outcome ??= message.outcome;
       } else if (message.kind === "reject") {
         const action = sent.get(message.seq);
         sent.delete(message.seq);
@@ -975,20 +986,26 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
       return;
     }
     try {
-      const ops = this.#decoder.decode(delta.ops);
-      // A new state each time, sharing what did not change, frozen: one handed out before
-      // stays as it was, and a change made to it in place throws rather than splitting the
-      // mirror from the server's state.
-      if (ops.length > 0) this.#state = applyOps(this.#state, ops, { immutable: true });
-      this.#seq = delta.seq;
-      this.#time += delta.dt;
+      const changed = this.#applyDelta(delta);
       this.#ack += delta.ackDelta;
       this.#settleAcknowledged();
       this.#sendPending();
-      if (ops.length > 0) this.#stateListeners.emit(this.#state as S);
+      if (changed) this.#stateListeners.emit(this.#state as S);
     } catch (error) {
       this.#onUnreadable(error);
     }
+  }
+
+  /** Moves the mirror by the delta that follows it; whether the state changed. Throws if unreadable. */
+  #applyDelta(delta: DeltaMessage): boolean {
+    const ops = this.#decoder.decode(delta.ops);
+    // A new state each time, sharing what did not change, frozen: one handed out before stays
+    // as it was, and a change made to it in place throws rather than splitting the mirror
+    // from the server's state.
+    if (ops.length > 0) this.#state = applyOps(this.#state, ops, { immutable: true });
+    this.#seq = delta.seq;
+    this.#time += delta.dt;
+    return ops.length > 0;
   }
 
   #onTurnClock(event: EventMessage): void {

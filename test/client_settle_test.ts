@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { ArbiterError, connect } from "../client/mod.ts";
-import type { arena, ticTacToe } from "../games/mod.ts";
+import type { arena, connectFour, ticTacToe } from "../games/mod.ts";
 import type { Room } from "../rooms/mod.ts";
 import { clientTest, FakeServer, welcome } from "./support/fake_server.ts";
 import { TestNetwork } from "./support/test_network.ts";
@@ -287,6 +287,8 @@ Deno.test("settle: leave() right after send() settles what was sent from the ser
     first.ann.leave();
     assert.equal(await settledWithin(applied, 5000), "resolved", durability);
     assert.equal((first.room.state as Board).board[4], "p1");
+    // The leaver's own mirror shows it too (the deltas before the close still apply).
+    assert.equal(first.ann.state.board[4], "p1", durability);
     first.bob.leave();
     // Refused, then the leave: the refusal's own code.
     const second = await pair();
@@ -295,6 +297,15 @@ Deno.test("settle: leave() right after send() settles what was sent from the ser
     const got = await settledWithin(refused, 5000);
     assert.equal(got, "rejected not_your_turn", `${durability}: ${got}`);
     second.ann.leave();
+    // An action that ends the game, then the leave: the outcome is known when it resolves.
+    const ann = await t.client({ name: "ann" }).create<typeof connectFour>("connect_four");
+    const bob = await t.client({ name: "bob" }).join<typeof connectFour>(ann.roomId);
+    const resigned = ann.send("resign");
+    ann.leave();
+    assert.equal(await settledWithin(resigned, 5000), "resolved", durability);
+    assert.deepEqual(ann.outcome?.winners, [bob.player], durability);
+    assert.equal(ann.state.reason, "resigned", durability);
+    bob.leave();
   }
 });
 
