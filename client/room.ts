@@ -491,6 +491,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     this.#socket = null;
     if (sent.size === 0) return void socket.close(CLOSE_CODES.normal, "closing");
     let ack = this.#ack;
+    let mirroring = true;
     const finish = () => {
       clearTimeout(timer);
       socket.onmessage = socket.onclose = null;
@@ -516,12 +517,13 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
         return finish();
       }
       if (message.kind === "delta") {
-        // The room is closed, so no listener hears it, but `state` shows what settles.
-        if (message.seq === this.#seq + 1) {
+        // The room is closed, so no listener hears it, but `state` shows what settles (a
+        // delta it cannot read stops the mirror there, not the settling).
+        if (mirroring && message.seq === this.#seq + 1) {
           try {
             this.#applyDelta(message);
           } catch {
-            return finish();
+            mirroring = false;
           }
         }
         ack += message.ackDelta;

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { ArbiterError, connect } from "../client/mod.ts";
 import type { arena, connectFour, ticTacToe } from "../games/mod.ts";
 import type { Room } from "../rooms/mod.ts";
+import { encodeServerMessage } from "../protocol/mod.ts";
 import { clientTest, FakeServer, welcome } from "./support/fake_server.ts";
 import { TestNetwork } from "./support/test_network.ts";
 import { closedPort, startTestServer, waitFor } from "./support/test_server.ts";
@@ -482,3 +483,27 @@ Deno.test({
     }
   },
 });
+
+clientTest(
+  "settle: a delta the leaving client cannot read still settles the actions it acknowledges",
+  async () => {
+    await using server = new FakeServer(async (conn) => {
+      await conn.next(); // the join
+      conn.send(welcome());
+      const seen = [await conn.next(), await conn.next(), await conn.next()].map((m) => m.kind);
+      assert.deepEqual(seen, ["action", "action", "leave"]);
+      const delta = (seq: number, ops: number[]) =>
+        encodeServerMessage({ kind: "delta", seq, dt: 1, ackDelta: 1, ops: new Uint8Array(ops) });
+      conn.send(delta(2, [0xff])); // ops no client can apply
+      conn.send(delta(3, []));
+      conn.socket.close(1000, "left");
+    });
+    const room = await connect(server.url, { pingIntervalMs: 0 }).joinOrCreate("g");
+    const first = room.send("go");
+    const second = room.send("go");
+    room.leave();
+    assert.equal(await settledWithin(first, 2000), "resolved");
+    assert.equal(await settledWithin(second, 2000), "resolved");
+    assert.deepEqual(room.state, { n: 0 });
+  },
+);
