@@ -124,7 +124,11 @@ export interface RoomManagerOptions {
   finishedRetentionMs?: number;
   /** How long a room with nobody in it lives, ms. Default 60 000. */
   idleDisposeMs?: number;
-  /** Most rooms alive at once; more → `too_many_rooms`. Default 10 000. */
+  /**
+   * Most rooms alive at once. Finished rooms count until their retention ends, but a new room
+   * takes the place of the one that finished first rather than being refused; with no finished
+   * room to close, more → `too_many_rooms`. Default 10 000.
+   */
   maxRooms?: number;
   /** Broadcasts kept per audience for resumes. Default 256. */
   ringSize?: number;
@@ -190,6 +194,11 @@ export class RoomManager {
   readonly games: ReadonlyMap<string, AnyGame>;
   readonly #options: RoomManagerOptions;
   readonly #rooms = new Map<string, Room>();
+  /**
+   * Finished rooms (kept only for late readers), in the order they finished: the first gives
+   * its place up when a new room needs one at `maxRooms`.
+   */
+  readonly #finished = new Map<string, Room>();
   /** Join-or-create calls per game, one at a time (see {@linkcode KeyedSerializer}). */
   readonly #joinOrCreateQueue = new KeyedSerializer();
   readonly #random: Random | null;
@@ -295,6 +304,7 @@ export class RoomManager {
       throw new ArbiterError("game_not_found", `No game named ${quote(game)}.`);
     }
     const max = this.#options.maxRooms ?? 10_000;
+    if (this.#rooms.size >= max) this.#closeOldestFinished();
     if (this.#rooms.size >= max) {
       throw new ArbiterError("too_many_rooms", `This server already runs ${max} rooms.`);
     }
@@ -337,6 +347,7 @@ export class RoomManager {
     const room = Room.restore(game, snapshot, this.#settings(snapshot.room, game), journal);
     if (!room.disposed) {
       this.#rooms.set(room.id, room);
+      if (room.status === "finished") this.#finished.set(room.id, room);
       this.#options.onRoomCreated?.(room, "restored");
     }
     return room;
@@ -451,6 +462,7 @@ export class RoomManager {
     this.#disposedWith ??= code;
     for (const room of [...this.#rooms.values()]) room.dispose(code);
     this.#rooms.clear();
+    this.#finished.clear();
     this.#joinKeys.clear();
   }
 
@@ -530,12 +542,25 @@ export class RoomManager {
       maxSpectators: o.maxSpectators,
       journal: o.journal?.({ id, game }),
       onError: o.onError && ((error) => o.onError!(error, { id, game: game.name })),
-      onChange: o.onRoomChanged,
+      onChange: (room, change) => {
+        if (change === "finished") this.#finished.set(room.id, room);
+        o.onRoomChanged?.(room, change);
+      },
       onDispose: (room, reason) => {
         if (this.#rooms.get(room.id) === room) this.#rooms.delete(room.id);
+        if (this.#finished.get(room.id) === room) this.#finished.delete(room.id);
         o.onRoomDisposed?.(room, reason);
       },
     };
+  }
+
+  /** Ends the retention of the room that finished first (its members are told `room_closed`). */
+  #closeOldestFinished(): void {
+    for (const [id, room] of this.#finished) {
+      this.#finished.delete(id);
+      room.dispose();
+      return;
+    }
   }
 
   #newId(length?: number): string {

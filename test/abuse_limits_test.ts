@@ -12,6 +12,7 @@ import {
   PROTOCOL_VERSION,
   type RejectMessage,
 } from "../protocol/mod.ts";
+import type { connectFour } from "../games/mod.ts";
 import { loadConfig } from "../server/mod.ts";
 import { startAbuseServer } from "./support/abuse_harness.ts";
 import { spawnServer } from "./support/server_process.ts";
@@ -297,6 +298,37 @@ Deno.test("limits: MAX_ROOMS gives too_many_rooms (4000 / HTTP 503) and a full r
   // Empty rooms go after IDLE_ROOM_MS; then games can be created again.
   await waitFor(() => s.t.server.manager.size === 0, "rooms disposed");
   await s.finish();
+});
+
+Deno.test("limits: at MAX_ROOMS a finished game's room makes way for a new one (over real sockets)", async () => {
+  // Retention far longer than the test: the finished room goes because a game needs its place.
+  await using s = await startAbuseServer({ MAX_ROOMS: "2", FINISHED_RETENTION_MS: "600000" });
+  const ann = await s.t.client({ name: "ann", reconnect: false }).create<typeof connectFour>(
+    "connect_four",
+  );
+  const bob = await s.t.client({ name: "bob", reconnect: false }).join<typeof connectFour>(
+    ann.roomId,
+  );
+  await ann.send("resign");
+  assert.deepEqual(ann.outcome, { winners: ["p2"], reason: "resigned" });
+  const other = await s.t.client({ reconnect: false }).create("tic_tac_toe");
+  // Full with one finished room: the next game takes its place, and its players hear why.
+  const carl = await s.t.client({ name: "carl", reconnect: false }).create("tic_tac_toe");
+  await waitFor(() => ann.status === "closed" && bob.status === "closed", "finished room closed");
+  assert.equal(ann.lastError?.code, "room_closed");
+  assert.deepEqual(
+    s.t.server.manager.list().map((room) => room.id).sort(),
+    [other.roomId, carl.roomId].sort(),
+  );
+  // No finished room left to close: the limit holds.
+  await assert.rejects(
+    s.t.client({ reconnect: false }).create("arena"),
+    (e) => e instanceof ArbiterError && e.code === "too_many_rooms",
+  );
+  for (const room of [other, carl]) room.leave();
+  await waitFor(() => s.t.server.manager.size === 0, "rooms disposed");
+  // Its closing game's room is kept for the long retention set above.
+  await s.finish({ roomsDrain: false });
 });
 
 Deno.test("limits: a player join to a finished game gives game_over and 4000; watching it still works", async () => {

@@ -106,6 +106,56 @@ Deno.test("create refuses unknown games, bad options and rooms past the limit", 
   manager.dispose();
 });
 
+Deno.test("at the room limit, a new room takes the place of the room that finished first", async () => {
+  const { manager, clock } = makeManager({ maxRooms: 3 });
+  /** A connect-four room whose first player resigns: finished, kept for its retention. */
+  const finishedRoom = async () => {
+    const ann = new TestMember();
+    const seat = await manager.join({ mode: "create", game: "connect_four" }, ann);
+    await manager.join({ mode: "join", room: seat.room.id }, new TestMember());
+    seat.act(1, "resign", null);
+    equal(seat.room.status, "finished");
+    return { room: seat.room, ann };
+  };
+  const first = await finishedRoom();
+  clock.advance(10);
+  const second = await finishedRoom();
+  const waiting = manager.create("tic_tac_toe");
+  // Full: the room that finished first goes, its members told why; the other one stays.
+  const created = manager.create("tic_tac_toe");
+  equal(manager.get(first.room.id), undefined);
+  ok(first.room.disposed);
+  equal(first.ann.closed?.reason, "room_closed");
+  equal(manager.get(second.room.id), second.room);
+  // Then the second; with no finished room left, the limit holds.
+  manager.create("tic_tac_toe");
+  equal(manager.get(second.room.id), undefined);
+  throws(() => manager.create("tic_tac_toe"), code("too_many_rooms"));
+  deepEqual(manager.list().map((room) => room.status), ["waiting", "waiting", "waiting"]);
+  ok(manager.get(waiting.id) && manager.get(created.id));
+  manager.dispose();
+  equal(clock.pending, 0);
+});
+
+Deno.test("a finished room restored from a snapshot gives its place up too", async () => {
+  const before = makeManager();
+  const seat = await before.manager.join(
+    { mode: "create", game: "connect_four" },
+    new TestMember(),
+  );
+  await before.manager.join({ mode: "join", room: seat.room.id }, new TestMember());
+  seat.act(1, "resign", null);
+  const snapshot = seat.room.snapshot();
+  before.manager.dispose("server_restart");
+  const { manager } = makeManager({ maxRooms: 1 });
+  const restored = manager.restore(snapshot);
+  equal(restored.status, "finished");
+  const created = manager.create("tic_tac_toe");
+  ok(restored.disposed);
+  deepEqual(manager.list().map((room) => room.id), [created.id]);
+  manager.dispose();
+});
+
 Deno.test("join by id, create, spectate, and the errors of each", async () => {
   const { manager } = makeManager();
   const creator = new TestMember();
