@@ -47,7 +47,9 @@ export class Audience<M = unknown> {
   readonly members: Set<M> = new Set();
   readonly #mirror: Mirror;
   readonly #encoder = new DeltaEncoder();
-  readonly #ring: (RingEntry | undefined)[];
+  /** Grows to `#ringSize` as broadcasts come: a short game never pays for the whole ring. */
+  readonly #ring: RingEntry[] = [];
+  readonly #ringSize: number;
   #ringStart = 0;
   #ringCount = 0;
   /** The oldest client sequence a replay may start from. */
@@ -73,7 +75,7 @@ export class Audience<M = unknown> {
     this.viewer = viewer;
     this.#mirror = new Mirror(view);
     this.#encoder.learnKeys(this.#mirror.value);
-    this.#ring = new Array(Math.max(0, ringSize));
+    this.#ringSize = Math.max(0, ringSize);
     this.#replayFloor = replayFloor;
   }
 
@@ -112,11 +114,12 @@ export class Audience<M = unknown> {
 
   /** Remembers a broadcast for resumes, dropping the oldest when the ring is full. */
   record(seq: number, dt: number, body: Uint8Array): void {
-    const size = this.#ring.length;
+    const size = this.#ringSize;
     if (size === 0) return;
     const entry: RingEntry = { seq, dt, body };
     if (this.#ringCount < size) {
-      this.#ring[(this.#ringStart + this.#ringCount) % size] = entry;
+      // Not full yet, so nothing was overwritten: the ring starts at 0 and grows at the end.
+      this.#ring.push(entry);
       this.#ringCount++;
     } else {
       this.#ring[this.#ringStart] = entry;
@@ -133,10 +136,10 @@ export class Audience<M = unknown> {
     if (!Number.isSafeInteger(since) || since < this.#replayFloor || since > seq) return null;
     const missed = seq - since;
     if (missed > this.#ringCount) return null;
-    const size = this.#ring.length;
+    const size = this.#ringSize;
     const entries: RingEntry[] = [];
     for (let i = this.#ringCount - missed; i < this.#ringCount; i++) {
-      entries.push(this.#ring[(this.#ringStart + i) % size]!);
+      entries.push(this.#ring[(this.#ringStart + i) % size]);
     }
     // Every broadcast since the audience started is in the ring, so the sequences are
     // contiguous; check anyway, since a gap would corrupt the client's mirror.

@@ -687,6 +687,28 @@ Deno.test("a resume older than the ring, or from seq 0, gets the full state", as
   room.dispose();
 });
 
+Deno.test("the resume ring replays what it holds while it fills and after it wraps", async () => {
+  const { room } = testRoom(counter, { ringSize: 3 });
+  const { members, seats } = await seatPlayers(room, 2);
+  let next = 1;
+  /** Bob's resume from `since`: how many deltas were replayed (null: the full state instead). */
+  const resumeFrom = async (since: number) => {
+    const bob = new TestMember();
+    await room.join({ resume: { session: seats[1].session, seq: since } }, bob);
+    if (!bob.welcomes.at(-1)!.replay) return null;
+    const seqs = bob.messages.flatMap((m) => m.kind === "delta" ? [m.seq] : []);
+    deepEqual(seqs, Array.from({ length: room.seq - since }, (_, i) => since + 1 + i));
+    return seqs.length;
+  };
+  seats[0].act(next++, "add", { by: 1 });
+  equal(await resumeFrom(room.seq - 1), 1, "filling");
+  for (let i = 0; i < 4; i++) seats[0].act(next++, "add", { by: 1 });
+  for (const [missed, replayed] of [[1, 1], [2, 2], [3, 3], [4, null]] as const) {
+    equal(await resumeFrom(room.seq - missed), replayed, `after the wrap, ${missed} missed`);
+  }
+  room.dispose();
+});
+
 Deno.test("a second socket resuming a seat replaces the first (4004 session_replaced)", async () => {
   const { room } = testRoom(counter);
   const { members, seats } = await seatPlayers(room, 2);
