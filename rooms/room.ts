@@ -2065,6 +2065,9 @@ export class Room {
     if (this.game.turnClock && this.#turnTimer !== null && turnDeadline !== null) {
       this.#armTurnClock(Math.max(0, turnDeadline - this.#now));
     }
+    // Nobody is attached yet, and each welcome carries the deadline: the `turn_clock` events
+    // arming queued would reach the first to resume late, one of them with a full turn.
+    this.#events = [];
   }
 }
 

@@ -121,6 +121,12 @@ Deno.test("restored deadlines run on from the stored times", async () => {
 
   clock.advance(1_000); // the restart took a second
   const restored = Room.restore(connectFour, snapshot, { clock, graceMs: 20_000 });
+  // A player resuming is told the stored deadline once (its welcome's), not a fresh turn.
+  const bob = new TestMember();
+  await restored.join({ resume: { session: seats[1].session, seq: members[1].seq } }, bob);
+  clock.advance(0);
+  const deadlines = bob.events.filter((e) => e.type === "turn_clock").map((e) => e.data);
+  deepEqual(deadlines, [{ deadline: snapshot.turnDeadline }]);
   clock.advance(4_999);
   equal(restored.outcome, null);
   clock.advance(1);
