@@ -689,7 +689,7 @@ Deno.test("a resume older than the ring, or from seq 0, gets the full state", as
 
 Deno.test("the resume ring replays what it holds while it fills and after it wraps", async () => {
   const { room } = testRoom(counter, { ringSize: 3 });
-  const { members, seats } = await seatPlayers(room, 2);
+  const { seats } = await seatPlayers(room, 2);
   let next = 1;
   /** Bob's resume from `since`: how many deltas were replayed (null: the full state instead). */
   const resumeFrom = async (since: number) => {
