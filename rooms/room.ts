@@ -369,6 +369,8 @@ export class Room {
   /** Delta frames of the broadcast being sent, by `ackDelta` (small values only). */
   readonly #deltaFrames: (Uint8Array | undefined)[] = [];
   #turnTimer: TimerId | null = null;
+  /** When `#turnTimer` fires: at the deadline or before it (it then re-arms for the rest). */
+  #turnTimerDue = 0;
   #turnDeadline: number | null = null;
   #turnKey: string | null = null;
   #turnGeneration = 0;
@@ -1326,15 +1328,32 @@ export class Room {
   }
 
   #armTurnClock(ms: number): void {
-    this.#clearTimer(this.#turnTimer);
-    const generation = ++this.#turnGeneration;
+    this.#turnGeneration++;
     this.#turnDeadline = this.#now + ms;
-    this.#turnTimer = this.#clock.setTimer(() => {
-      this.#turnTimer = null;
-      this.#mailbox.post(() => this.#timeout(generation));
-    }, ms);
+    // Moves restart the clock far more often than turns run out, and clearing and setting a
+    // timer cost more than a move: the timer is replaced only when it would fire too late.
+    if (this.#turnTimer === null || this.#turnTimerDue > this.#turnDeadline) {
+      this.#setTurnTimer(this.#now, this.#turnDeadline);
+    }
     this.#events.push({ frame: this.#turnClockFrame(), to: null });
   }
+
+  #setTurnTimer(now: number, due: number): void {
+    this.#clearTimer(this.#turnTimer);
+    this.#turnTimerDue = due;
+    this.#turnTimer = this.#clock.setTimer(this.#onTurnTimer, due - now);
+  }
+
+  /** The turn timer fired: the turn ran out, or the clock was restarted since and runs on. */
+  #onTurnTimer = (): void => {
+    this.#turnTimer = null;
+    const deadline = this.#turnDeadline;
+    if (deadline === null || this.#disposed) return;
+    const now = this.#clockNow();
+    if (deadline > now) return this.#setTurnTimer(now, deadline);
+    const generation = this.#turnGeneration;
+    this.#mailbox.post(() => this.#timeout(generation));
+  };
 
   #clearTurnClock(): void {
     this.#clearTimer(this.#turnTimer);

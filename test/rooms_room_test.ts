@@ -890,6 +890,28 @@ Deno.test("the turn clock times out the player to move (connect four forfeits)",
   room.dispose();
 });
 
+Deno.test("moves restart the turn clock without a timer each; the one timer re-arms for the rest", async () => {
+  const { room, clock } = testRoom(connectFour, { options: { turnMs: 10_000 } });
+  const { members, seats } = await seatPlayers(room, 2);
+  const setTimer = clock.setTimer.bind(clock);
+  let timersSet = 0;
+  clock.setTimer = (callback, ms) => (timersSet++, setTimer(callback, ms));
+  for (let i = 0; i < 6; i++) {
+    clock.advance(1_000);
+    seats[i % 2].act(Math.floor(i / 2) + 1, "drop", { column: i % 2 });
+  }
+  equal(timersSet, 0, "six moves, no timer set");
+  const deadlines = members[0].events.filter((e) => e.type === "turn_clock").map((e) => e.data);
+  deepEqual(deadlines.slice(-1), [{ deadline: clock.now() + 10_000 }], "each move is announced");
+  clock.advance(9_999); // the first timer fired meanwhile and re-armed for the last deadline
+  equal(timersSet, 1);
+  equal(room.outcome, null);
+  clock.advance(1);
+  deepEqual(room.outcome, { winners: ["p2"], reason: "timeout" });
+  room.dispose();
+  equal(clock.pending, 0);
+});
+
 Deno.test("dispose stops every timer: ticks, turn clocks, grace windows, idle and retention", async () => {
   for (const game of [arena, connectFour, counter]) {
     const { room, clock } = testRoom(game);
