@@ -6,6 +6,7 @@
  * @module
  */
 import {
+  type ActionLimits,
   type ActionMessage,
   applyOps,
   ArbiterError,
@@ -28,6 +29,7 @@ import {
   REMEMBERED_REFUSALS,
   type ServerMessage,
   SUBPROTOCOL,
+  TokenBucket,
   type Value,
   type WelcomeMessage,
 } from "../protocol/mod.ts";
@@ -70,6 +72,13 @@ export interface ClientOptions {
     });
   /** Actions sent while reconnecting: `queue` (default) sends them after the resume; `reject` fails them at once. */
   whileReconnecting?: "queue" | "reject";
+  /**
+   * Pace sends to the server's action limit (told in each welcome), so that a burst or what
+   * was queued while reconnecting waits its turn instead of being refused `rate_limited`.
+   * Default true; false sends each action at once, and the server refuses those over its limit
+   * (for inputs better dropped than late).
+   */
+  paceActions?: boolean;
   /**
    * How long one connection attempt may take from opening its socket to the server's welcome
    * before it counts as failed (and the next attempt follows), ms: a connection into a black
@@ -201,6 +210,9 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #joinTimer: ReturnType<typeof setTimeout> | undefined;
   #pingTimer: ReturnType<typeof setInterval> | undefined;
+  /** Paces sends within the limits of the current socket's welcome (null: none given). */
+  #pacer: TokenBucket | null = null;
+  #paceTimer: ReturnType<typeof setTimeout> | undefined;
   #rtt = NaN;
   #clockOffset = 0;
   #turnDeadline: number | null = null;
@@ -849,6 +861,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     this.#lastError = error;
     clearTimeout(this.#reconnectTimer);
     clearTimeout(this.#joinTimer);
+    clearTimeout(this.#paceTimer);
+    this.#paceTimer = undefined;
     this.#stopPing();
     const socket = this.#socket;
     this.#socket = null;
@@ -956,6 +970,7 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     this.#settleAcknowledged();
     // Set only now: #sendPending waits for it, so an onReject listener's send() above queued.
     this.#welcomedAt = Date.now();
+    this.#pacer = this.#options.paceActions === false ? null : pacerFor(welcome.limits);
     // Only then (a refused action sent again would be a new one to the server) do the actions
     // queued while away, or sent but not settled before the drop, go out again in order,
     // before anything a listener sends; the server settles each client sequence once.
@@ -1063,6 +1078,16 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     for (const action of this.#pending.values()) {
       if (++unsettled > REMEMBERED_REFUSALS) return;
       if (action.seq <= this.#sentThrough) continue;
+      const pacer = this.#pacer;
+      if (pacer && !pacer.take()) {
+        // Over the server's limit: wait for it rather than be refused `rate_limited` (what was
+        // queued while reconnecting goes out as fast as the server takes it, no faster).
+        this.#paceTimer ??= setTimeout(() => {
+          this.#paceTimer = undefined;
+          this.#sendPending();
+        }, Math.ceil(pacer.wait()));
+        return;
+      }
       try {
         socket.send(action.frame);
         this.#sentThrough = action.seq;
@@ -1086,6 +1111,8 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   #sendPing(): void {
     const socket = this.#socket;
     if (socket?.readyState === OPEN) {
+      // Pings share the actions' budget on the server: counted, so actions leave room for them.
+      this.#pacer?.take();
       socket.send(encodeClientMessage({ kind: "ping", time: nowMicros() }));
     }
   }
@@ -1119,6 +1146,17 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
 
 /** How long a welcomed connection must last before reconnect backoff starts over, ms. */
 const STABLE_CONNECTION_MS = 5_000;
+
+/**
+ * A pacer inside the server's limits: sends spaced at the limit can reach the server bunched
+ * (the network's jitter, or a server busy for a moment), and the server's bucket, full all
+ * that time, did not keep what it would have refilled. Half the burst absorbs a bunching of
+ * about a second at the default limits (30 a second, 60 at once).
+ */
+function pacerFor(limits: ActionLimits | undefined): TokenBucket | null {
+  if (!limits) return null;
+  return new TokenBucket(limits.rate * 0.9, Math.max(1, Math.floor(limits.burst / 2)));
+}
 
 const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 

@@ -35,6 +35,7 @@ export { DeltaEncoder } from "./delta_encoder.ts";
 export { DeltaDecoder } from "./delta_decoder.ts";
 export { applyOps, type ApplyOptions, freezeValue } from "./apply_ops.ts";
 export { decodeValue, encodeValue } from "./value.ts";
+export { TokenBucket } from "./token_bucket.ts";
 export {
   parseRoomListQuery,
   ROOM_LIST_LIMITS,

@@ -27,6 +27,7 @@ import {
 } from "./frame.ts";
 import { type DecodeLimits, DEFAULT_OUTBOUND_LIMITS, resolveLimits } from "./limits.ts";
 import type {
+  ActionLimits,
   DeltaMessage,
   ErrorCode,
   EventMessage,
@@ -105,6 +106,7 @@ function writeWelcomeBody(w: CborWriter, msg: WelcomeMessage): void {
   if (msg.replay !== undefined) n++;
   if (msg.outcome !== undefined) n++;
   if (msg.rejected !== undefined) n++;
+  if (msg.limits !== undefined) n++;
   w.head(5, n);
   w.text("r");
   w.text(asString(msg.room, "welcome.room"));
@@ -170,6 +172,26 @@ function writeWelcomeBody(w: CborWriter, msg: WelcomeMessage): void {
       w.text(asString(r.message, `welcome.rejected[${i}].message`));
     }
   }
+  if (msg.limits !== undefined) {
+    const limits = asMap(msg.limits, "welcome.limits");
+    w.text("l");
+    w.head(4, 2);
+    w.uint(asPositive(limits.rate, "welcome.limits.rate"));
+    w.uint(asPositive(limits.burst, "welcome.limits.burst"));
+  }
+}
+
+/** A whole number of at least 1 (an action limit of 0 would stop a client for good). */
+function asPositive(v: unknown, field: string): number {
+  const n = asUint(v, field);
+  if (n < 1) badField(field, "a whole number of at least 1");
+  return n;
+}
+
+function readLimits(v: Value, field: string): ActionLimits {
+  const t = asArray(v, field);
+  if (t.length !== 2) badField(field, "[rate, burst]");
+  return { rate: asPositive(t[0], `${field}.rate`), burst: asPositive(t[1], `${field}.burst`) };
 }
 
 function readRejected(v: Value, field: string): SettledReject[] {
@@ -249,6 +271,7 @@ function readWelcome(c: FrameCursor, limits: Required<DecodeLimits>): WelcomeMes
   if (replay !== undefined) msg.replay = replay;
   if (b.o !== undefined) msg.outcome = readOutcome(b.o, "welcome.outcome (o)");
   if (b.j !== undefined) msg.rejected = readRejected(b.j, "welcome.rejected (j)");
+  if (b.l !== undefined) msg.limits = readLimits(b.l, "welcome.limits (l)");
   return msg;
 }
 

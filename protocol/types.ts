@@ -198,6 +198,20 @@ export interface WelcomeMessage {
    * actions listed here before settling the rest by `ack`.
    */
   rejected?: SettledReject[];
+  /**
+   * The server's limit on this connection's actions: a client that paces its sends by it is
+   * never refused `rate_limited`, not even when it sends what it queued while reconnecting.
+   */
+  limits?: ActionLimits;
+}
+
+/**
+ * Actions (and pings, which share the budget) a connection may send: `rate` a second on
+ * average, up to `burst` at once (a token bucket, see {@linkcode TokenBucket}).
+ */
+export interface ActionLimits {
+  rate: number;
+  burst: number;
 }
 
 /**

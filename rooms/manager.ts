@@ -7,7 +7,7 @@
  */
 import { ArbiterError, ProtocolError } from "../protocol/mod.ts";
 import { isJoinKey } from "../protocol/client_messages.ts";
-import type { JoinMode, Value } from "../protocol/types.ts";
+import type { ActionLimits, JoinMode, Value } from "../protocol/types.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { AnyGame } from "./game.ts";
 import { KeyedSerializer } from "./keyed_serializer.ts";
@@ -132,6 +132,8 @@ export interface RoomManagerOptions {
   maxRooms?: number;
   /** Broadcasts kept per audience for resumes. Default 256. */
   ringSize?: number;
+  /** The limit on each connection's actions, told to clients in their welcome (see `Room`). */
+  actionLimits?: ActionLimits;
   /** Most spectators per room; more → `room_full`. Default 1 000. */
   maxSpectators?: number;
   /** Makes room ids and room seeds deterministic (tests). Session tokens stay random. */
@@ -539,6 +541,7 @@ export class RoomManager {
       finishedRetentionMs: o.finishedRetentionMs,
       idleDisposeMs: o.idleDisposeMs,
       ringSize: o.ringSize,
+      actionLimits: o.actionLimits,
       maxSpectators: o.maxSpectators,
       journal: o.journal?.({ id, game }),
       onError: o.onError && ((error) => o.onError!(error, { id, game: game.name })),

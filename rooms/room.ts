@@ -22,6 +22,7 @@ import {
   type RoomSummary,
 } from "../protocol/mod.ts";
 import type {
+  ActionLimits,
   ErrorCode,
   Outcome,
   PlayerInfo,
@@ -170,6 +171,8 @@ export interface RoomSettings {
   maxSpectators?: number;
   /** Write-ahead hook for accepted actions (see {@linkcode Journal}). */
   journal?: Journal;
+  /** The limit on each connection's actions, told to clients in their welcome so they pace. */
+  actionLimits?: ActionLimits;
   /**
    * Called after each step that changed the room (see {@linkcode RoomChange}), e.g. so the
    * persistence layer can save it. Never called for a disposed room.
@@ -315,6 +318,7 @@ export class Room {
   readonly #retentionMs: number;
   readonly #idleMs: number;
   readonly #ringSize: number;
+  readonly #actionLimits: ActionLimits | undefined;
   readonly #maxSpectators: number;
   readonly #journal: Journal | undefined;
   readonly #onDispose: ((room: Room, reason: DisposeReason) => void) | undefined;
@@ -391,6 +395,7 @@ export class Room {
     this.#retentionMs = init.finishedRetentionMs ?? DEFAULTS.finishedRetentionMs;
     this.#idleMs = init.idleDisposeMs ?? DEFAULTS.idleDisposeMs;
     this.#ringSize = init.ringSize ?? DEFAULTS.ringSize;
+    this.#actionLimits = init.actionLimits;
     this.#maxSpectators = init.maxSpectators ?? DEFAULTS.maxSpectators;
     this.#journal = init.journal;
     this.#onDispose = init.onDispose;
@@ -1657,6 +1662,7 @@ export class Room {
       actions: this.#actionNames,
       resumed,
       ...(resumed && seat?.rejects.length ? { rejected: seat.rejects } : {}),
+      ...(this.#actionLimits ? { limits: this.#actionLimits } : {}),
     };
     const outcome = this.#outcome ? { outcome: this.#outcome } : {};
     // Sequence 0 is how a client asks for the full state (its mirror is in doubt).

@@ -26,4 +26,4 @@ export { Histogram, Metrics } from "./metrics.ts";
 export { type AuthUser, SocketSession } from "./socket_session.ts";
 export { signedTokenVerifier, signToken } from "./tokens.ts";
 export { originAllowed } from "./origin.ts";
-export { TokenBucket } from "./rate_limit.ts";
+export { TokenBucket } from "../protocol/mod.ts";

@@ -199,6 +199,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     idleDisposeMs: config.idleRoomMs,
     maxRooms: config.maxRooms,
     ringSize: config.ringSize,
+    actionLimits: { rate: config.actionRate, burst: config.actionBurst },
     maxSpectators: config.maxSpectators,
     // Game code that throws is logged here (with its stack); clients only get `internal`.
     onError: (error, room) =>

@@ -21,13 +21,13 @@ import {
   ProtocolError,
   REMEMBERED_REFUSALS,
   type SettledReject,
+  TokenBucket,
 } from "../protocol/mod.ts";
 import type { JoinRequest, Member, RoomManager, Seat } from "../rooms/mod.ts";
 import type { ServerConfig } from "./config.ts";
 import type { LogFields, Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { deltaAckDelta, PendingActions, readWelcome } from "./pending_actions.ts";
-import { TokenBucket } from "./rate_limit.ts";
 
 /** An authenticated user, from the server's `authenticate` option or a signed token. */
 export interface AuthUser {

@@ -507,3 +507,30 @@ clientTest(
     assert.deepEqual(room.state, { n: 0 });
   },
 );
+
+Deno.test("settle: the client paces its actions by the welcome's limits: a burst or a backlog is applied, not refused", async () => {
+  await using t = await startTestServer({
+    ACTION_RATE: "100",
+    ACTION_BURST: "10",
+    GRACE_MS: "30000",
+  });
+  const ann = await t.client({ name: "ann" }).create<typeof arena>("arena");
+  const bob = await t.client({ name: "bob", reconnect: { baseMs: 50, maxMs: 50 } })
+    .join<typeof arena>(ann.roomId);
+  try {
+    // Six times the burst at once, live.
+    const sent = Array.from({ length: 60 }, (_, i) => bob.send("move", { dx: 1, dy: 0, seq: i }));
+    // And as many queued while reconnecting, all going out once back.
+    bob.dropConnection();
+    await waitFor(() => bob.status !== "connected", "bob away");
+    sent.push(
+      ...Array.from({ length: 60 }, (_, i) => bob.send("move", { dx: 0, dy: 1, seq: 60 + i })),
+    );
+    const settled = await Promise.all(sent.map((action) => settledWithin(action, 10_000)));
+    assert.deepEqual([...new Set(settled)], ["resolved"]);
+    assert.equal(t.server.metrics.actionsRejected.get("rate_limited") ?? 0, 0);
+  } finally {
+    ann.leave();
+    bob.leave();
+  }
+});

@@ -127,6 +127,7 @@ Deno.test("cluster: a relayed player's action refused at its worker settles as r
       pingIntervalMs: 0,
       reconnect: { baseMs: 50, maxMs: 300 },
       WebSocket: network.WebSocket,
+      paceActions: false,
     }).join<typeof arena>(ann.roomId),
   );
   assert.deepEqual(await c.workers[1].rooms(), [], "the room does not run on bob's worker");

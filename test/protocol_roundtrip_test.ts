@@ -44,6 +44,23 @@ Deno.test("server messages round-trip", () => {
   }
 });
 
+Deno.test("a welcome's action limits are whole numbers of at least 1, both ways", () => {
+  const welcome = (limits: unknown) => ({ ...randomServerMessage(new Rng(1)), limits });
+  const base = randomServerMessage(new Rng(1));
+  assert.equal(base.kind, "welcome");
+  const frame = encodeServerMessage(welcome({ rate: 30, burst: 60 }) as typeof base);
+  assert.deepEqual((decodeServerMessage(frame) as { limits?: unknown }).limits, {
+    rate: 30,
+    burst: 60,
+  });
+  for (const bad of [{ rate: 0, burst: 60 }, { rate: 30, burst: 1.5 }, [30, 60]]) {
+    assert.throws(
+      () => encodeServerMessage(welcome(bad) as typeof base),
+      (e) => e instanceof ProtocolError && e.code === "bad_field",
+    );
+  }
+});
+
 Deno.test("values round-trip exactly, -0 and number forms included", () => {
   const rng = new Rng(SEED + 2);
   for (let i = 0; i < 5000; i++) {

@@ -15,12 +15,17 @@ import { lostTransportRefusal, TWO_ACTIONS_A_SECOND } from "./support/transport_
 
 type Arena = Room<typeof arena>;
 
-async function arenaPair(t: Awaited<ReturnType<typeof startTestServer>>, network: TestNetwork) {
+async function arenaPair(
+  t: Awaited<ReturnType<typeof startTestServer>>,
+  network: TestNetwork,
+  bobOptions: { paceActions?: boolean } = {},
+) {
   const ann = await t.client({ name: "ann" }).create<typeof arena>("arena");
   const bob = await t.client({
     name: "bob",
     WebSocket: network.WebSocket,
     reconnect: { baseMs: 20, maxMs: 40 },
+    ...bobOptions,
   }).join<typeof arena>(ann.roomId);
   return { ann, bob };
 }
@@ -51,7 +56,7 @@ async function away(
 Deno.test("resume: an action refused over the rate limit settles as refused when its refusal was lost", async () => {
   await using t = await startTestServer({ GRACE_MS: "30000", ...TWO_ACTIONS_A_SECOND });
   const network = new TestNetwork();
-  const { ann, bob } = await arenaPair(t, network);
+  const { ann, bob } = await arenaPair(t, network, { paceActions: false });
   try {
     await lostTransportRefusal(ann, bob, network);
   } finally {

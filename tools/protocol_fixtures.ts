@@ -353,6 +353,7 @@ export function randomServerMessage(rng: Rng): ServerMessage {
       };
       if (replay !== undefined) msg.replay = replay;
       if (rng.chance(0.2)) msg.outcome = randomOutcome(rng);
+      if (rng.chance(0.3)) msg.limits = { rate: 1 + rng.int(1000), burst: 1 + rng.int(1000) };
       return msg;
     }
     case 1: {

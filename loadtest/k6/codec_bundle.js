@@ -1562,6 +1562,7 @@ function writeWelcomeBody(w, msg) {
   if (msg.replay !== void 0) n++;
   if (msg.outcome !== void 0) n++;
   if (msg.rejected !== void 0) n++;
+  if (msg.limits !== void 0) n++;
   w.head(5, n);
   w.text("r");
   w.text(asString(msg.room, "welcome.room"));
@@ -1625,6 +1626,26 @@ function writeWelcomeBody(w, msg) {
       w.text(asString(r.message, `welcome.rejected[${i}].message`));
     }
   }
+  if (msg.limits !== void 0) {
+    const limits = asMap(msg.limits, "welcome.limits");
+    w.text("l");
+    w.head(4, 2);
+    w.uint(asPositive(limits.rate, "welcome.limits.rate"));
+    w.uint(asPositive(limits.burst, "welcome.limits.burst"));
+  }
+}
+function asPositive(v, field) {
+  const n = asUint(v, field);
+  if (n < 1) badField(field, "a whole number of at least 1");
+  return n;
+}
+function readLimits(v, field) {
+  const t = asArray(v, field);
+  if (t.length !== 2) badField(field, "[rate, burst]");
+  return {
+    rate: asPositive(t[0], `${field}.rate`),
+    burst: asPositive(t[1], `${field}.burst`)
+  };
 }
 function readRejected(v, field) {
   return asArray(v, field).map((item, i) => {
@@ -1700,6 +1721,7 @@ function readWelcome(c, limits) {
   if (replay !== void 0) msg.replay = replay;
   if (b.o !== void 0) msg.outcome = readOutcome(b.o, "welcome.outcome (o)");
   if (b.j !== void 0) msg.rejected = readRejected(b.j, "welcome.rejected (j)");
+  if (b.l !== void 0) msg.limits = readLimits(b.l, "welcome.limits (l)");
   return msg;
 }
 function encodeDeltaFrame(seq, dt, ackDelta, ops) {
@@ -2276,6 +2298,42 @@ function decodeValue(bytes, limits) {
   return v;
 }
 
+// protocol/token_bucket.ts
+var TokenBucket = class {
+  #rate;
+  #burst;
+  #now;
+  #tokens;
+  #updated;
+  /** `rate` tokens per second, at most `burst` stored; `now` returns ms. */
+  constructor(rate, burst, now = monotonicNow) {
+    this.#rate = rate;
+    this.#burst = burst;
+    this.#now = now;
+    this.#tokens = burst;
+    this.#updated = now();
+  }
+  /** Takes one token at time `now` (default: the clock's); false when the bucket is empty. */
+  take(now = this.#now()) {
+    this.#refill(now);
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+  /** Milliseconds from `now` (default: the clock's) until a token is there (0: one is). */
+  wait(now = this.#now()) {
+    this.#refill(now);
+    return this.#tokens >= 1 ? 0 : (1 - this.#tokens) * 1e3 / this.#rate;
+  }
+  #refill(now) {
+    this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#updated) * this.#rate / 1e3);
+    this.#updated = now;
+  }
+};
+function monotonicNow() {
+  return performance.now();
+}
+
 // protocol/room_list.ts
 var ROOM_STATUSES = Object.freeze([
   "waiting",
@@ -2353,6 +2411,7 @@ export {
   ROOM_LIST_LIMITS,
   ROOM_STATUSES,
   SUBPROTOCOL,
+  TokenBucket,
   applyOps,
   checkOutboundFrame,
   checkOutboundOps,

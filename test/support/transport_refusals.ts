@@ -15,8 +15,9 @@ import { waitFor } from "./test_server.ts";
 export const TWO_ACTIONS_A_SECOND = { ACTION_RATE: "2", ACTION_BURST: "2" };
 
 /**
- * Runs the scenario. `bob` uses `network` and a server started with
- * {@linkcode TWO_ACTIONS_A_SECOND}; `ann` watches from another connection.
+ * Runs the scenario. `bob` uses `network`, `paceActions: false` (a pacing client is never
+ * refused) and a server started with {@linkcode TWO_ACTIONS_A_SECOND}; `ann` watches from
+ * another connection.
  */
 export async function lostTransportRefusal(
   ann: Room<typeof arena>,

@@ -1,6 +1,7 @@
 /**
  * A token bucket: a sustained rate with a burst allowance, refilled from elapsed time (no
- * timers, so a million idle buckets cost nothing).
+ * timers, so a million idle buckets cost nothing). It is how the server limits a connection's
+ * actions (the welcome's `limits`), and how a client paces its sends to stay within them.
  *
  * @module
  */
@@ -10,12 +11,13 @@
  *
  * @example
  * ```ts
- * import { TokenBucket } from "./rate_limit.ts";
+ * import { TokenBucket } from "./token_bucket.ts";
  * let now = 0;
  * const bucket = new TokenBucket(30, 60, () => now);
  * let allowed = 0;
  * for (let i = 0; i < 100; i++) if (bucket.take()) allowed++;
  * console.log(allowed); // 60: the burst
+ * console.log(bucket.wait()); // 33.3…: ms until the next token
  * now += 1000;
  * console.log(bucket.take()); // true: 30 tokens came back in a second
  * ```
@@ -38,14 +40,24 @@ export class TokenBucket {
 
   /** Takes one token at time `now` (default: the clock's); false when the bucket is empty. */
   take(now: number = this.#now()): boolean {
+    this.#refill(now);
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+
+  /** Milliseconds from `now` (default: the clock's) until a token is there (0: one is). */
+  wait(now: number = this.#now()): number {
+    this.#refill(now);
+    return this.#tokens >= 1 ? 0 : ((1 - this.#tokens) * 1000) / this.#rate;
+  }
+
+  #refill(now: number): void {
     this.#tokens = Math.min(
       this.#burst,
       this.#tokens + ((now - this.#updated) * this.#rate) / 1000,
     );
     this.#updated = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    return true;
   }
 }
 
