@@ -480,6 +480,9 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
     if (this.#status === "closed") return;
     // A `leave` before this socket's join (still fetching a token) would give up nothing.
     if (this.#socket?.readyState === OPEN && this.#joinSent) {
+      // What the pacer still holds goes now, before the leave (as all went before pacing): the
+      // server answers each, at worst with `rate_limited`.
+      this.#sendPending(false);
       this.#socket.send(encodeClientMessage({ kind: "leave" }));
       if (this.#welcomedAt !== 0) this.#settleWhileLeaving(this.#socket);
     } else if (this.#welcomed && this.#player !== null) {
@@ -1069,16 +1072,17 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
    * Sends, in order, the pending actions not sent on this socket yet, keeping at most
    * {@linkcode REMEMBERED_REFUSALS} unsettled on the wire: should the connection drop, the
    * server's welcome then repeats every refusal among them, and none settles as applied by
-   * mistake. The rest go out as those settle. Only once this socket was welcomed.
+   * mistake. The rest go out as those settle. Only once this socket was welcomed. `paced`: as
+   * the server's action limit allows (see `paceActions`), or all at once.
    */
-  #sendPending(): void {
+  #sendPending(paced = true): void {
     const socket = this.#socket;
     if (!socket || socket.readyState !== OPEN || this.#welcomedAt === 0) return;
     let unsettled = 0;
     for (const action of this.#pending.values()) {
       if (++unsettled > REMEMBERED_REFUSALS) return;
       if (action.seq <= this.#sentThrough) continue;
-      const pacer = this.#pacer;
+      const pacer = paced ? this.#pacer : null;
       if (pacer && !pacer.take()) {
         // Over the server's limit: wait for it rather than be refused `rate_limited` (what was
         // queued while reconnecting goes out as fast as the server takes it, no faster).
@@ -1111,8 +1115,9 @@ export class RoomConnection<S = Value, A extends Record<string, unknown> = Recor
   #sendPing(): void {
     const socket = this.#socket;
     if (socket?.readyState === OPEN) {
-      // Pings share the actions' budget on the server: counted, so actions leave room for them.
-      this.#pacer?.take();
+      // Pings share the actions' budget on the server: one is spent even from an empty pacer
+      // (the actions after it wait the longer), or frequent pings would crowd actions out.
+      this.#pacer?.spend();
       socket.send(encodeClientMessage({ kind: "ping", time: nowMicros() }));
     }
   }

@@ -46,6 +46,15 @@ export class TokenBucket {
     return true;
   }
 
+  /**
+   * Takes one token at time `now` even when there is none: the bucket goes into debt, and
+   * later {@linkcode TokenBucket.take}s wait until it is paid back.
+   */
+  spend(now: number = this.#now()): void {
+    this.#refill(now);
+    this.#tokens -= 1;
+  }
+
   /** Milliseconds from `now` (default: the clock's) until a token is there (0: one is). */
   wait(now: number = this.#now()): number {
     this.#refill(now);

@@ -199,8 +199,9 @@ export interface WelcomeMessage {
    */
   rejected?: SettledReject[];
   /**
-   * The server's limit on this connection's actions: a client that paces its sends by it is
-   * never refused `rate_limited`, not even when it sends what it queued while reconnecting.
+   * The server's limit on this connection's actions and pings. A client that paces its sends
+   * by it, with a margin for frames that reach the server bunched, is not refused
+   * `rate_limited`, not even when it sends what it queued while reconnecting.
    */
   limits?: ActionLimits;
 }

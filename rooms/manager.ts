@@ -197,7 +197,8 @@ export class RoomManager {
   readonly #options: RoomManagerOptions;
   readonly #rooms = new Map<string, Room>();
   /**
-   * Finished rooms (kept only for late readers), in the order they finished: the first gives
+   * Finished rooms (kept only for late readers), in the order they finished (rooms restored
+   * finished: in the order they were restored, before any that finishes here): the first gives
    * its place up when a new room needs one at `maxRooms`.
    */
   readonly #finished = new Map<string, Room>();

@@ -534,3 +534,29 @@ Deno.test("settle: the client paces its actions by the welcome's limits: a burst
     bob.leave();
   }
 });
+
+Deno.test("settle: leave() sends what the pacer still holds; frequent pings do not crowd actions out", async () => {
+  await using t = await startTestServer({
+    ACTION_RATE: "100",
+    ACTION_BURST: "20",
+    GRACE_MS: "30000",
+  });
+  const ann = await t.client({ name: "ann", pingIntervalMs: 50 }).create<typeof arena>("arena");
+  const bob = await t.client({ name: "bob" }).join<typeof arena>(ann.roomId);
+  try {
+    // A ping every 50 ms is a fifth of the budget, more than the pacer's margin.
+    const moves = Array.from({ length: 200 }, (_, i) => ann.send("move", { dx: 1, dy: 0, seq: i }));
+    assert.deepEqual([...new Set(await Promise.all(moves.map((m) => settledWithin(m, 10_000))))], [
+      "resolved",
+    ]);
+    assert.equal(t.server.metrics.actionsRejected.get("rate_limited") ?? 0, 0);
+    // The server's burst (20) at once, then the leave: the pacer held half of them back.
+    const last = Array.from({ length: 20 }, (_, i) => bob.send("move", { dx: 0, dy: 1, seq: i }));
+    bob.leave();
+    const settled = await Promise.all(last.map((m) => settledWithin(m, 5000)));
+    assert.deepEqual([...new Set(settled)], ["resolved"]);
+  } finally {
+    ann.leave();
+    bob.leave();
+  }
+});

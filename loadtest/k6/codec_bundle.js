@@ -2320,6 +2320,14 @@ var TokenBucket = class {
     this.#tokens -= 1;
     return true;
   }
+  /**
+   * Takes one token at time `now` even when there is none: the bucket goes into debt, and
+   * later {@linkcode TokenBucket.take}s wait until it is paid back.
+   */
+  spend(now = this.#now()) {
+    this.#refill(now);
+    this.#tokens -= 1;
+  }
   /** Milliseconds from `now` (default: the clock's) until a token is there (0: one is). */
   wait(now = this.#now()) {
     this.#refill(now);
