@@ -9,9 +9,29 @@ import { runLoad } from "../loadtest/generator.ts";
 import { spawnServer } from "../loadtest/server_process.ts";
 import { hasCurl, type K6Run, runK6Script } from "./support/k6_runtime.ts";
 import { startSilentServer } from "./support/silent_server.ts";
+import type { RoomSummary } from "../protocol/mod.ts";
 
 const count = (run: K6Run, name: string) => run.metrics[name]?.count ?? 0;
 const total = (run: K6Run, name: string) => run.metrics[name]?.sum ?? 0;
+
+/**
+ * Resolves once `rooms` arena rooms on the server are full (`players` each) and have broadcast
+ * a tick since: their bots are sending moves. A fixed wait was not enough on a loaded machine,
+ * where starting the load generator's worker took longer than the wait.
+ */
+async function movesFlowing(httpUrl: string, rooms: number, players: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  const seqWhenFull = new Map<string, number>();
+  let seen: RoomSummary[] = [];
+  while (Date.now() < deadline) {
+    seen = await (await fetch(`${httpUrl}/api/rooms?game=arena`)).json();
+    const full = seen.filter((room) => room.players === players);
+    for (const room of full) if (!seqWhenFull.has(room.id)) seqWhenFull.set(room.id, room.seq);
+    if (full.filter((room) => room.seq > seqWhenFull.get(room.id)!).length >= rooms) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no ${rooms} full arena rooms with moves within 30 s: ${JSON.stringify(seen)}`);
+}
 
 Deno.test({
   name: "k6 scripts play arena, turns and join storm against Arbiter without losses",
@@ -88,7 +108,7 @@ Deno.test({
           ROOMS: "1",
           PLAYERS: "4",
           RATE: "20",
-          DURATION: "4s",
+          DURATION: "8s",
           TICK_MS: "1000",
         },
         4,
@@ -102,12 +122,15 @@ Deno.test({
         rate: 20,
         tickMs: 1000,
         warmup: 0.5,
-        duration: 4,
+        duration: 8,
         drain: 1,
         quiet: true,
       }, { progress: null });
-      // Mid-session, the server crashes: every socket drops (1006).
-      await new Promise((resolve) => setTimeout(resolve, 2500));
+      // Mid-session (both rooms full and moving; with 1 s ticks a tick has just acknowledged
+      // what came before, so moves sent since are in flight), the server crashes: every socket
+      // drops (1006).
+      await movesFlowing(server.httpUrl, 2, 4);
+      await new Promise((resolve) => setTimeout(resolve, 300));
       Deno.kill(server.pid, "SIGKILL");
       killed = true;
       const [k6, deno] = await Promise.all([k6Run, denoRun]);
