@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { retryLocked } from "./kv_retry.ts";
 
 /** Who holds a KV: what the process that could not start is told. */
 export interface OwnerRecord {
@@ -186,11 +187,14 @@ export class OwnerClaim {
       }
       if (claim.value !== null) options.onTakeOver?.(claim.value);
     }
-    const commit = await kv.atomic()
-      .check(claim)
-      .set(key, record)
-      .set(heartbeatKey, { at: Date.now() } satisfies Heartbeat)
-      .commit();
+    // Another process opening or writing the same file holds SQLite's lock for a moment.
+    const commit = await retryLocked(() =>
+      kv.atomic()
+        .check(claim)
+        .set(key, record)
+        .set(heartbeatKey, { at: Date.now() } satisfies Heartbeat)
+        .commit()
+    );
     if (!commit.ok) {
       const holder = await kv.get<OwnerRecord>(key);
       throw new KvInUseError(holder.value ?? record);
@@ -280,7 +284,9 @@ export class OwnerClaim {
     await this.#beating;
     if (this.#lost || this.#released) return;
     this.#released = true;
-    await this.#kv.atomic().check(this.fence("")).delete(this.#key).delete(this.#heartbeatKey)
-      .commit();
+    await retryLocked(() =>
+      this.#kv.atomic().check(this.fence("")).delete(this.#key).delete(this.#heartbeatKey)
+        .commit()
+    );
   }
 }

@@ -9,6 +9,7 @@ import { defineGame } from "../rooms/mod.ts";
 import { TestMember } from "../rooms/testing.ts";
 import { loadConfig, silentLogger, startServer } from "../server/mod.ts";
 import { durableProcess } from "./support/durable_process.ts";
+import { lockKvFile } from "./support/kv_lock.ts";
 import { spawnServer } from "./support/server_process.ts";
 
 const FAST = { heartbeatMs: 100 };
@@ -249,3 +250,24 @@ serversTest(
     await after.crash();
   },
 );
+
+Deno.test("owner claim: taking and releasing wait out another writer's lock on the file", async () => {
+  await withKvFile(async (path) => {
+    using kv = await Deno.openKv(path);
+    await kv.set(["created"], true);
+    // Another process writing the file (or opening it) holds SQLite's lock for a moment.
+    const lock = await lockKvFile(path);
+    const taking = OwnerClaim.take(kv, FAST);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await lock.release();
+    const claim = await taking;
+    assert.equal(claim.lost, false);
+    assert.equal((await kv.get<OwnerRecord>(["arbiter", "owner"])).value?.pid, Deno.pid);
+    const relock = await lockKvFile(path);
+    const releasing = claim.release();
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await relock.release();
+    await releasing;
+    assert.equal((await kv.get(["arbiter", "owner"])).value, null);
+  });
+});

@@ -207,12 +207,8 @@ export async function runK6Script(
 ): Promise<K6Run> {
   const dir = await prepare();
   const scriptUrl = new URL(`file://${dir}/${script}`).href;
-  const g = globalThis as Record<string, unknown>;
-  g.__ENV = env;
   try {
-    // setup() runs once, in this thread, like k6 does before the VUs start.
-    const module = await import(`${scriptUrl}?setup`);
-    const data = typeof module.setup === "function" ? module.setup() : undefined;
+    const data = await setUp(scriptUrl, env);
     // The scenario starts after setup(), all VUs at once (as constant-vus does).
     const startTime = Date.now();
     const results = await Promise.all(
@@ -257,8 +253,31 @@ export async function runK6Script(
     }
     return { metrics, iterations, errors };
   } finally {
-    delete g.__ENV;
-    delete g.__k6metrics;
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/** The `setup()` of the runs in progress, one after another (see {@linkcode setUp}). */
+let setupTurn: Promise<unknown> = Promise.resolve();
+
+/**
+ * Loads `scriptUrl` and runs its `setup()` once, in this thread, as k6 does before the VUs
+ * start. Scripts read the `__ENV` global while they load, so the runs of one test that start
+ * together take turns: with one shared global, a run loaded with another's environment, or
+ * found it deleted by a run that ended (seen on a loaded machine).
+ */
+function setUp(scriptUrl: string, env: Record<string, string>): Promise<unknown> {
+  const g = globalThis as Record<string, unknown>;
+  const turn = setupTurn.then(async () => {
+    g.__ENV = env;
+    try {
+      const module = await import(`${scriptUrl}?setup`);
+      return typeof module.setup === "function" ? module.setup() : undefined;
+    } finally {
+      delete g.__ENV;
+      delete g.__k6metrics;
+    }
+  });
+  setupTurn = turn.catch(() => {});
+  return turn;
 }
