@@ -7,11 +7,35 @@
  * {@linkcode Mailbox.post} when the queue is idle, so the common path costs no promise, no
  * microtask and no timer.
  *
+ * Inputs may also be held ({@linkcode Mailbox.hold}) and handed back together later, as a
+ * ticking room does with what arrives between two ticks; anything posted after them still
+ * comes after them.
+ *
  * @module
  */
 
 /** One unit of work; a returned promise holds the queue until it settles. */
 export type Task = () => void | PromiseLike<void>;
+
+/**
+ * What a held input is handed back to (see {@linkcode Mailbox.hold}). An object rather than
+ * a callback, so holding an input allocates nothing per input.
+ *
+ * @example
+ * ```ts
+ * import { type HeldInputHandler, Mailbox } from "./mailbox.ts";
+ * const handler: HeldInputHandler = {
+ *   handleHeldInput: (input, arrivedAt) => console.log(input, "arrived at", arrivedAt),
+ * };
+ * const box = new Mailbox(console.error);
+ * box.hold(handler, "frame", performance.now());
+ * box.release(); // logs "frame arrived at …"
+ * ```
+ */
+export interface HeldInputHandler {
+  /** Takes back `input`, which arrived at `arrivedAt` (as given to `hold`). */
+  handleHeldInput(input: unknown, arrivedAt: number): void;
+}
 
 /** A queued {@linkcode Mailbox.call}: dropped by a clear, it rejects its caller's promise. */
 interface CallTask {
@@ -38,6 +62,9 @@ export class Mailbox {
   #head = 0;
   #running = false;
   #waiters: (() => void)[] = [];
+  /** Held inputs, flat: handler, input, arrival time, handler, ... */
+  #held: unknown[] = [];
+  #releasing = false;
   readonly #onError: (error: unknown) => void;
 
   /** `onError` receives whatever a task throws or rejects with; the queue carries on. */
@@ -55,8 +82,48 @@ export class Mailbox {
     return this.#running;
   }
 
-  /** Queues `task`; runs it at once when nothing else is queued or running. */
+  /** Inputs held and not released yet (see {@linkcode Mailbox.hold}). */
+  get held(): number {
+    return this.#held.length / 3;
+  }
+
+  /**
+   * Holds `input` until the next {@linkcode Mailbox.release}, or the next
+   * {@linkcode Mailbox.post}, which releases everything held first: a held input never runs
+   * after something posted later. Released inputs go back to their handlers in the order they
+   * were held, each with its `arrivedAt`.
+   */
+  hold(handler: HeldInputHandler, input: unknown, arrivedAt: number): void {
+    this.#held.push(handler, input, arrivedAt);
+  }
+
+  /**
+   * Hands every held input back to its handler now, in the order held. A handler that
+   * throws is reported to `onError` and the others still run; a handler may post (its tasks
+   * queue in order), and a release from inside one is part of the release already running.
+   */
+  release(): void {
+    if (this.#releasing || this.#held.length === 0) return;
+    this.#releasing = true;
+    const held = this.#held;
+    try {
+      // Indexed, not iterated: a handler's own holds join the end of this release.
+      for (let i = 0; i < held.length; i += 3) {
+        try {
+          (held[i] as HeldInputHandler).handleHeldInput(held[i + 1], held[i + 2] as number);
+        } catch (error) {
+          this.#onError(error);
+        }
+      }
+    } finally {
+      held.length = 0;
+      this.#releasing = false;
+    }
+  }
+
+  /** Queues `task` after everything held; runs it at once when nothing else is queued or running. */
   post(task: Task): void {
+    if (this.#held.length > 0) this.release();
     if (this.#running) {
       this.#queue.push(task);
       return;
@@ -95,10 +162,11 @@ export class Mailbox {
   }
 
   /**
-   * Drops every queued task that has not started. The promises of dropped
-   * {@linkcode Mailbox.call}s reject with `error`: their callers must not wait forever.
+   * Drops every queued task that has not started, and every held input. The promises of
+   * dropped {@linkcode Mailbox.call}s reject with `error`: their callers must not wait forever.
    */
   clear(error: unknown): void {
+    this.#held.length = 0;
     const dropped = this.#queue.slice(this.#head);
     this.#queue = [];
     this.#head = 0;

@@ -6,6 +6,7 @@
  * @module
  */
 import type { SettledReject, Value } from "../protocol/types.ts";
+import type { HeldInputHandler } from "./mailbox.ts";
 import type { Room } from "./room.ts";
 
 /**
@@ -66,4 +67,19 @@ export interface Seat {
   leave(): void | Promise<void>;
   /** The connection is gone without a leave: the seat is held for the grace window. */
   disconnect(): void;
+  /**
+   * Holds one of the connection's inputs (for a socket session, a frame) until the room's
+   * next tick, when it goes back to `handler` with its `arrivedAt`, in arrival order with
+   * every other connection's: a room that broadcasts per tick applies what arrived between two
+   * ticks together, just before the tick, rather than waking for each (its effects would not
+   * go out before that tick anyway). Returns false, holding nothing, when the room does not
+   * broadcast per tick now: handle the input at once. A seat that never holds (one relayed to
+   * another instance) leaves this out.
+   */
+  hold?(handler: HeldInputHandler, input: unknown, arrivedAt: number): boolean;
+  /**
+   * Hands back every input the room holds now, this connection's and the others', in arrival
+   * order: e.g. before the connection goes, since what arrived before a close still counts.
+   */
+  release?(): void;
 }

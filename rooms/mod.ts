@@ -68,6 +68,7 @@ export { type Clock, ManualClock, MAX_TIMER_MS, systemClock, type TimerId } from
 export { Random, type RandomState } from "./rng.ts";
 export { clone, diff, Mirror } from "./diff.ts";
 export type { Member, Seat } from "./member.ts";
+export type { HeldInputHandler } from "./mailbox.ts";
 export {
   checkOptions,
   type DisposeReason,

@@ -52,7 +52,7 @@ import {
   type PlayerHook,
   type ReadContext,
 } from "./game.ts";
-import { Mailbox } from "./mailbox.ts";
+import { type HeldInputHandler, Mailbox } from "./mailbox.ts";
 import type { Member, Seat } from "./member.ts";
 import { Random } from "./rng.ts";
 import { describeValue, formatFailure, type SchemaFailure } from "./schema.ts";
@@ -1255,9 +1255,14 @@ export class Room {
     else if (sent || this.game.view) this.#changed("tick");
   }
 
-  /** The shared tick timer fired (see `everyTick`): queue this room's tick. */
+  /**
+   * The shared tick timer fired (see `everyTick`): hand back the inputs held since the last
+   * tick (they queue first), then queue this room's tick.
+   */
   #onTick = (): void => {
-    if (this.#tickQueued || this.#disposed) return;
+    if (this.#disposed) return;
+    this.#mailbox.release();
+    if (this.#tickQueued) return;
     this.#tickQueued = true;
     this.#mailbox.post(this.#tickTask);
   };
@@ -1268,6 +1273,8 @@ export class Room {
     this.#ticking = false;
     this.#ticks?.stop();
     this.#ticks = null;
+    // No tick is coming to hand them back.
+    this.#mailbox.release();
   }
 
   /** Starts or stops ticks and the turn clock to match the room's status. */
@@ -1414,13 +1421,20 @@ export class Room {
     const ended = this.#checkOutcome();
     this.#syncTimers(restartClock);
     // Tick mode coalesces: the next tick broadcasts. Otherwise (or at the end), now.
-    const coalesce = this.game.broadcast === "tick" && this.#ticking;
-    if (!coalesce) {
+    if (!this.#coalescing) {
       this.#broadcast(ended);
       this.#flushEvents();
     }
     if (ended) this.#announceEnd();
     else this.#changed(actionApplied ? "action" : "seats");
+  }
+
+  /**
+   * Changes go out with the next tick, not as they are made: the game broadcasts per tick and
+   * ticks now. Inputs may then wait for that tick too (see `Seat.hold`).
+   */
+  get #coalescing(): boolean {
+    return this.game.broadcast === "tick" && this.#ticking;
   }
 
   #changed(change: RoomChange): void {
@@ -1790,6 +1804,17 @@ export class Room {
     disconnect(): void {
       const conn = this.#conn;
       this.room.#post(conn, () => this.room.#drop(conn));
+    }
+
+    hold(handler: HeldInputHandler, input: unknown, arrivedAt: number): boolean {
+      const { room } = this;
+      if (!room.#coalescing || room.#disposed || !this.#conn.attached) return false;
+      room.#mailbox.hold(handler, input, arrivedAt);
+      return true;
+    }
+
+    release(): void {
+      this.room.#mailbox.release();
     }
   };
 

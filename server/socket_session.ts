@@ -23,7 +23,7 @@ import {
   type SettledReject,
   TokenBucket,
 } from "../protocol/mod.ts";
-import type { JoinRequest, Member, RoomManager, Seat } from "../rooms/mod.ts";
+import type { HeldInputHandler, JoinRequest, Member, RoomManager, Seat } from "../rooms/mod.ts";
 import type { ServerConfig } from "./config.ts";
 import type { LogFields, Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
@@ -73,6 +73,7 @@ function decodeLimits(config: ServerConfig): DecodeLimits {
 const WELCOME = FRAME_KINDS.welcome;
 const DELTA = FRAME_KINDS.delta;
 const REJECT = FRAME_KINDS.reject;
+const PING = FRAME_KINDS.ping;
 
 /**
  * Drives one server-side WebSocket through the protocol. Attach it right after
@@ -91,7 +92,7 @@ const REJECT = FRAME_KINDS.reject;
  * return response;
  * ```
  */
-export class SocketSession implements Member {
+export class SocketSession implements Member, HeldInputHandler {
   /** Short id used in logs. */
   readonly id = `s${nextSessionNumber++}`;
   readonly #socket: WebSocket;
@@ -124,6 +125,8 @@ export class SocketSession implements Member {
    */
   #refusedSinceAct: SettledReject[] = [];
   #joinTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Frames the room holds for its next tick (see {@linkcode SocketSession.handleHeldInput}). */
+  #heldFrames = 0;
 
   /** Wires the socket; the session lives until the socket closes. */
   constructor(socket: WebSocket, context: SessionContext) {
@@ -150,9 +153,12 @@ export class SocketSession implements Member {
   /** The socket's events (the session is registered as their listener object). */
   handleEvent(event: Event): void {
     switch (event.type) {
-      case "message":
-        this.#onMessage((event as MessageEvent).data);
+      case "message": {
+        const data = (event as MessageEvent).data;
+        const arrivedAt = performance.now();
+        if (!this.#hold(data, arrivedAt)) this.#onMessage(data, arrivedAt);
         return;
+      }
       case "open":
         if (this.#closed) return;
         this.#opened = true;
@@ -242,7 +248,38 @@ export class SocketSession implements Member {
     this.#context.log[level](msg, { session: this.id, ...room, ...fields });
   }
 
-  #onMessage(data: unknown): void {
+  /**
+   * Leaves a frame with the room until its next tick when the room broadcasts per tick (see
+   * `Seat.hold`): it then handles everything that arrived since the last tick in one go, just
+   * before the tick, instead of waking up for each frame; the frame's effects would not go out
+   * before that tick anyway. Pings are answered at once (they time the round trip). A client
+   * sending more than a burst of frames within one tick gets them handled at once instead, so
+   * a flood is refused as it arrives and what is held stays small.
+   */
+  #hold(data: unknown, arrivedAt: number): boolean {
+    const seat = this.#seat;
+    if (!seat?.hold || this.#closed || this.#left || !(data instanceof ArrayBuffer)) return false;
+    if (data.byteLength > 0 && new Uint8Array(data, 0, 1)[0] === PING) return false;
+    if (this.#heldFrames >= this.#context.config.actionBurst) {
+      seat.release?.();
+      if (this.#seat !== seat) return false;
+    }
+    if (!seat.hold(this, data, arrivedAt)) return false;
+    this.#heldFrames++;
+    return true;
+  }
+
+  /**
+   * A frame the room held for its tick comes back (the {@linkcode HeldInputHandler} side of
+   * the session; the room calls it, in arrival order): it is handled as if it arrived now,
+   * with its real arrival time for the rate limit and the action's latency.
+   */
+  handleHeldInput(input: unknown, arrivedAt: number): void {
+    this.#heldFrames--;
+    this.#onMessage(input, arrivedAt);
+  }
+
+  #onMessage(data: unknown, arrivedAt: number): void {
     if (this.#closed || this.#left) return;
     if (!(data instanceof ArrayBuffer)) {
       this.#fail(
@@ -258,7 +295,7 @@ export class SocketSession implements Member {
     } catch (error) {
       if (error instanceof ActionPayloadError) {
         // Well-formed but too large: this action is refused, the connection stays.
-        if (this.#admit(error.seq, performance.now())) {
+        if (this.#admit(error.seq, arrivedAt)) {
           this.#reject(error.seq, error.code, error.message);
         }
       } else if (error instanceof ProtocolError) {
@@ -270,7 +307,7 @@ export class SocketSession implements Member {
       return;
     }
     try {
-      this.#dispatch(message);
+      this.#dispatch(message, arrivedAt);
     } catch (error) {
       // A bug in one handler must cost one connection at most, never the process.
       this.#log("error", "session handler failed", { error: String((error as Error)?.stack) });
@@ -278,16 +315,15 @@ export class SocketSession implements Member {
     }
   }
 
-  #dispatch(message: ClientMessage): void {
+  #dispatch(message: ClientMessage, arrivedAt: number): void {
     switch (message.kind) {
       case "join":
         void this.#join(message);
         return;
       case "action": {
-        const now = performance.now();
-        if (!this.#admit(message.seq, now)) return;
+        if (!this.#admit(message.seq, arrivedAt)) return;
         // Tracked before the room sees it: the room may answer within this call.
-        this.#pending?.track(message.seq, now);
+        this.#pending?.track(message.seq, arrivedAt);
         const refused = this.#refusedSinceAct;
         if (refused.length === 0) {
           this.#seat!.act(message.seq, message.name, message.payload);
@@ -299,7 +335,7 @@ export class SocketSession implements Member {
       }
       case "ping":
         // Pings share the action budget; a ping over it gets no pong.
-        if (!this.#takeToken(performance.now())) return;
+        if (!this.#takeToken(arrivedAt)) return;
         this.#send(encodeServerMessage({
           kind: "pong",
           clientTime: message.time,
@@ -473,6 +509,12 @@ export class SocketSession implements Member {
 
   #onClose(): void {
     if (this.#closed) return;
+    if (this.#heldFrames > 0) {
+      // Frames held for the room's tick arrived before the close: they count, as they would
+      // have had the room taken them on arrival. One of them may end the session itself.
+      this.#seat?.release?.();
+      if (this.#closed) return;
+    }
     this.#closed = true;
     clearTimeout(this.#joinTimer);
     if (this.#opened) this.#context.metrics.connectionClosed();

@@ -2,6 +2,7 @@ import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict
 import { ArbiterError, CLOSE_CODES, ProtocolError, type Value } from "../protocol/mod.ts";
 import {
   defineGame,
+  type HeldInputHandler,
   type JournalEntry,
   ManualClock,
   Room,
@@ -555,6 +556,82 @@ Deno.test("tick mode coalesces a tick's changes into one broadcast and stays qui
   equal(members[0].received("delta").at(-1)!.ackDelta, 1);
   equal(members[0].received("delta").at(-1)!.dt, 1050);
   room.dispose();
+});
+
+/** A handler that, like a socket session, acts through `seat` once its held input comes back. */
+function actingHandler(seat: Seat, order: string[]): HeldInputHandler {
+  return {
+    handleHeldInput(input, arrivedAt) {
+      order.push(`${seat.player} ${input} @${arrivedAt}`);
+      const seq = input as number;
+      seat.act(seq, "move", { dx: 1, dy: 0, seq });
+    },
+  };
+}
+
+Deno.test("a room that broadcasts per tick holds inputs until the tick, then hands them back in arrival order just before it", async () => {
+  const { room, clock } = testRoom(arena);
+  const { members, seats } = await seatPlayers(room, 2);
+  clock.advance(50);
+  const seq = room.seq;
+  const order: string[] = [];
+  const [h1, h2] = seats.map((seat) => actingHandler(seat, order));
+  ok(seats[0].hold!(h1, 1, 7));
+  ok(seats[1].hold!(h2, 1, 8));
+  ok(seats[0].hold!(h1, 2, 9));
+  clock.advance(49);
+  deepEqual(order, [], "held until the tick");
+  clock.advance(1);
+  deepEqual(order, ["p1 1 @7", "p2 1 @8", "p1 2 @9"]);
+  equal(room.seq, seq + 1, "applied before the tick, they went out with it");
+  deepEqual(members.map((m) => m.received("delta").at(-1)!.ackDelta), [2, 1]);
+  assertInSync(room, members);
+
+  // Anything else the room is given goes after what it holds: here a spectator's join.
+  ok(seats[1].hold!(h2, 2, 60));
+  const watcher = new TestMember();
+  await room.join({ spectator: true }, watcher);
+  deepEqual(order.at(-1), "p2 2 @60");
+  equal(members[1].ack, 1, "applied before the join, acknowledged at the next tick");
+  clock.advance(50);
+  equal(members[1].ack, 2);
+
+  // A release before the tick (a socket closing) hands everything back at once.
+  ok(seats[0].hold!(h1, 3, 101));
+  seats[1].release!();
+  deepEqual(order.at(-1), "p1 3 @101");
+  room.dispose();
+});
+
+Deno.test("a room holds nothing unless it broadcasts per tick now; stopping its ticks hands back what it held", async () => {
+  const order: string[] = [];
+  const noop = { handleHeldInput: (input: unknown) => void order.push(String(input)) };
+  // Turn-based: no ticks at all.
+  const turns = testRoom(ticTacToe);
+  const [ttt] = (await seatPlayers(turns.room, 2)).seats;
+  equal(ttt.hold!(noop, "ttt", 0), false);
+  turns.room.dispose();
+  // Ticks, but every change goes out at once: holding would only delay it.
+  const immediate = testRoom(defineGame({
+    name: "immediate_ticker",
+    players: { min: 1, max: 2 },
+    broadcast: "immediate",
+    setup: () => ({ n: 0 }),
+    actions: { bump: { apply: (s) => void s.n++ } },
+    tick: { hz: 20, update: () => {} },
+  }));
+  const [bumper] = (await seatPlayers(immediate.room, 1)).seats;
+  equal(bumper.hold!(noop, "immediate", 0), false);
+  immediate.room.dispose();
+  // An arena ticks once two players are in, and holds until its ticks stop (a dispose here).
+  const { room } = testRoom(arena);
+  const [mover] = (await seatPlayers(room, 1)).seats;
+  equal(mover.hold!(noop, "waiting", 0), false, "one player: the game has not started");
+  await room.join({ name: "second" }, new TestMember());
+  ok(mover.hold!(noop, "arena", 0));
+  room.dispose();
+  deepEqual(order, ["arena"]);
+  equal(mover.hold!(noop, "late", 0), false, "a disposed room holds nothing");
 });
 
 Deno.test("game over: the final delta, then game_over to everyone, then the winning move's ack; later actions refused; disposed after retention", async () => {

@@ -101,3 +101,38 @@ export const relay = defineGame({
     },
   },
 });
+
+/**
+ * A realtime game that notes times: `lap` stores when the room applied it (`actedAt`), every
+ * tick when it ran (`tickedAt`); `stall` is always refused. Room option `tickMs` (default 500).
+ *
+ * @example
+ * ```ts ignore
+ * const room = await client.create("stopwatch", { tickMs: 400 });
+ * await room.send("lap");
+ * ```
+ */
+export const stopwatch = defineGame({
+  name: "stopwatch",
+  players: { min: 1, max: 2 },
+  options: t.object({ tickMs: t.optional(t.int({ min: 10, max: 5000 })) }),
+  setup: () => ({ actedAt: 0, tickedAt: 0, laps: 0 }),
+  actions: {
+    lap: {
+      apply(state, _payload, ctx) {
+        state.actedAt = ctx.now;
+        state.laps++;
+      },
+    },
+    stall: {
+      validate: () => "stall is always refused",
+      apply() {},
+    },
+  },
+  tick: {
+    hz: (options) => 1000 / (options.tickMs ?? 500),
+    update(state, _dt, ctx) {
+      state.tickedAt = ctx.now;
+    },
+  },
+});

@@ -1,0 +1,121 @@
+/**
+ * A room that broadcasts per tick applies what arrived between two ticks together, just before
+ * the next tick (rooms/room.ts, `Seat.hold`), over real WebSockets: when actions apply, that
+ * pings do not wait, that a close does not lose what was held, and that a flood is still
+ * refused as it arrives.
+ */
+import assert from "node:assert/strict";
+import type { ArbiterError, Room } from "../client/mod.ts";
+import { encodeClientMessage } from "../protocol/mod.ts";
+import { openRaw } from "./support/raw_socket.ts";
+import { stopwatch } from "./support/test_games.ts";
+import { startTestServer } from "./support/test_server.ts";
+
+type Stopwatch = Room<typeof stopwatch>;
+
+/** Resolves at the room's next state change (a tick: `tickedAt` changes every tick). */
+function nextTick(room: Stopwatch): Promise<void> {
+  const before = room.state.tickedAt;
+  return new Promise((resolve) => {
+    const off = room.onState((state) => {
+      if (state.tickedAt !== before) {
+        off();
+        resolve();
+      }
+    });
+  });
+}
+
+Deno.test("tick inputs: an action is applied just before the next tick, not on arrival; a ping is answered at once", async () => {
+  await using t = await startTestServer({}, { games: [stopwatch] });
+  const room = await t.client({ pingIntervalMs: 0 }).create<typeof stopwatch>("stopwatch", {
+    tickMs: 400,
+  });
+  // Just after a tick, so the next one is about 400 ms away when the action arrives.
+  await nextTick(room);
+  const lastTick = room.state.tickedAt;
+  const order: string[] = [];
+  await Promise.all([
+    room.send("lap").then(() => order.push("ack")),
+    room.ping().then(() => order.push("pong")),
+  ]);
+  assert.deepEqual(order, ["pong", "ack"], "the ping did not wait for the tick");
+  const { actedAt, tickedAt, laps } = room.state;
+  assert.equal(laps, 1);
+  assert.ok(tickedAt >= lastTick + 300, `the tick after: ${tickedAt - lastTick} ms later`);
+  assert.ok(
+    tickedAt - actedAt < 200,
+    `applied ${tickedAt - actedAt} ms before the tick that sent it: held until then`,
+  );
+  room.leave();
+});
+
+Deno.test("tick inputs: a refusal comes with the tick too, among actions applied in order", async () => {
+  await using t = await startTestServer({}, { games: [stopwatch] });
+  const room = await t.client({ pingIntervalMs: 0 }).create<typeof stopwatch>("stopwatch", {
+    tickMs: 300,
+  });
+  await nextTick(room);
+  const sentAt = performance.now();
+  let refusedAfter = -1;
+  const refused = room.send("stall").catch((e: ArbiterError) => {
+    refusedAfter = performance.now() - sentAt;
+    return e.code;
+  });
+  await Promise.all([room.send("lap"), room.send("lap")]);
+  assert.equal(await refused, "invalid_action");
+  assert.ok(refusedAfter >= 150, `refused ${refusedAfter} ms after it was sent: at the tick`);
+  assert.equal(room.state.laps, 2);
+  room.leave();
+});
+
+Deno.test("tick inputs: actions held for the tick still count when the socket closes before it", async () => {
+  await using t = await startTestServer({}, { games: [stopwatch] });
+  using first = await openRaw(t.server.wsUrl);
+  const welcome = await first.join({
+    mode: "create",
+    game: "stopwatch",
+    options: { tickMs: 1000 },
+  });
+  // After the first tick's delta, the next tick is a second away: the close comes well before.
+  await first.next((m) => m.kind === "delta");
+  await first.send({ kind: "action", seq: 1, name: "lap", payload: null });
+  await first.send({ kind: "action", seq: 2, name: "lap", payload: null });
+  await first.sendClose(1000, "gone");
+  await first.closedWithin(5000);
+
+  using second = await openRaw(t.server.wsUrl);
+  const resumed = await second.join({
+    mode: "join",
+    room: welcome.room,
+    resume: { session: welcome.session, seq: welcome.seq },
+  });
+  assert.equal(
+    resumed.ack,
+    2,
+    "both actions were applied, though the socket closed before the tick",
+  );
+  const room = t.server.manager.get(welcome.room)!;
+  assert.equal((room.state as { laps: number }).laps, 2);
+});
+
+Deno.test("tick inputs: a flood over the burst is refused as it arrives, not a tick later", async () => {
+  await using t = await startTestServer({ ACTION_RATE: "10", ACTION_BURST: "3" }, {
+    games: [stopwatch],
+  });
+  using raw = await openRaw(t.server.wsUrl);
+  // The first tick is up to 5 s away.
+  await raw.join({ mode: "create", game: "stopwatch", options: { tickMs: 5000 } });
+  // Seven actions in one write, seconds before the next tick. A session holds at most a burst
+  // (3): the fourth hands the first three back (they take the three tokens) and is held, and
+  // so on; the seventh hands back the fourth, which is over the rate: refused then, not at the
+  // tick.
+  const frames = [1, 2, 3, 4, 5, 6, 7].map((seq) =>
+    encodeClientMessage({ kind: "action", seq, name: "lap", payload: null })
+  );
+  const from = raw.messages.length;
+  await raw.sendFrames(frames.map((payload) => ({ opcode: 2, payload })));
+  const reject = await raw.next((m) => m.kind === "reject", 2000, from);
+  assert.equal(reject.kind === "reject" && reject.code, "rate_limited");
+  assert.equal(reject.kind === "reject" && reject.seq, 4);
+});
