@@ -127,6 +127,8 @@ export class SocketSession implements Member, HeldInputHandler {
   #joinTimer: ReturnType<typeof setTimeout> | undefined;
   /** Frames the room holds for its next tick (see {@linkcode SocketSession.handleHeldInput}). */
   #heldFrames = 0;
+  /** Their bytes. */
+  #heldBytes = 0;
 
   /** Wires the socket; the session lives until the socket closes. */
   constructor(socket: WebSocket, context: SessionContext) {
@@ -253,19 +255,24 @@ export class SocketSession implements Member, HeldInputHandler {
    * `Seat.hold`): it then handles everything that arrived since the last tick in one go, just
    * before the tick, instead of waking up for each frame; the frame's effects would not go out
    * before that tick anyway. Pings are answered at once (they time the round trip). A client
-   * sending more than a burst of frames within one tick gets them handled at once instead, so
-   * a flood is refused as it arrives and what is held stays small.
+   * sending more than a burst of frames, or more than a largest frame's bytes, within one tick
+   * gets them handled at once instead: a flood is refused as it arrives, and what a connection
+   * can make the server hold stays small however slowly its room ticks.
    */
   #hold(data: unknown, arrivedAt: number): boolean {
     const seat = this.#seat;
     if (!seat?.hold || this.#closed || this.#left || !(data instanceof ArrayBuffer)) return false;
-    if (data.byteLength > 0 && new Uint8Array(data, 0, 1)[0] === PING) return false;
-    if (this.#heldFrames >= this.#context.config.actionBurst) {
+    const bytes = data.byteLength;
+    if (bytes > 0 && new Uint8Array(data, 0, 1)[0] === PING) return false;
+    const { actionBurst, maxFrameBytes } = this.#context.config;
+    if (this.#heldFrames >= actionBurst || this.#heldBytes + bytes > maxFrameBytes) {
       seat.release?.();
-      if (this.#seat !== seat) return false;
+      // Handled now, after the frames before it: a frame too large to hold is refused at once.
+      if (this.#seat !== seat || bytes > maxFrameBytes) return false;
     }
     if (!seat.hold(this, data, arrivedAt)) return false;
     this.#heldFrames++;
+    this.#heldBytes += bytes;
     return true;
   }
 
@@ -276,6 +283,7 @@ export class SocketSession implements Member, HeldInputHandler {
    */
   handleHeldInput(input: unknown, arrivedAt: number): void {
     this.#heldFrames--;
+    this.#heldBytes -= (input as ArrayBuffer).byteLength;
     this.#onMessage(input, arrivedAt);
   }
 

@@ -119,3 +119,24 @@ Deno.test("tick inputs: a flood over the burst is refused as it arrives, not a t
   assert.equal(reject.kind === "reject" && reject.code, "rate_limited");
   assert.equal(reject.kind === "reject" && reject.seq, 4);
 });
+
+Deno.test("tick inputs: a frame too large to hold is handled at once, after the frames before it", async () => {
+  await using t = await startTestServer({ MAX_FRAME_BYTES: "2048" }, { games: [stopwatch] });
+  using raw = await openRaw(t.server.wsUrl);
+  const welcome = await raw.join({ mode: "create", game: "stopwatch", options: { tickMs: 5000 } });
+  const lap = encodeClientMessage({ kind: "action", seq: 1, name: "lap", payload: null });
+  const large = encodeClientMessage({
+    kind: "action",
+    seq: 2,
+    name: "lap",
+    payload: "x".repeat(3000),
+  });
+  const from = raw.messages.length;
+  await raw.sendFrames([{ opcode: 2, payload: lap }, { opcode: 2, payload: large }]);
+  // Seconds before the first tick: the large frame did not wait for it.
+  const reject = await raw.next((m) => m.kind === "reject", 2000, from);
+  assert.equal(reject.kind === "reject" && reject.code, "frame_too_large");
+  assert.equal(reject.kind === "reject" && reject.seq, 2);
+  const room = t.server.manager.get(welcome.room)!;
+  assert.equal((room.state as { laps: number }).laps, 1, "the lap before it was applied first");
+});
