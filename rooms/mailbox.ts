@@ -155,7 +155,7 @@ export class Mailbox {
     });
   }
 
-  /** Resolves once the queue is empty and no task is running. */
+  /** Resolves once the queue is empty and no task is running (held inputs stay held). */
   idle(): Promise<void> {
     if (!this.#running && this.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));

@@ -570,7 +570,7 @@ export class Room {
     return this.#seats.some((s) => s && s.presence !== "left" && safeEqual(s.session, session));
   }
 
-  /** Resolves once every queued input was processed. */
+  /** Resolves once every queued input was processed (inputs held for the next tick wait for it). */
   idle(): Promise<void> {
     return this.#mailbox.idle();
   }
@@ -594,6 +594,10 @@ export class Room {
    * closed with its close code. Idempotent.
    */
   dispose(code: DisposeReason = "room_closed"): void {
+    if (this.#disposed) return;
+    // Inputs held for the next tick arrived before the dispose: they are applied (and in a
+    // restart's snapshot), as they would have been on arrival.
+    this.#mailbox.release();
     if (this.#disposed) return;
     this.#disposed = true;
     const message = code === "server_restart"
@@ -1808,7 +1812,10 @@ export class Room {
 
     hold(handler: HeldInputHandler, input: unknown, arrivedAt: number): boolean {
       const { room } = this;
-      if (!room.#coalescing || room.#disposed || !this.#conn.attached) return false;
+      // A spectator's frames are only ever refused or answered: nothing to gain from holding.
+      if (!room.#coalescing || room.#disposed || !this.#conn.attached || !this.#conn.seat) {
+        return false;
+      }
       room.#mailbox.hold(handler, input, arrivedAt);
       return true;
     }

@@ -74,6 +74,7 @@ const WELCOME = FRAME_KINDS.welcome;
 const DELTA = FRAME_KINDS.delta;
 const REJECT = FRAME_KINDS.reject;
 const PING = FRAME_KINDS.ping;
+const LEAVE = FRAME_KINDS.leave;
 
 /**
  * Drives one server-side WebSocket through the protocol. Attach it right after
@@ -254,21 +255,23 @@ export class SocketSession implements Member, HeldInputHandler {
    * Leaves a frame with the room until its next tick when the room broadcasts per tick (see
    * `Seat.hold`): it then handles everything that arrived since the last tick in one go, just
    * before the tick, instead of waking up for each frame; the frame's effects would not go out
-   * before that tick anyway. Pings are answered at once (they time the round trip). A client
-   * sending more than a burst of frames, or more than a largest frame's bytes, within one tick
-   * gets them handled at once instead: a flood is refused as it arrives, and what a connection
-   * can make the server hold stays small however slowly its room ticks.
+   * before that tick anyway. Pings are answered at once (they only time the round trip).
+   * Handled at once too, after whatever the room holds: a `leave` (its close must not wait), a
+   * text frame and a frame too large to hold (both refused), and the frame past a burst of
+   * frames or a largest frame's bytes held within one tick, so a flood is refused as it arrives
+   * and what a connection can make the server hold stays small however slowly its room ticks.
    */
   #hold(data: unknown, arrivedAt: number): boolean {
     const seat = this.#seat;
-    if (!seat?.hold || this.#closed || this.#left || !(data instanceof ArrayBuffer)) return false;
-    const bytes = data.byteLength;
-    if (bytes > 0 && new Uint8Array(data, 0, 1)[0] === PING) return false;
+    if (!seat?.hold || this.#closed || this.#left) return false;
+    const bytes = data instanceof ArrayBuffer ? data.byteLength : -1;
+    const kind = bytes > 0 ? new Uint8Array(data as ArrayBuffer, 0, 1)[0] : -1;
+    if (kind === PING) return false;
     const { actionBurst, maxFrameBytes } = this.#context.config;
-    if (this.#heldFrames >= actionBurst || this.#heldBytes + bytes > maxFrameBytes) {
-      seat.release?.();
-      // Handled now, after the frames before it: a frame too large to hold is refused at once.
-      if (this.#seat !== seat || bytes > maxFrameBytes) return false;
+    const atOnce = kind === LEAVE || bytes < 0 || bytes > maxFrameBytes;
+    if (atOnce || this.#heldFrames >= actionBurst || this.#heldBytes + bytes > maxFrameBytes) {
+      if (this.#heldFrames > 0) seat.release?.();
+      if (atOnce || this.#seat !== seat) return false;
     }
     if (!seat.hold(this, data, arrivedAt)) return false;
     this.#heldFrames++;

@@ -603,7 +603,7 @@ Deno.test("a room that broadcasts per tick holds inputs until the tick, then han
   room.dispose();
 });
 
-Deno.test("a room holds nothing unless it broadcasts per tick now; stopping its ticks hands back what it held", async () => {
+Deno.test("a room holds nothing unless it broadcasts per tick now, nor a spectator's; a dispose applies what it held", async () => {
   const order: string[] = [];
   const noop = { handleHeldInput: (input: unknown) => void order.push(String(input)) };
   // Turn-based: no ticks at all.
@@ -623,14 +623,19 @@ Deno.test("a room holds nothing unless it broadcasts per tick now; stopping its 
   const [bumper] = (await seatPlayers(immediate.room, 1)).seats;
   equal(bumper.hold!(noop, "immediate", 0), false);
   immediate.room.dispose();
-  // An arena ticks once two players are in, and holds until its ticks stop (a dispose here).
+  // An arena ticks once two players are in, and holds until its ticks stop.
   const { room } = testRoom(arena);
   const [mover] = (await seatPlayers(room, 1)).seats;
   equal(mover.hold!(noop, "waiting", 0), false, "one player: the game has not started");
   await room.join({ name: "second" }, new TestMember());
-  ok(mover.hold!(noop, "arena", 0));
-  room.dispose();
-  deepEqual(order, ["arena"]);
+  const watcher = await room.join({ spectator: true }, new TestMember());
+  equal(watcher.hold!(noop, "spectator", 0), false, "a spectator's frames are not held");
+  ok(mover.hold!(actingHandler(mover, order), 1, 0));
+  // A restart's dispose: the held move is applied first, so the snapshot taken next has it.
+  room.dispose("server_restart");
+  deepEqual(order, ["p1 1 @0"]);
+  const players = (room.state as { players: Record<string, { lastSeq: number }> }).players;
+  equal(players.p1.lastSeq, 1);
   equal(mover.hold!(noop, "late", 0), false, "a disposed room holds nothing");
 });
 
