@@ -62,9 +62,6 @@ export class TokenBucket {
   }
 
   #refill(now: number): void {
-    // Inputs may be taken out of their arrival order (a ping answered while earlier actions
-    // wait for the room's tick): an earlier time than the last counts as the last.
-    if (now <= this.#updated) return;
     this.#tokens = Math.min(
       this.#burst,
       this.#tokens + ((now - this.#updated) * this.#rate) / 1000,

@@ -159,6 +159,8 @@ export class SocketSession implements Member, HeldInputHandler {
       case "message": {
         const data = (event as MessageEvent).data;
         const arrivedAt = performance.now();
+        // Counted on arrival, whether or not the room holds it until its tick.
+        if (data instanceof ArrayBuffer) this.#context.metrics.frameReceived(data.byteLength);
         if (!this.#hold(data, arrivedAt)) this.#onMessage(data, arrivedAt);
         return;
       }
@@ -255,20 +257,20 @@ export class SocketSession implements Member, HeldInputHandler {
    * Leaves a frame with the room until its next tick when the room broadcasts per tick (see
    * `Seat.hold`): it then handles everything that arrived since the last tick in one go, just
    * before the tick, instead of waking up for each frame; the frame's effects would not go out
-   * before that tick anyway. Pings are answered at once (they only time the round trip).
-   * Handled at once too, after whatever the room holds: a `leave` (its close must not wait), a
-   * text frame and a frame too large to hold (both refused), and the frame past a burst of
-   * frames or a largest frame's bytes held within one tick, so a flood is refused as it arrives
-   * and what a connection can make the server hold stays small however slowly its room ticks.
+   * before that tick anyway. Handled at once, after whatever the room holds (so this session's
+   * frames still run in arrival order, through the rate limit too): a ping (it times the round
+   * trip), a `leave` (its close must not wait), a text frame and a frame too large to hold (both
+   * refused), and the frame past a burst of frames or a largest frame's bytes held within one
+   * tick, so a flood is refused as it arrives and what a connection can make the server hold
+   * stays small however slowly its room ticks.
    */
   #hold(data: unknown, arrivedAt: number): boolean {
     const seat = this.#seat;
     if (!seat?.hold || this.#closed || this.#left) return false;
     const bytes = data instanceof ArrayBuffer ? data.byteLength : -1;
     const kind = bytes > 0 ? new Uint8Array(data as ArrayBuffer, 0, 1)[0] : -1;
-    if (kind === PING) return false;
     const { actionBurst, maxFrameBytes } = this.#context.config;
-    const atOnce = kind === LEAVE || bytes < 0 || bytes > maxFrameBytes;
+    const atOnce = kind === PING || kind === LEAVE || bytes < 0 || bytes > maxFrameBytes;
     if (atOnce || this.#heldFrames >= actionBurst || this.#heldBytes + bytes > maxFrameBytes) {
       if (this.#heldFrames > 0) seat.release?.();
       if (atOnce || this.#seat !== seat) return false;
@@ -299,7 +301,6 @@ export class SocketSession implements Member, HeldInputHandler {
       );
       return;
     }
-    this.#context.metrics.frameReceived(data.byteLength);
     let message: ClientMessage;
     try {
       message = decodeClientMessage(new Uint8Array(data), this.#limits);

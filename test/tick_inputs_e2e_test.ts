@@ -9,7 +9,7 @@ import type { ArbiterError, Room } from "../client/mod.ts";
 import { encodeClientMessage } from "../protocol/mod.ts";
 import { openRaw } from "./support/raw_socket.ts";
 import { stopwatch } from "./support/test_games.ts";
-import { startTestServer } from "./support/test_server.ts";
+import { startTestServer, waitFor } from "./support/test_server.ts";
 
 type Stopwatch = Room<typeof stopwatch>;
 
@@ -26,7 +26,7 @@ function nextTick(room: Stopwatch): Promise<void> {
   });
 }
 
-Deno.test("tick inputs: an action is applied just before the next tick, not on arrival; a ping is answered at once", async () => {
+Deno.test("tick inputs: an action is applied just before the next tick, not on arrival", async () => {
   await using t = await startTestServer({}, { games: [stopwatch] });
   const room = await t.client({ pingIntervalMs: 0 }).create<typeof stopwatch>("stopwatch", {
     tickMs: 1000,
@@ -34,12 +34,7 @@ Deno.test("tick inputs: an action is applied just before the next tick, not on a
   // Just after a tick, so the next one is up to a second away when the action arrives.
   await nextTick(room);
   const lastTick = room.state.tickedAt;
-  const order: string[] = [];
-  await Promise.all([
-    room.send("lap").then(() => order.push("ack")),
-    room.ping().then(() => order.push("pong")),
-  ]);
-  assert.deepEqual(order, ["pong", "ack"], "the ping did not wait for the tick");
+  await room.send("lap");
   const { actedAt, tickedAt, laps } = room.state;
   assert.equal(laps, 1);
   assert.ok(tickedAt > lastTick, "applied by the tick after");
@@ -49,6 +44,26 @@ Deno.test("tick inputs: an action is applied just before the next tick, not on a
     `applied ${tickedAt - actedAt} ms before the tick that sent it: held until then`,
   );
   room.leave();
+});
+
+Deno.test("tick inputs: a ping is answered at once, after the session's held actions, which its token does not overtake", async () => {
+  // Two tokens, refilled at 10 a second: in arrival order, both actions take one, and the ping
+  // 150 ms later one refilled. A ping taken before them would leave the second none.
+  await using t = await startTestServer({ ACTION_RATE: "10", ACTION_BURST: "2" }, {
+    games: [stopwatch],
+  });
+  using raw = await openRaw(t.server.wsUrl);
+  // The first tick is up to 5 s away.
+  const welcome = await raw.join({ mode: "create", game: "stopwatch", options: { tickMs: 5000 } });
+  const from = raw.messages.length;
+  await raw.send({ kind: "action", seq: 1, name: "lap", payload: null });
+  await raw.send({ kind: "action", seq: 2, name: "lap", payload: null });
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  await raw.send({ kind: "ping", time: 1 });
+  await raw.next((m) => m.kind === "pong", 2000, from);
+  const room = t.server.manager.get(welcome.room)!;
+  assert.equal((room.state as { laps: number }).laps, 2, "the actions before the ping went first");
+  assert.deepEqual(raw.messages.slice(from).filter((m) => m.kind === "reject"), []);
 });
 
 Deno.test("tick inputs: a refusal comes with the tick too, among actions applied in order", async () => {
@@ -186,12 +201,13 @@ Deno.test("tick inputs: a room stopped for a restart applies what it held first"
   await using t = await startTestServer({}, { games: [stopwatch] });
   using raw = await openRaw(t.server.wsUrl);
   const welcome = await raw.join({ mode: "create", game: "stopwatch", options: { tickMs: 5000 } });
+  const framesBefore = t.server.metrics.framesIn;
   await raw.send({ kind: "action", seq: 1, name: "lap", payload: null });
   await raw.send({ kind: "action", seq: 2, name: "lap", payload: null });
-  // A pong is sent after the server read both actions: they are held, seconds before the tick.
+  // Both read by the server: held, seconds before the tick.
+  const { metrics } = t.server;
+  await waitFor(() => metrics.framesIn >= framesBefore + 2, "the two actions read");
   const from = raw.messages.length;
-  await raw.send({ kind: "ping", time: 1 });
-  await raw.next((m) => m.kind === "pong", 2000, from);
   const room = t.server.manager.get(welcome.room)!;
   assert.equal((room.state as { laps: number }).laps, 0, "held until the tick");
   room.dispose("server_restart");

@@ -2334,7 +2334,6 @@ var TokenBucket = class {
     return this.#tokens >= 1 ? 0 : (1 - this.#tokens) * 1e3 / this.#rate;
   }
   #refill(now) {
-    if (now <= this.#updated) return;
     this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#updated) * this.#rate / 1e3);
     this.#updated = now;
   }
