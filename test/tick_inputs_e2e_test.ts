@@ -9,9 +9,35 @@ import type { ArbiterError, Room } from "../client/mod.ts";
 import { encodeClientMessage } from "../protocol/mod.ts";
 import { openRaw } from "./support/raw_socket.ts";
 import { stopwatch } from "./support/test_games.ts";
-import { startTestServer, waitFor } from "./support/test_server.ts";
+import { startTestServer, type TestServer, waitFor } from "./support/test_server.ts";
+import type { Env } from "../server/mod.ts";
 
 type Stopwatch = Room<typeof stopwatch>;
+
+/** A server with the stopwatch game, and a raw socket that created a room ticking every `tickMs`. */
+async function rawStopwatch(tickMs: number, env: Env = {}) {
+  const t: TestServer = await startTestServer(env, { games: [stopwatch] });
+  const raw = await openRaw(t.server.wsUrl);
+  const welcome = await raw.join({ mode: "create", game: "stopwatch", options: { tickMs } });
+  const room = t.server.manager.get(welcome.room)!;
+  return {
+    t,
+    raw,
+    welcome,
+    room,
+    /** Laps the room applied so far. */
+    laps: () => (room.state as { laps: number }).laps,
+    async [Symbol.asyncDispose]() {
+      raw.abort();
+      await t.close();
+    },
+  };
+}
+
+/** An action frame: a `lap` numbered `seq` (a `payload` makes it as large as wanted). */
+function lapFrame(seq: number, payload: string | null = null) {
+  return { opcode: 2, payload: encodeClientMessage({ kind: "action", seq, name: "lap", payload }) };
+}
 
 /** Resolves at the room's next state change (a tick: `tickedAt` changes every tick). */
 function nextTick(room: Stopwatch): Promise<void> {
@@ -48,22 +74,16 @@ Deno.test("tick inputs: an action is applied just before the next tick, not on a
 
 Deno.test("tick inputs: a ping is answered at once, after the session's held actions, which its token does not overtake", async () => {
   // Two tokens, refilled at 10 a second: in arrival order, both actions take one, and the ping
-  // 150 ms later one refilled. A ping taken before them would leave the second none.
-  await using t = await startTestServer({ ACTION_RATE: "10", ACTION_BURST: "2" }, {
-    games: [stopwatch],
-  });
-  using raw = await openRaw(t.server.wsUrl);
-  // The first tick is up to 5 s away.
-  const welcome = await raw.join({ mode: "create", game: "stopwatch", options: { tickMs: 5000 } });
-  const from = raw.messages.length;
-  await raw.send({ kind: "action", seq: 1, name: "lap", payload: null });
-  await raw.send({ kind: "action", seq: 2, name: "lap", payload: null });
+  // 150 ms later one refilled. A ping taken before them would leave the second none. The first
+  // tick is up to 5 s away.
+  await using s = await rawStopwatch(5000, { ACTION_RATE: "10", ACTION_BURST: "2" });
+  const from = s.raw.messages.length;
+  await s.raw.sendFrames([lapFrame(1), lapFrame(2)]);
   await new Promise((resolve) => setTimeout(resolve, 150));
-  await raw.send({ kind: "ping", time: 1 });
-  await raw.next((m) => m.kind === "pong", 2000, from);
-  const room = t.server.manager.get(welcome.room)!;
-  assert.equal((room.state as { laps: number }).laps, 2, "the actions before the ping went first");
-  assert.deepEqual(raw.messages.slice(from).filter((m) => m.kind === "reject"), []);
+  await s.raw.send({ kind: "ping", time: 1 });
+  await s.raw.next((m) => m.kind === "pong", 2000, from);
+  assert.equal(s.laps(), 2, "the actions before the ping went first");
+  assert.deepEqual(s.raw.messages.slice(from).filter((m) => m.kind === "reject"), []);
 });
 
 Deno.test("tick inputs: a refusal comes with the tick too, among actions applied in order", async () => {
@@ -87,131 +107,87 @@ Deno.test("tick inputs: a refusal comes with the tick too, among actions applied
 });
 
 Deno.test("tick inputs: actions held for the tick still count when the socket closes before it", async () => {
-  await using t = await startTestServer({}, { games: [stopwatch] });
-  using first = await openRaw(t.server.wsUrl);
-  const welcome = await first.join({
-    mode: "create",
-    game: "stopwatch",
-    options: { tickMs: 1000 },
-  });
+  await using s = await rawStopwatch(1000);
   // After the first tick's delta, the next tick is a second away: the close comes well before.
-  await first.next((m) => m.kind === "delta");
-  await first.send({ kind: "action", seq: 1, name: "lap", payload: null });
-  await first.send({ kind: "action", seq: 2, name: "lap", payload: null });
-  await first.sendClose(1000, "gone");
-  await first.closedWithin(5000);
+  await s.raw.next((m) => m.kind === "delta");
+  await s.raw.sendFrames([lapFrame(1), lapFrame(2)]);
+  await s.raw.sendClose(1000, "gone");
+  await s.raw.closedWithin(5000);
 
-  using second = await openRaw(t.server.wsUrl);
-  const resumed = await second.join({
-    mode: "join",
-    room: welcome.room,
-    resume: { session: welcome.session, seq: welcome.seq },
-  });
+  using again = await openRaw(s.t.server.wsUrl);
+  const { room, session, seq } = s.welcome;
+  const resumed = await again.join({ mode: "join", room, resume: { session, seq } });
   assert.equal(
     resumed.ack,
     2,
     "both actions were applied, though the socket closed before the tick",
   );
-  const room = t.server.manager.get(welcome.room)!;
-  assert.equal((room.state as { laps: number }).laps, 2);
+  assert.equal(s.laps(), 2);
 });
 
 Deno.test("tick inputs: a flood over the burst is refused as it arrives, not a tick later", async () => {
-  await using t = await startTestServer({ ACTION_RATE: "10", ACTION_BURST: "3" }, {
-    games: [stopwatch],
-  });
-  using raw = await openRaw(t.server.wsUrl);
   // The first tick is up to 5 s away.
-  await raw.join({ mode: "create", game: "stopwatch", options: { tickMs: 5000 } });
+  await using s = await rawStopwatch(5000, { ACTION_RATE: "10", ACTION_BURST: "3" });
   // Seven actions in one write, seconds before the next tick. A session holds at most a burst
   // (3): the fourth hands the first three back (they take the three tokens) and is held, and
   // so on; the seventh hands back the fourth, which is over the rate: refused then, not at the
   // tick.
-  const frames = [1, 2, 3, 4, 5, 6, 7].map((seq) =>
-    encodeClientMessage({ kind: "action", seq, name: "lap", payload: null })
-  );
-  const from = raw.messages.length;
-  await raw.sendFrames(frames.map((payload) => ({ opcode: 2, payload })));
-  const reject = await raw.next((m) => m.kind === "reject", 2000, from);
+  const from = s.raw.messages.length;
+  await s.raw.sendFrames([1, 2, 3, 4, 5, 6, 7].map((seq) => lapFrame(seq)));
+  const reject = await s.raw.next((m) => m.kind === "reject", 2000, from);
   assert.equal(reject.kind === "reject" && reject.code, "rate_limited");
   assert.equal(reject.kind === "reject" && reject.seq, 4);
 });
 
 Deno.test("tick inputs: a frame too large to hold is handled at once, after the frames before it", async () => {
-  await using t = await startTestServer({ MAX_FRAME_BYTES: "2048" }, { games: [stopwatch] });
-  using raw = await openRaw(t.server.wsUrl);
-  const welcome = await raw.join({ mode: "create", game: "stopwatch", options: { tickMs: 5000 } });
-  const lap = encodeClientMessage({ kind: "action", seq: 1, name: "lap", payload: null });
-  const large = encodeClientMessage({
-    kind: "action",
-    seq: 2,
-    name: "lap",
-    payload: "x".repeat(3000),
-  });
-  const from = raw.messages.length;
-  await raw.sendFrames([{ opcode: 2, payload: lap }, { opcode: 2, payload: large }]);
+  await using s = await rawStopwatch(5000, { MAX_FRAME_BYTES: "2048" });
+  const from = s.raw.messages.length;
+  await s.raw.sendFrames([lapFrame(1), lapFrame(2, "x".repeat(3000))]);
   // Seconds before the first tick: the large frame did not wait for it.
-  const reject = await raw.next((m) => m.kind === "reject", 2000, from);
+  const reject = await s.raw.next((m) => m.kind === "reject", 2000, from);
   assert.equal(reject.kind === "reject" && reject.code, "frame_too_large");
   assert.equal(reject.kind === "reject" && reject.seq, 2);
-  const room = t.server.manager.get(welcome.room)!;
-  assert.equal((room.state as { laps: number }).laps, 1, "the lap before it was applied first");
+  assert.equal(s.laps(), 1, "the lap before it was applied first");
 });
 
 Deno.test("tick inputs: a leave is handled at once, after the frames before it", async () => {
-  await using t = await startTestServer({}, { games: [stopwatch] });
-  using first = await openRaw(t.server.wsUrl);
-  const welcome = await first.join({
-    mode: "create",
-    game: "stopwatch",
-    options: { tickMs: 5000 },
-  });
+  await using s = await rawStopwatch(5000);
   // A second player keeps the room open once the first has left.
-  using second = await openRaw(t.server.wsUrl);
-  await second.join({ mode: "join", room: welcome.room });
-  await first.sendFrames([
-    {
-      opcode: 2,
-      payload: encodeClientMessage({ kind: "action", seq: 1, name: "lap", payload: null }),
-    },
+  using second = await openRaw(s.t.server.wsUrl);
+  await second.join({ mode: "join", room: s.welcome.room });
+  await s.raw.sendFrames([
+    lapFrame(1),
     { opcode: 2, payload: encodeClientMessage({ kind: "leave" }) },
   ]);
   // The first tick is seconds away: the leave did not wait for it.
-  const close = await first.closedWithin(2000);
+  const close = await s.raw.closedWithin(2000);
   assert.equal(close.code, 1000);
-  const room = t.server.manager.get(welcome.room)!;
-  assert.equal((room.state as { laps: number }).laps, 1, "the lap before the leave was applied");
+  assert.equal(s.laps(), 1, "the lap before the leave was applied");
 });
 
 Deno.test("tick inputs: a text frame closes the connection after the refusals of the frames before it", async () => {
-  await using t = await startTestServer({}, { games: [stopwatch] });
-  using raw = await openRaw(t.server.wsUrl);
-  await raw.join({ mode: "create", game: "stopwatch", options: { tickMs: 5000 } });
-  const from = raw.messages.length;
-  await raw.send({ kind: "action", seq: 1, name: "stall", payload: null });
-  await raw.sendText("hello");
-  await raw.closedWithin(2000);
-  const told = raw.messages.slice(from).map((m) =>
+  await using s = await rawStopwatch(5000);
+  const from = s.raw.messages.length;
+  await s.raw.send({ kind: "action", seq: 1, name: "stall", payload: null });
+  await s.raw.sendText("hello");
+  await s.raw.closedWithin(2000);
+  const told = s.raw.messages.slice(from).map((m) =>
     m.kind === "reject" || m.kind === "error" ? `${m.kind} ${m.code}` : m.kind
   );
   assert.deepEqual(told, ["reject invalid_action", "error text_frame"]);
 });
 
 Deno.test("tick inputs: a room stopped for a restart applies what it held first", async () => {
-  await using t = await startTestServer({}, { games: [stopwatch] });
-  using raw = await openRaw(t.server.wsUrl);
-  const welcome = await raw.join({ mode: "create", game: "stopwatch", options: { tickMs: 5000 } });
-  const framesBefore = t.server.metrics.framesIn;
-  await raw.send({ kind: "action", seq: 1, name: "lap", payload: null });
-  await raw.send({ kind: "action", seq: 2, name: "lap", payload: null });
+  await using s = await rawStopwatch(5000);
+  const { metrics } = s.t.server;
+  const framesBefore = metrics.framesIn;
+  await s.raw.sendFrames([lapFrame(1), lapFrame(2)]);
   // Both read by the server: held, seconds before the tick.
-  const { metrics } = t.server;
   await waitFor(() => metrics.framesIn >= framesBefore + 2, "the two actions read");
-  const from = raw.messages.length;
-  const room = t.server.manager.get(welcome.room)!;
-  assert.equal((room.state as { laps: number }).laps, 0, "held until the tick");
-  room.dispose("server_restart");
-  assert.equal((room.state as { laps: number }).laps, 2, "applied before the room stopped");
-  const error = await raw.next((m) => m.kind === "error", 2000, from);
+  const from = s.raw.messages.length;
+  assert.equal(s.laps(), 0, "held until the tick");
+  s.room.dispose("server_restart");
+  assert.equal(s.laps(), 2, "applied before the room stopped");
+  const error = await s.raw.next((m) => m.kind === "error", 2000, from);
   assert.equal(error.kind === "error" && error.code, "server_restart");
 });
